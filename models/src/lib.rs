@@ -1,0 +1,16 @@
+//! Vigil's models: detectors, their training, and versioned artifacts.
+//!
+//! This crate owns the maths that turns feature rows into anomaly scores ([`pca`]), the
+//! calibration of thresholds from training scores ([`calibrate`]), the JSON artifact that carries
+//! a trained model with the feature names and SQL fingerprint it was trained on ([`artifact`]), and
+//! the explanation of a score by feature ([`Scored::contributions`]). It sees plain `f64` matrices,
+//! never Arrow, Kafka or files other than the artifact it is asked to read or write.
+
+pub mod artifact;
+pub mod calibrate;
+pub mod error;
+pub mod pca;
+
+pub use artifact::{Detector, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT_VERSION};
+pub use error::ModelError;
+pub use pca::{PcaDetector, PcaParams, Scored};

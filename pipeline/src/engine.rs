@@ -1,0 +1,232 @@
+//! The engine: one job's processing from payloads to alerts, without any Kafka.
+//!
+//! Owns the chain decoder -> window operator -> feature SQL -> detector -> alert decision for one
+//! job instance. The streaming runner, `vigil train`, the demo and the tests all drive this same
+//! engine, so training and serving compute features with the very same operators and SQL.
+//! Batches in, batches out: the engine never sees a single reading on its own.
+
+use std::sync::Arc;
+
+use ndarray::Array2;
+use vigil_models::ModelArtifact;
+use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
+use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
+use vigil_operators::{ClosedWindow, FeatureQuery, WindowOperator};
+use vigil_schemas::{Alert, AlertKind, BatchDecoder, Contribution, DecodeOutcome, ModelRef};
+
+use crate::job::JobConfig;
+use crate::metrics::JobStats;
+use crate::PipelineError;
+
+/// What processing one readings batch produced.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Rows of the input batch that arrived after all their windows closed.
+    pub late_rows: Vec<u32>,
+    /// Feature batches of the windows that closed (one row per asset).
+    pub features: Vec<RecordBatch>,
+    /// Alerts raised by those windows.
+    pub alerts: Vec<Alert>,
+}
+
+/// Feature rows with their asset ids and window bounds, as a plain matrix.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureMatrix {
+    /// Asset id of each row.
+    pub assets: Vec<String>,
+    /// Window start of each row, UTC ms.
+    pub window_start: Vec<i64>,
+    /// Window end of each row, UTC ms.
+    pub window_end: Vec<i64>,
+    /// Rows x features (NaN where the SQL gave NULL).
+    pub values: Array2<f64>,
+}
+
+impl FeatureMatrix {
+    /// Converts feature batches (as returned by [`FeatureQuery::run`]) into one matrix.
+    pub fn from_batches(batches: &[RecordBatch], n_features: usize) -> Self {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut m = FeatureMatrix {
+            assets: Vec::with_capacity(rows),
+            window_start: Vec::with_capacity(rows),
+            window_end: Vec::with_capacity(rows),
+            values: Array2::from_elem((rows, n_features), f64::NAN),
+        };
+        let mut r0 = 0;
+        for b in batches {
+            let assets = b.column(0).as_string::<i32>();
+            let ws = b.column(1).as_primitive::<TimestampMillisecondType>();
+            let we = b.column(2).as_primitive::<TimestampMillisecondType>();
+            for i in 0..b.num_rows() {
+                m.assets.push(assets.value(i).to_string());
+                m.window_start.push(ws.value(i));
+                m.window_end.push(we.value(i));
+            }
+            for j in 0..n_features {
+                let col = b.column(3 + j).as_primitive::<Float64Type>();
+                for i in 0..b.num_rows() {
+                    if col.is_valid(i) {
+                        m.values[(r0 + i, j)] = col.value(i);
+                    }
+                }
+            }
+            r0 += b.num_rows();
+        }
+        m
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.assets.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.assets.is_empty()
+    }
+}
+
+/// One job's processing chain.
+pub struct Engine {
+    decoder: BatchDecoder,
+    windows: WindowOperator,
+    features: FeatureQuery,
+    model: Option<Arc<ModelArtifact>>,
+    top_features: usize,
+    stats: Arc<JobStats>,
+}
+
+impl Engine {
+    /// Builds the chain: plans the feature SQL and, if a model is given, checks it matches.
+    pub async fn new(cfg: &JobConfig, model: Option<ModelArtifact>, stats: Arc<JobStats>) -> Result<Self, PipelineError> {
+        let decoder = BatchDecoder::new(cfg.mapping.clone())?;
+        let features = FeatureQuery::plan(&cfg.feature_sql, decoder.schema()).await?;
+        if let Some(m) = &model {
+            m.check_matches(features.feature_names(), features.fingerprint())?;
+        }
+        Ok(Engine {
+            decoder,
+            windows: WindowOperator::new(cfg.window, cfg.out_of_orderness_ms),
+            features,
+            model: model.map(Arc::new),
+            top_features: cfg.top_features,
+            stats,
+        })
+    }
+
+    /// The feature query (names, fingerprint).
+    pub fn features(&self) -> &FeatureQuery {
+        &self.features
+    }
+
+    /// The model in use, if any.
+    pub fn model(&self) -> Option<&ModelArtifact> {
+        self.model.as_deref()
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> Option<i64> {
+        self.windows.watermark()
+    }
+
+    /// Readings buffered in open windows.
+    pub fn buffered_rows(&self) -> usize {
+        self.windows.buffered_rows()
+    }
+
+    /// Decodes a batch of payloads; counts good and rejected records.
+    pub fn decode<'a, I>(&self, payloads: I) -> Result<DecodeOutcome, PipelineError>
+    where
+        I: IntoIterator<Item = Option<&'a [u8]>>,
+    {
+        let out = self.decoder.decode(payloads)?;
+        self.stats.record_decoded(out.batch.num_rows(), &out.dead);
+        Ok(out)
+    }
+
+    /// The decoder (for history files).
+    pub fn decoder(&self) -> &BatchDecoder {
+        &self.decoder
+    }
+
+    /// Feeds a readings batch, closes the windows the watermark passed, computes their features
+    /// and scores them.
+    pub async fn process(&mut self, batch: &RecordBatch) -> Result<Step, PipelineError> {
+        let ingest = self.windows.ingest(batch)?;
+        self.stats.record_late(ingest.late_rows.len());
+        let closed = self.windows.advance();
+        let mut step = self.on_closed(closed).await?;
+        step.late_rows = ingest.late_rows;
+        Ok(step)
+    }
+
+    /// Closes every open window (end of a bounded input).
+    pub async fn flush(&mut self) -> Result<Step, PipelineError> {
+        let closed = self.windows.flush();
+        self.on_closed(closed).await
+    }
+
+    async fn on_closed(&mut self, closed: Vec<ClosedWindow>) -> Result<Step, PipelineError> {
+        let mut step = Step::default();
+        for w in closed {
+            let feats = self.features.run(&w).await?;
+            self.stats.record_window(feats.num_rows());
+            if let Some(model) = &self.model {
+                let alerts = score(model, &feats, self.features.feature_names(), self.top_features);
+                self.stats.record_alerts(alerts.len());
+                step.alerts.extend(alerts);
+            }
+            step.features.push(feats);
+        }
+        Ok(step)
+    }
+}
+
+/// Scores a feature batch and returns the alerts for rows over the model's threshold.
+pub fn score(model: &ModelArtifact, feats: &RecordBatch, names: &[String], top_k: usize) -> Vec<Alert> {
+    let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
+    let det = model.pca();
+    let emitted_at = now_ms();
+    let mut alerts = Vec::new();
+    for (i, row) in m.values.rows().into_iter().enumerate() {
+        let s = det.score(row);
+        if !(s.score > model.threshold) {
+            continue;
+        }
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|a, b| s.contributions[*b].total_cmp(&s.contributions[*a]));
+        let top_features = order
+            .into_iter()
+            .filter(|j| s.contributions[*j] > 0.0)
+            .take(top_k)
+            .map(|j| Contribution {
+                feature: names[j].clone(),
+                value: row[j],
+                share: s.contributions[j],
+                normal_low: det.mean[j] - 3.0 * det.std[j],
+                normal_high: det.mean[j] + 3.0 * det.std[j],
+            })
+            .collect();
+        alerts.push(Alert {
+            alert_id: Alert::make_id(&m.assets[i], m.window_start[i], AlertKind::Anomaly, &model.version),
+            kind: AlertKind::Anomaly,
+            asset_id: m.assets[i].clone(),
+            window_start: m.window_start[i],
+            window_end: m.window_end[i],
+            score: s.score,
+            threshold: model.threshold,
+            model: ModelRef { name: model.name.clone(), version: model.version.clone() },
+            top_features,
+            emitted_at,
+        });
+    }
+    alerts
+}
+
+/// Wall-clock now, UTC ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

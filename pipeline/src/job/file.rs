@@ -1,0 +1,151 @@
+//! The job file's TOML format. Field docs here are the user documentation of the job file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A whole job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    /// `[job]`: identity.
+    pub job: JobSection,
+    /// `[kafka]`: where readings come from and alerts go.
+    pub kafka: KafkaSection,
+    /// `[fields]`: where each part of a reading is in the payload.
+    pub fields: FieldsSection,
+    /// `[window]`: event-time windows.
+    pub window: WindowSection,
+    /// `[features]`: the feature SQL.
+    pub features: FeaturesSection,
+    /// `[model]`: the model artifact.
+    pub model: ModelSection,
+    /// `[alerts]`: alert content.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+    /// `[training]`: defaults for `vigil train`.
+    #[serde(default)]
+    pub training: TrainingSection,
+}
+
+/// `[job]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// Job name.
+    pub name: String,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// Bootstrap servers; `VIGIL_BROKERS` or `--brokers` override it.
+    pub brokers: String,
+    /// Consumer group of the job's instances.
+    pub group_id: String,
+    /// Input topics.
+    pub input_topics: Vec<String>,
+    /// Alert topic.
+    pub alert_topic: String,
+    /// Dead-letter topic.
+    pub dead_letter_topic: String,
+    /// Most records per poll batch (default 5000).
+    #[serde(default)]
+    pub max_batch: Option<i64>,
+    /// Longest wait for a poll batch to fill (default `50ms`).
+    #[serde(default)]
+    pub batch_timeout: Option<String>,
+    /// Extra librdkafka properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[fields]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldsSection {
+    /// Top-level payload key with the asset id (default `asset_id`).
+    #[serde(default)]
+    pub asset_id: Option<String>,
+    /// Top-level payload key with the event time (default `ts`).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Measurement keys (in `measurements` or at the top level), in column order.
+    pub measurements: Vec<String>,
+    /// Tag keys kept as string columns.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Column renames: `column = "payload key"`.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Largest accepted payload in bytes (default 1 MiB).
+    #[serde(default)]
+    pub max_payload_bytes: Option<i64>,
+}
+
+/// `[window]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSection {
+    /// `tumbling` or `hopping`.
+    pub kind: String,
+    /// Window size, e.g. `60s`.
+    pub size: String,
+    /// Slide of hopping windows, e.g. `15s`.
+    #[serde(default)]
+    pub slide: Option<String>,
+    /// How late (in event time) a reading may arrive behind the newest one (default `0s`).
+    #[serde(default)]
+    pub allowed_out_of_orderness: Option<String>,
+}
+
+/// `[features]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesSection {
+    /// Path of the feature SQL, relative to the job file.
+    pub sql_file: String,
+}
+
+/// `[model]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Path of the model artifact, relative to the job file.
+    pub artifact: String,
+}
+
+/// `[alerts]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// How many contributing features each alert lists (default 3).
+    #[serde(default)]
+    pub top_features: Option<i64>,
+}
+
+/// `[training]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    /// History file (CSV or JSONL) used by `vigil train` when `--input` is not given.
+    #[serde(default)]
+    pub input: Option<String>,
+}
+
+/// Keys allowed in each table, for reporting every unknown key at once.
+pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    ("", &["job", "kafka", "fields", "window", "features", "model", "alerts", "training"]),
+    ("job", &["name"]),
+    (
+        "kafka",
+        &["brokers", "group_id", "input_topics", "alert_topic", "dead_letter_topic", "max_batch", "batch_timeout", "properties"],
+    ),
+    ("fields", &["asset_id", "timestamp", "measurements", "tags", "rename", "max_payload_bytes"]),
+    ("window", &["kind", "size", "slide", "allowed_out_of_orderness"]),
+    ("features", &["sql_file"]),
+    ("model", &["artifact"]),
+    ("alerts", &["top_features"]),
+    ("training", &["input"]),
+];

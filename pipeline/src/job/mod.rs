@@ -1,0 +1,91 @@
+//! The job file: one TOML file describing a whole job.
+//!
+//! Owns the file's format ([`JobFile`], `deny_unknown_fields` everywhere), its validation (every
+//! problem at once, each with its line, before anything connects: [`validate`]) and the resolved
+//! [`JobConfig`] the runtime uses (paths made absolute, durations in ms, mapping and window
+//! built).
+
+mod duration;
+mod file;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use duration::parse_duration_ms;
+pub use file::JobFile;
+use vigil_operators::WindowSpec;
+use vigil_schemas::FieldMapping;
+
+use crate::PipelineError;
+
+/// Kafka settings of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    /// Bootstrap servers (`host:port,...`).
+    pub brokers: String,
+    /// Consumer group shared by all instances of the job.
+    pub group_id: String,
+    /// Topics readings are consumed from.
+    pub input_topics: Vec<String>,
+    /// Topic alerts are produced to.
+    pub alert_topic: String,
+    /// Topic rejected and late records are produced to.
+    pub dead_letter_topic: String,
+    /// Extra librdkafka properties for both clients.
+    pub properties: BTreeMap<String, String>,
+    /// Most records taken per poll batch.
+    pub max_batch: usize,
+    /// Longest wait for a batch to fill, ms.
+    pub batch_timeout_ms: u64,
+}
+
+/// A validated, resolved job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Job name (used in logs and as the default model name).
+    pub name: String,
+    /// The job file this came from.
+    pub path: PathBuf,
+    /// Kafka settings.
+    pub kafka: KafkaSettings,
+    /// Where each part of a reading is found in a payload.
+    pub mapping: FieldMapping,
+    /// Window shape.
+    pub window: WindowSpec,
+    /// Allowed out-of-orderness of event time, ms.
+    pub out_of_orderness_ms: i64,
+    /// Feature SQL file (absolute).
+    pub feature_sql_path: PathBuf,
+    /// The feature SQL text.
+    pub feature_sql: String,
+    /// Model artifact (absolute).
+    pub model_path: PathBuf,
+    /// How many contributing features an alert lists.
+    pub top_features: usize,
+    /// History file for `vigil train` when none is given on the command line.
+    pub training_input: Option<PathBuf>,
+}
+
+impl JobConfig {
+    /// Reads and validates a job file; every problem is reported at once.
+    pub fn load(path: &Path) -> Result<Self, PipelineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Validates TOML text as if read from `path` (relative paths resolve against its folder).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, PipelineError> {
+        validate::validate(text, path)
+            .map_err(|problems| PipelineError::InvalidJob { path: path.display().to_string(), problems })
+    }
+
+    /// Overrides the brokers (e.g. from `--brokers`).
+    pub fn with_brokers(mut self, brokers: &str) -> Self {
+        self.kafka.brokers = brokers.to_string();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

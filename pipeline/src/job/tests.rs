@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+use super::*;
+
+fn example_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+const GOOD: &str = r#"
+[job]
+name = "pumps"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+group_id = "vigil-pumps"
+input_topics = ["plant.readings"]
+alert_topic = "plant.alerts"
+dead_letter_topic = "plant.dead-letter"
+
+[fields]
+measurements = ["vibration_rms", "temperature"]
+rename = { temperature = "temp_c" }
+tags = ["site"]
+
+[window]
+kind = "hopping"
+size = "60s"
+slide = "15s"
+allowed_out_of_orderness = "5s"
+
+[features]
+sql_file = "pump_features.sql"
+
+[model]
+artifact = "pump-model.json"
+"#;
+
+#[test]
+fn a_good_job_resolves() {
+    let cfg = JobConfig::from_toml(GOOD, &example_dir().join("job.toml")).unwrap();
+    assert_eq!(cfg.window.size_ms(), 60_000);
+    assert_eq!(cfg.window.slide_ms(), 15_000);
+    assert_eq!(cfg.out_of_orderness_ms, 5_000);
+    assert_eq!(cfg.mapping.measurements[1].source, "temp_c");
+    assert_eq!(cfg.mapping.measurements[1].column, "temperature");
+    assert!(cfg.feature_sql.contains("GROUP BY"));
+    assert!(cfg.model_path.ends_with("pump-model.json"));
+}
+
+#[test]
+fn the_example_job_is_valid() {
+    let cfg = JobConfig::load(&example_dir().join("pump-fleet.toml")).unwrap();
+    assert_eq!(cfg.name, "pump-fleet");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_line() {
+    let bad = GOOD
+        .replace("group_id = \"vigil-pumps\"", "group_id = \"vigil-pumps\"\ncolour = \"red\"")
+        .replace("size = \"60s\"", "size = \"60 parsecs\"")
+        .replace("[features]", "[features]\nsql = \"x\"")
+        .replace("pump_features.sql", "missing.sql")
+        .replace("alert_topic = \"plant.alerts\"", "alert_topic = \"plant.readings\"");
+    let err = JobConfig::from_toml(&bad, &example_dir().join("job.toml")).unwrap_err();
+    let PipelineError::InvalidJob { problems, .. } = err else { panic!("wrong error") };
+    // unknown keys stop typed parsing: both are reported, with their lines
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("line 8: unknown key `colour` in [kafka]"), "{problems:#?}");
+    assert!(problems[1].contains("unknown key `sql` in [features]"), "{problems:#?}");
+
+    let bad = GOOD
+        .replace("size = \"60s\"", "size = \"60 parsecs\"")
+        .replace("pump_features.sql", "missing.sql")
+        .replace("alert_topic = \"plant.alerts\"", "alert_topic = \"plant.readings\"")
+        .replace("rename = { temperature = \"temp_c\" }", "rename = { pressure = \"p\" }");
+    let err = JobConfig::from_toml(&bad, &example_dir().join("job.toml")).unwrap_err();
+    let text = err.to_string();
+    let PipelineError::InvalidJob { problems, .. } = err else { panic!("wrong error") };
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems.iter().any(|p| p.starts_with("line 9: `kafka.alert_topic`")), "{problems:#?}");
+    assert!(problems.iter().any(|p| p.contains("`fields.rename`") && p.contains("pressure")), "{problems:#?}");
+    assert!(problems.iter().any(|p| p.contains("`window.size`") && p.contains("parsecs")), "{problems:#?}");
+    assert!(problems.iter().any(|p| p.contains("missing.sql")), "{problems:#?}");
+    assert!(text.contains("4 problem(s)"), "{text}");
+}
+
+#[test]
+fn syntax_and_type_errors_carry_lines() {
+    let err = JobConfig::from_toml("[job]\nname = \n", &example_dir().join("j.toml")).unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+    let typed = GOOD.replace("name = \"pumps\"", "name = 5");
+    let err = JobConfig::from_toml(&typed, &example_dir().join("j.toml")).unwrap_err().to_string();
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn window_combinations_are_checked() {
+    let t = GOOD.replace("kind = \"hopping\"", "kind = \"tumbling\"");
+    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap_err().to_string();
+    assert!(err.contains("tumbling windows have no slide"), "{err}");
+    let t = GOOD.replace("slide = \"15s\"", "slide = \"7s\"");
+    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap_err().to_string();
+    assert!(err.contains("multiple of slide"), "{err}");
+}

@@ -1,0 +1,37 @@
+//! Kafka IO at the edges of the job: batch polling, producing alerts and dead letters, topics.
+//!
+//! Owns every rdkafka client the job creates and their configuration. Nothing here decides
+//! anything about readings: it moves bytes and Kafka coordinates in and out in batches.
+
+mod admin;
+mod sink;
+mod source;
+
+use std::collections::BTreeMap;
+
+pub use admin::ensure_topics;
+use rdkafka::ClientConfig;
+pub use sink::{DeadLetterRecord, Sink};
+pub use source::Source;
+
+/// Dead-letter header: reason code (e.g. `malformed_json`).
+pub const H_REASON: &str = "vigil.reason";
+/// Dead-letter header: human-readable detail.
+pub const H_DETAIL: &str = "vigil.detail";
+/// Dead-letter header: source topic.
+pub const H_TOPIC: &str = "vigil.source.topic";
+/// Dead-letter header: source partition.
+pub const H_PARTITION: &str = "vigil.source.partition";
+/// Dead-letter header: source offset.
+pub const H_OFFSET: &str = "vigil.source.offset";
+
+/// Base client configuration: brokers plus the job's extra properties.
+pub fn client_config(brokers: &str, extra: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    c.set("log_level", "3");
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c
+}

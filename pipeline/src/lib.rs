@@ -1,0 +1,20 @@
+//! The Vigil job runtime: everything with IO.
+//!
+//! This crate owns the job file ([`job`]), the in-process engine that wires decoder, windows,
+//! feature SQL and model together ([`engine`]), Kafka input and output ([`kafka`]), the
+//! streaming loop ([`runner`]), training from history files ([`train`]), the plant simulator and
+//! the demo ([`sim`], [`demo`]), and job metrics ([`metrics`]). The `vigil` binary (`main.rs`)
+//! is a thin CLI over these.
+
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod history;
+pub mod job;
+pub mod kafka;
+pub mod metrics;
+pub mod runner;
+pub mod sim;
+pub mod train;
+
+pub use error::PipelineError;

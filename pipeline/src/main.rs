@@ -1,0 +1,206 @@
+//! The `vigil` command line: `demo`, `run`, `train`, `check`, `simulate`.
+//!
+//! Parses flags (clap), resolves them into a job and options, calls the library, and turns
+//! errors into readable messages and exit codes. No processing logic lives here.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use vigil_models::ModelArtifact;
+use vigil_pipeline::demo::{run_demo, DemoOptions};
+use vigil_pipeline::engine::Engine;
+use vigil_pipeline::job::{parse_duration_ms, JobConfig};
+use vigil_pipeline::metrics::JobStats;
+use vigil_pipeline::runner::{run, RunOptions};
+use vigil_pipeline::sim::PlantSim;
+use vigil_pipeline::train::{train_from_files, TrainOptions};
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Streaming predictive maintenance on Kafka")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the example pump job end to end on simulated telemetry (embedded broker unless --brokers).
+    Demo {
+        /// Use this Kafka cluster instead of the embedded mock broker.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// How long the live phase runs (e.g. 60s, 5m).
+        #[arg(long, default_value = "60s")]
+        duration: String,
+        /// Number of simulated pumps.
+        #[arg(long, default_value_t = 50)]
+        pumps: usize,
+        /// Event-time seconds simulated per wall-clock second.
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Random seed of the simulator.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Run a job against a Kafka cluster until SIGINT/SIGTERM.
+    Run {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// Override the job's brokers (also: VIGIL_BROKERS).
+        #[arg(long, env = "VIGIL_BROKERS")]
+        brokers: Option<String>,
+    },
+    /// Train the job's model from a history file (CSV or JSONL) with the job's own feature SQL.
+    Train {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// History file(s); default: the job's [training] input.
+        #[arg(long)]
+        input: Vec<PathBuf>,
+        /// Where to write the model; default: the job's [model] artifact.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model version written to the artifact.
+        #[arg(long, default_value = "1")]
+        version: String,
+    },
+    /// Validate a job file, plan its SQL and check its model, without connecting to Kafka.
+    Check {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+    },
+    /// Write simulated pump history as JSONL (for trying `vigil train`).
+    Simulate {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of pumps.
+        #[arg(long, default_value_t = 20)]
+        pumps: usize,
+        /// Hours of history.
+        #[arg(long, default_value_t = 2.0)]
+        hours: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "vigil_pipeline=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = real_main(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn real_main(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { brokers, duration, pumps, speed, seed } => {
+            let ms = parse_duration_ms(&duration).map_err(anyhow::Error::msg).context("--duration")?;
+            if pumps == 0 || speed <= 0.0 {
+                bail!("--pumps and --speed must be positive");
+            }
+            let opts = DemoOptions { brokers, pumps, duration: Duration::from_millis(ms as u64), speed, seed, ..DemoOptions::default() };
+            run_demo(opts).await?;
+        }
+        Command::Run { job, brokers } => {
+            let mut cfg = JobConfig::load(&job)?;
+            if let Some(b) = brokers {
+                cfg = cfg.with_brokers(&b);
+            }
+            let model = ModelArtifact::load(&cfg.model_path)?;
+            let mut opts = RunOptions::new();
+            opts.progress_every = Some(Duration::from_secs(10));
+            let stop = opts.stop.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                eprintln!("stopping: finishing the current batch and committing offsets");
+                stop.store(true, Ordering::Relaxed);
+            });
+            let stats = run(cfg, model, opts).await?;
+            eprintln!("final: {stats:?}");
+        }
+        Command::Train { job, input, out, version } => {
+            let cfg = JobConfig::load(&job)?;
+            let inputs: Vec<PathBuf> = if input.is_empty() { cfg.training_input.clone().into_iter().collect() } else { input };
+            if inputs.is_empty() {
+                bail!("no history given: pass --input FILE or set [training] input in the job file");
+            }
+            let mut opts = TrainOptions::for_job(&cfg);
+            opts.version = version;
+            let refs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+            let report = train_from_files(&cfg, &refs, &opts).await?;
+            let out = out.unwrap_or_else(|| cfg.model_path.clone());
+            report.artifact.save(&out)?;
+            println!("{report}");
+            println!("wrote {}", out.display());
+        }
+        Command::Check { job } => {
+            let cfg = JobConfig::load(&job)?;
+            let model = match ModelArtifact::load(&cfg.model_path) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    println!("note: {e}");
+                    None
+                }
+            };
+            let has_model = model.is_some();
+            let engine = Engine::new(&cfg, model, std::sync::Arc::new(JobStats::new())).await?;
+            println!("job `{}` is valid", cfg.name);
+            println!("  features: {}", engine.features().feature_names().join(", "));
+            println!("  SQL fingerprint: {}", engine.features().fingerprint());
+            if has_model {
+                println!("  model matches the job");
+            }
+        }
+        Command::Simulate { out, pumps, hours, seed } => {
+            let step_ms = 5_000;
+            let steps = (hours * 3600.0 / 5.0) as usize;
+            let start = vigil_pipeline::engine::now_ms() / 60_000 * 60_000 - steps as i64 * step_ms;
+            let mut sim = PlantSim::new(pumps, seed, start, step_ms, vec![]);
+            let mut text = Vec::new();
+            for p in sim.payloads(steps) {
+                text.extend_from_slice(&p);
+                text.push(b'\n');
+            }
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} readings of {pumps} pumps to {}", steps * pumps, out.display());
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,106 @@
+//! The alert record Vigil emits on the alert topic, keyed by asset id.
+//!
+//! The Rust type is the reference for `schemas/json/alert.schema.json` (kept equal by a test).
+//! An alert is self-contained: it carries the window, the score and threshold, the model version
+//! that scored it and the features that drove the score, fixed at emission time.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What kind of condition an alert reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A model scored a window of an asset above its threshold.
+    Anomaly,
+}
+
+/// The model (and version) that scored the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelRef {
+    /// Model name from the artifact.
+    pub name: String,
+    /// Model version from the artifact.
+    pub version: String,
+}
+
+/// One feature's share in an alert's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Contribution {
+    /// Feature name (a column of the feature SQL).
+    pub feature: String,
+    /// The feature's value in this window.
+    pub value: f64,
+    /// Its share of the score, between 0 and 1.
+    pub share: f64,
+    /// Lower end of the normal range seen in training (mean - 3 sd).
+    pub normal_low: f64,
+    /// Upper end of the normal range seen in training (mean + 3 sd).
+    pub normal_high: f64,
+}
+
+/// A maintenance alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// Deterministic id: the same asset, window, kind and model version always give the same id,
+    /// so consumers can de-duplicate.
+    pub alert_id: String,
+    /// What the alert reports.
+    pub kind: AlertKind,
+    /// The asset the alert is about (also the Kafka key).
+    pub asset_id: String,
+    /// Window start, UTC milliseconds (inclusive).
+    pub window_start: i64,
+    /// Window end, UTC milliseconds (exclusive).
+    pub window_end: i64,
+    /// Anomaly score of the window (higher is worse).
+    pub score: f64,
+    /// The threshold the score crossed.
+    pub threshold: f64,
+    /// The model that scored the window.
+    pub model: ModelRef,
+    /// Features that drove the score, largest share first.
+    pub top_features: Vec<Contribution>,
+    /// Wall-clock time the alert was produced, UTC milliseconds.
+    pub emitted_at: i64,
+}
+
+impl Alert {
+    /// Deterministic alert id from its identifying parts (FNV-1a 64, hex).
+    pub fn make_id(asset_id: &str, window_start: i64, kind: AlertKind, model_version: &str) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let kind = match kind {
+            AlertKind::Anomaly => "anomaly",
+        };
+        let ws = window_start.to_string();
+        for part in [asset_id, ws.as_str(), kind, model_version] {
+            for b in part.bytes().chain(std::iter::once(0xff)) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+
+    /// The JSON Schema of an alert, as committed in `schemas/json/alert.schema.json`.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Alert)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_id_is_deterministic_and_distinguishes_parts() {
+        let a = Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "1");
+        assert_eq!(a, Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "1"));
+        assert_ne!(a, Alert::make_id("pump-1", 120_000, AlertKind::Anomaly, "1"));
+        assert_ne!(a, Alert::make_id("pump-2", 60_000, AlertKind::Anomaly, "1"));
+        assert_ne!(a, Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "2"));
+        // separator prevents "pump-1"+"0" colliding with "pump-10"+""
+        assert_ne!(Alert::make_id("a1", 1, AlertKind::Anomaly, ""), Alert::make_id("a", 11, AlertKind::Anomaly, ""));
+    }
+}

@@ -1,0 +1,204 @@
+//! Batch decoding of raw payloads into Arrow readings batches.
+//!
+//! Owns the [`FieldMapping`] (which JSON keys hold the asset, the event time, the measurements and
+//! tags), the [`BatchDecoder`] that turns a batch of Kafka payloads into one [`RecordBatch`], and
+//! the [`DeadLetter`]s for payloads that cannot be decoded, each with a [`RejectReason`].
+//! No `serde_json::Value` is built per reading: JSON is visited once and appended to column
+//! builders; a record is appended only after it validated completely, so columns stay aligned.
+
+mod builder;
+mod csv;
+mod json;
+mod reject;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+pub use self::csv::decode_csv;
+pub use reject::RejectReason;
+
+use crate::{SchemaError, ASSET_COL, TS_COL};
+use builder::ColumnsBuilder;
+
+/// Default lower bound of accepted event times: 2000-01-01T00:00:00Z.
+pub const DEFAULT_MIN_TS_MS: i64 = 946_684_800_000;
+/// Default upper bound of accepted event times: 2100-01-01T00:00:00Z.
+pub const DEFAULT_MAX_TS_MS: i64 = 4_102_444_800_000;
+/// Default largest accepted payload, in bytes.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// One measurement the job reads: the key in the payload and the column it becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasurementField {
+    /// Key in the payload (inside the `measurements` object, or at the top level).
+    pub source: String,
+    /// Column name in the readings table the feature SQL sees.
+    pub column: String,
+}
+
+/// Where the decoder finds each part of a reading in a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldMapping {
+    /// Top-level key holding the asset id (a string, or an integer that is turned into one).
+    pub asset_field: String,
+    /// Top-level key holding the event time (epoch milliseconds or RFC 3339 string).
+    pub time_field: String,
+    /// Measurements to keep, in column order.
+    pub measurements: Vec<MeasurementField>,
+    /// Tag keys (inside the `tags` object, or at the top level) kept as string columns.
+    pub tags: Vec<String>,
+    /// Event times outside `[min_ts_ms, max_ts_ms)` are rejected.
+    pub min_ts_ms: i64,
+    /// See `min_ts_ms`.
+    pub max_ts_ms: i64,
+    /// Payloads longer than this are rejected unread.
+    pub max_payload_bytes: usize,
+}
+
+impl FieldMapping {
+    /// The canonical mapping of [`crate::Reading`] with the given measurement names.
+    pub fn canonical<S: AsRef<str>>(measurements: &[S], tags: &[S]) -> Self {
+        FieldMapping {
+            asset_field: ASSET_COL.to_string(),
+            time_field: TS_COL.to_string(),
+            measurements: measurements
+                .iter()
+                .map(|m| MeasurementField { source: m.as_ref().to_string(), column: m.as_ref().to_string() })
+                .collect(),
+            tags: tags.iter().map(|t| t.as_ref().to_string()).collect(),
+            min_ts_ms: DEFAULT_MIN_TS_MS,
+            max_ts_ms: DEFAULT_MAX_TS_MS,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
+
+    /// Checks the mapping; returns every problem found.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.measurements.is_empty() {
+            errs.push("at least one measurement must be mapped".to_string());
+        }
+        let mut seen = HashMap::new();
+        for col in self.measurements.iter().map(|m| &m.column).chain(self.tags.iter()) {
+            if col == ASSET_COL || col == TS_COL {
+                errs.push(format!("column name `{col}` is reserved"));
+            }
+            if seen.insert(col.clone(), ()).is_some() {
+                errs.push(format!("column `{col}` is mapped twice"));
+            }
+        }
+        let mut sources = HashMap::new();
+        for m in &self.measurements {
+            if sources.insert(m.source.clone(), ()).is_some() {
+                errs.push(format!("measurement source `{}` is mapped twice", m.source));
+            }
+        }
+        if self.min_ts_ms >= self.max_ts_ms {
+            errs.push("min event time must be before max event time".to_string());
+        }
+        errs
+    }
+
+    /// Arrow schema of the readings batches this mapping produces.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let mut fields = vec![
+            Field::new(ASSET_COL, DataType::Utf8, false),
+            Field::new(TS_COL, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        ];
+        fields.extend(self.measurements.iter().map(|m| Field::new(&m.column, DataType::Float64, true)));
+        fields.extend(self.tags.iter().map(|t| Field::new(t, DataType::Utf8, true)));
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// A payload that could not be decoded, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Index of the payload in the decoded batch (maps back to its Kafka coordinates).
+    pub index: usize,
+    /// The class of the problem (also a metric label).
+    pub reason: RejectReason,
+    /// Human-readable detail: which field, what was found.
+    pub detail: String,
+}
+
+/// The result of decoding one batch of payloads.
+#[derive(Debug)]
+pub struct DecodeOutcome {
+    /// The good readings, one row each.
+    pub batch: RecordBatch,
+    /// For each row of `batch`, the index of the payload it came from.
+    pub rows: Vec<u32>,
+    /// The payloads that were rejected.
+    pub dead: Vec<DeadLetter>,
+}
+
+/// Decodes batches of JSON payloads into Arrow readings batches with a fixed [`FieldMapping`].
+#[derive(Debug)]
+pub struct BatchDecoder {
+    mapping: FieldMapping,
+    schema: SchemaRef,
+    measurement_index: HashMap<String, usize>,
+    tag_index: HashMap<String, usize>,
+}
+
+impl BatchDecoder {
+    /// Builds a decoder; fails if the mapping is invalid.
+    pub fn new(mapping: FieldMapping) -> Result<Self, SchemaError> {
+        let errs = mapping.validate();
+        if !errs.is_empty() {
+            return Err(SchemaError::InvalidMapping(errs.join("; ")));
+        }
+        let measurement_index =
+            mapping.measurements.iter().enumerate().map(|(i, m)| (m.source.clone(), i)).collect();
+        let tag_index = mapping.tags.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        let schema = mapping.arrow_schema();
+        Ok(BatchDecoder { mapping, schema, measurement_index, tag_index })
+    }
+
+    /// The schema of produced batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The mapping this decoder applies.
+    pub fn mapping(&self) -> &FieldMapping {
+        &self.mapping
+    }
+
+    /// Decodes a batch of payloads (`None` = a Kafka record with no value).
+    pub fn decode<'a, I>(&self, payloads: I) -> Result<DecodeOutcome, SchemaError>
+    where
+        I: IntoIterator<Item = Option<&'a [u8]>>,
+    {
+        let iter = payloads.into_iter();
+        let mut cols = ColumnsBuilder::new(&self.mapping, iter.size_hint().0);
+        let mut rows = Vec::with_capacity(iter.size_hint().0);
+        let mut dead = Vec::new();
+        let mut scratch = json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len());
+        for (index, payload) in iter.enumerate() {
+            match json::decode_one(self, payload, &mut scratch) {
+                Ok(()) => {
+                    cols.append(&scratch);
+                    rows.push(index as u32);
+                }
+                Err((reason, detail)) => dead.push(DeadLetter { index, reason, detail }),
+            }
+        }
+        Ok(DecodeOutcome { batch: cols.finish(self.schema.clone())?, rows, dead })
+    }
+
+    pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {
+        self.measurement_index.get(key).copied()
+    }
+
+    pub(crate) fn tag_slot(&self, key: &str) -> Option<usize> {
+        self.tag_index.get(key).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests;

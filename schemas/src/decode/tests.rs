@@ -1,0 +1,89 @@
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, TimestampMillisecondType};
+
+use super::*;
+
+fn decoder() -> BatchDecoder {
+    BatchDecoder::new(FieldMapping::canonical(&["vibration", "temperature"], &["site"])).expect("valid mapping")
+}
+
+fn decode(payloads: &[&[u8]]) -> DecodeOutcome {
+    decoder().decode(payloads.iter().map(|p| Some(*p))).expect("decode")
+}
+
+#[test]
+fn decodes_nested_and_flat_layouts_into_columns() {
+    let out = decode(&[
+        br#"{"asset_id":"p1","ts":1764126000000,"measurements":{"vibration":1.5,"temperature":60},"tags":{"site":"A"}}"#,
+        br#"{"asset_id":"p2","ts":"2025-11-26T03:00:01Z","vibration":2.5,"extra":[1,2,{"x":1}]}"#,
+    ]);
+    assert!(out.dead.is_empty(), "{:?}", out.dead);
+    assert_eq!(out.rows, vec![0, 1]);
+    let b = &out.batch;
+    assert_eq!(b.num_rows(), 2);
+    assert_eq!(b.column(0).as_string::<i32>().value(1), "p2");
+    let ts = b.column(1).as_primitive::<TimestampMillisecondType>();
+    assert_eq!(ts.value(0), 1_764_126_000_000);
+    assert_eq!(ts.value(1), 1_764_126_001_000);
+    let vib = b.column(2).as_primitive::<Float64Type>();
+    assert_eq!((vib.value(0), vib.value(1)), (1.5, 2.5));
+    let temp = b.column(3).as_primitive::<Float64Type>();
+    assert_eq!(temp.value(0), 60.0);
+    assert!(temp.is_null(1), "absent measurement is null");
+    let site = b.column(4).as_string::<i32>();
+    assert_eq!(site.value(0), "A");
+    assert!(site.is_null(1));
+}
+
+#[test]
+fn every_bad_class_gets_its_reason_and_good_rows_survive() {
+    let big = format!(r#"{{"asset_id":"p","ts":1764126000000,"vibration":1,"pad":"{}"}}"#, "x".repeat(2 << 20));
+    let cases: Vec<(Option<&[u8]>, RejectReason)> = vec![
+        (None, RejectReason::EmptyPayload),
+        (Some(b"   "), RejectReason::EmptyPayload),
+        (Some(big.as_bytes()), RejectReason::Oversized),
+        (Some(b"{\"asset_id\":\"p\xff\",\"ts\":1}"), RejectReason::InvalidUtf8),
+        (Some(br#"{"asset_id":"p1","ts":17641260"#), RejectReason::Truncated),
+        (Some(br#"{"asset_id":"p1",,}"#), RejectReason::MalformedJson),
+        (Some(br#"[1,2,3]"#), RejectReason::NotAnObject),
+        (Some(br#"{"ts":1764126000000,"vibration":1}"#), RejectReason::MissingAssetId),
+        (Some(br#"{"asset_id":"p1","vibration":1}"#), RejectReason::MissingTimestamp),
+        (Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":"high"}"#), RejectReason::WrongType),
+        (Some(br#"{"asset_id":true,"ts":1764126000000,"vibration":1}"#), RejectReason::WrongType),
+        (Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":1e999}"#), RejectReason::NonFinite),
+        (Some(br#"{"asset_id":"p1","ts":5,"vibration":1}"#), RejectReason::BadTimestamp),
+        (Some(br#"{"asset_id":"p1","ts":"yesterday","vibration":1}"#), RejectReason::BadTimestamp),
+        (Some(br#"{"asset_id":"p1","ts":1764126000000,"pressure":1}"#), RejectReason::NoMeasurements),
+    ];
+    let good: &[u8] = br#"{"asset_id":"ok","ts":1764126000000,"vibration":1}"#;
+    let mut payloads = vec![Some(good)];
+    payloads.extend(cases.iter().map(|(p, _)| *p));
+    payloads.push(Some(good));
+    let out = decoder().decode(payloads).expect("decode");
+    assert_eq!(out.batch.num_rows(), 2, "good rows survive around bad ones");
+    assert_eq!(out.rows, vec![0, cases.len() as u32 + 1]);
+    assert_eq!(out.dead.len(), cases.len());
+    for (dl, (_, want)) in out.dead.iter().zip(&cases) {
+        assert_eq!(dl.reason, *want, "payload #{}: {}", dl.index, dl.detail);
+        assert!(!dl.detail.is_empty());
+    }
+}
+
+#[test]
+fn csv_history_decodes_with_the_same_mapping() {
+    let text = "asset_id,ts,vibration,temperature,site\np1,1764126000000,1.0,50,A\np1,2025-11-26T03:00:01Z,,51,A\np2,1764126000000,abc,1,B\n";
+    let out = decode_csv(&decoder(), text).expect("csv");
+    assert_eq!(out.batch.num_rows(), 2);
+    assert_eq!(out.dead.len(), 1);
+    assert_eq!(out.dead[0].reason, RejectReason::WrongType);
+    assert_eq!(out.dead[0].index, 2);
+}
+
+#[test]
+fn invalid_mappings_report_every_problem() {
+    let mut m = FieldMapping::canonical(&["ts", "a", "a"], &[]);
+    m.min_ts_ms = m.max_ts_ms;
+    let errs = m.validate();
+    assert!(errs.len() >= 4, "{errs:?}");
+    assert!(BatchDecoder::new(m).is_err());
+}

@@ -1,0 +1,93 @@
+//! Shared helpers of Vigil's integration tests: the broker address, unique topic names, a scratch
+//! job folder, and reading whole topics back.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::ClientConfig;
+
+/// The broker the real-broker tests use: `VIGIL_BROKERS`, default `127.0.0.1:9092`.
+pub fn brokers() -> String {
+    std::env::var("VIGIL_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// A prefix unique to this test run, for topic and group names.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// A scratch folder holding a job file and the example feature SQL.
+pub fn job_dir(name: &str, job_toml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::write(dir.join("job.toml"), job_toml).expect("job file");
+    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pump_features.sql");
+    std::fs::copy(sql, dir.join("pump_features.sql")).expect("feature SQL");
+    dir
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Payload.
+    pub payload: Option<Vec<u8>>,
+    /// Headers as (key, UTF-8 value).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    /// Value of header `k`.
+    pub fn header(&self, k: &str) -> Option<&str> {
+        self.headers.iter().find(|(hk, _)| hk == k).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a topic from the beginning until `expect` records arrived or nothing new came for
+/// `idle` (bounded by `limit` overall).
+pub fn read_topic(brokers: &str, topic: &str, expect: Option<usize>, idle: Duration, limit: Duration) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("reader consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let start = Instant::now();
+    let mut last = Instant::now();
+    let mut out = Vec::new();
+    while start.elapsed() < limit && last.elapsed() < idle {
+        if expect.is_some_and(|n| out.len() >= n) {
+            break;
+        }
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            last = Instant::now();
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Record {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+    }
+    out
+}
