@@ -58,19 +58,58 @@ artifact = "model.json"
 /// 13 classes of bad input; `None` is a record without a value.
 fn bad_message(i: usize) -> (&'static str, Option<Vec<u8>>) {
     match i % 13 {
-        0 => ("malformed_json", Some(b"{\"asset_id\": \"pump-001\",, }".to_vec())),
-        1 => ("truncated", Some(b"{\"asset_id\": \"pump-001\", \"ts\": 17641".to_vec())),
-        2 => ("wrong_type", Some(br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":"high"}}"#.to_vec())),
-        3 => ("missing_asset_id", Some(br#"{"ts":1764126000000,"measurements":{"flow":1.0}}"#.to_vec())),
-        4 => ("missing_timestamp", Some(br#"{"asset_id":"pump-001","measurements":{"flow":1.0}}"#.to_vec())),
-        5 => ("non_finite", Some(br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":1e400}}"#.to_vec())),
-        6 => ("bad_timestamp", Some(br#"{"asset_id":"pump-001","ts":86400000,"measurements":{"flow":1.0}}"#.to_vec())),
-        7 => ("oversized", Some(format!(r#"{{"asset_id":"pump-001","pad":"{}"}}"#, "x".repeat(5000)).into_bytes())),
-        8 => ("invalid_utf8", Some(b"{\"asset_id\": \"pump-\xc3\x28\"}".to_vec())),
+        0 => (
+            "malformed_json",
+            Some(b"{\"asset_id\": \"pump-001\",, }".to_vec()),
+        ),
+        1 => (
+            "truncated",
+            Some(b"{\"asset_id\": \"pump-001\", \"ts\": 17641".to_vec()),
+        ),
+        2 => (
+            "wrong_type",
+            Some(
+                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":"high"}}"#
+                    .to_vec(),
+            ),
+        ),
+        3 => (
+            "missing_asset_id",
+            Some(br#"{"ts":1764126000000,"measurements":{"flow":1.0}}"#.to_vec()),
+        ),
+        4 => (
+            "missing_timestamp",
+            Some(br#"{"asset_id":"pump-001","measurements":{"flow":1.0}}"#.to_vec()),
+        ),
+        5 => (
+            "non_finite",
+            Some(
+                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":1e400}}"#
+                    .to_vec(),
+            ),
+        ),
+        6 => (
+            "bad_timestamp",
+            Some(br#"{"asset_id":"pump-001","ts":86400000,"measurements":{"flow":1.0}}"#.to_vec()),
+        ),
+        7 => (
+            "oversized",
+            Some(format!(r#"{{"asset_id":"pump-001","pad":"{}"}}"#, "x".repeat(5000)).into_bytes()),
+        ),
+        8 => (
+            "invalid_utf8",
+            Some(b"{\"asset_id\": \"pump-\xc3\x28\"}".to_vec()),
+        ),
         9 => ("empty_payload", Some(Vec::new())),
         10 => ("empty_payload", None),
         11 => ("not_an_object", Some(b"[1, 2, 3]".to_vec())),
-        _ => ("no_measurements", Some(br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"rpm":1.0}}"#.to_vec())),
+        _ => (
+            "no_measurements",
+            Some(
+                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"rpm":1.0}}"#
+                    .to_vec(),
+            ),
+        ),
     }
 }
 
@@ -98,22 +137,40 @@ async fn scenario() {
     let decoder = BatchDecoder::new(cfg.mapping.clone()).unwrap();
     let h = decode_jsonl(std::str::from_utf8(&history).unwrap(), &decoder).unwrap();
     assert!(h.dead.is_empty());
-    let report = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg)).await.expect("training");
+    let report = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg))
+        .await
+        .expect("training");
     println!("{report}");
     report.artifact.save(&cfg.model_path).unwrap();
 
     // Live: 45 minutes; pump-007 develops bearing wear from minute 15.
     let live_start = t0 + warm_steps as i64 * STEP_MS;
     let fault_start = live_start + 15 * 60_000;
-    let mut live =
-        PlantSim::new(PUMPS, 12, live_start, STEP_MS, vec![Fault { pump: FAULTY, kind: FaultKind::BearingWear, start_ms: fault_start }]);
+    let mut live = PlantSim::new(
+        PUMPS,
+        12,
+        live_start,
+        STEP_MS,
+        vec![Fault {
+            pump: FAULTY,
+            kind: FaultKind::BearingWear,
+            start_ms: fault_start,
+        }],
+    );
     let good_payloads = live.payloads(45 * 60_000 / STEP_MS as usize);
     let n_good = good_payloads.len();
 
     let input = cfg.kafka.input_topics[0].clone();
-    ensure_topics(&brokers, &[(input.as_str(), 1), (&cfg.kafka.alert_topic, 1), (&cfg.kafka.dead_letter_topic, 1)])
-        .await
-        .expect("create topics");
+    ensure_topics(
+        &brokers,
+        &[
+            (input.as_str(), 1),
+            (&cfg.kafka.alert_topic, 1),
+            (&cfg.kafka.dead_letter_topic, 1),
+        ],
+    )
+    .await
+    .expect("create topics");
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("enable.idempotence", "true")
@@ -146,7 +203,11 @@ async fn scenario() {
     let job = tokio::spawn(run(cfg.clone(), report.artifact.clone(), opts));
     let started = Instant::now();
     while stats.snapshot().polled < total {
-        assert!(started.elapsed() < Duration::from_secs(180), "job stalled: {:?}", stats.snapshot());
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "job stalled: {:?}",
+            stats.snapshot()
+        );
         assert!(!job.is_finished(), "job ended early");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -160,35 +221,81 @@ async fn scenario() {
     assert_eq!(snap.late, 0);
     assert_eq!(snap.dead_letters, 100);
 
-    let dead = read_topic(&brokers, &cfg.kafka.dead_letter_topic, Some(100), Duration::from_secs(10), Duration::from_secs(60));
+    let dead = read_topic(
+        &brokers,
+        &cfg.kafka.dead_letter_topic,
+        Some(100),
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+    );
     assert_eq!(dead.len(), 100, "dead-letter topic");
     let mut seen = BTreeSet::new();
     for d in &dead {
         assert_eq!(d.header(H_TOPIC), Some(input.as_str()));
         assert_eq!(d.header(H_PARTITION), Some("0"));
-        let off: i64 = d.header(H_OFFSET).expect("offset header").parse().expect("numeric offset");
-        let want = bad_offsets.get(&off).unwrap_or_else(|| panic!("dead letter for offset {off}, which was a good record"));
-        assert_eq!(d.header(H_REASON), Some(*want), "offset {off}: {:?}", d.header("vigil.detail"));
+        let off: i64 = d
+            .header(H_OFFSET)
+            .expect("offset header")
+            .parse()
+            .expect("numeric offset");
+        let want = bad_offsets
+            .get(&off)
+            .unwrap_or_else(|| panic!("dead letter for offset {off}, which was a good record"));
+        assert_eq!(
+            d.header(H_REASON),
+            Some(*want),
+            "offset {off}: {:?}",
+            d.header("vigil.detail")
+        );
         assert!(!d.header("vigil.detail").unwrap_or_default().is_empty());
         seen.insert(off);
     }
-    assert_eq!(seen.len(), 100, "each bad record dead-lettered exactly once");
+    assert_eq!(
+        seen.len(),
+        100,
+        "each bad record dead-lettered exactly once"
+    );
 
     // Alerts: only the faulty pump, soon after onset.
-    let records = read_topic(&brokers, &cfg.kafka.alert_topic, None, Duration::from_secs(5), Duration::from_secs(60));
-    let alerts: Vec<Alert> =
-        records.iter().map(|r| serde_json::from_slice(r.payload.as_deref().expect("alert payload")).expect("alert JSON")).collect();
+    let records = read_topic(
+        &brokers,
+        &cfg.kafka.alert_topic,
+        None,
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    );
+    let alerts: Vec<Alert> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_slice(r.payload.as_deref().expect("alert payload"))
+                .expect("alert JSON")
+        })
+        .collect();
     println!("{} alerts; first: {:?}", alerts.len(), alerts.first());
     assert_eq!(alerts.len() as u64, snap.alerts);
-    let healthy: Vec<&Alert> = alerts.iter().filter(|a| a.asset_id != PlantSim::asset_id(FAULTY)).collect();
+    let healthy: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.asset_id != PlantSim::asset_id(FAULTY))
+        .collect();
     assert!(healthy.is_empty(), "healthy pumps alerted: {healthy:#?}");
-    let first = alerts.iter().map(|a| a.window_end).min().expect("the faulty pump raised no alert");
+    let first = alerts
+        .iter()
+        .map(|a| a.window_end)
+        .min()
+        .expect("the faulty pump raised no alert");
     assert!(first > fault_start, "alert before the fault started");
     let windows_after = (first - fault_start) / WINDOW_MS;
     println!("first alert {windows_after} window(s) after onset");
-    assert!(windows_after <= MAX_DETECTION_WINDOWS, "detected {windows_after} windows after onset");
+    assert!(
+        windows_after <= MAX_DETECTION_WINDOWS,
+        "detected {windows_after} windows after onset"
+    );
     for (a, r) in alerts.iter().zip(&records) {
-        assert_eq!(r.key.as_deref(), Some(a.asset_id.as_bytes()), "alerts are keyed by asset id");
+        assert_eq!(
+            r.key.as_deref(),
+            Some(a.asset_id.as_bytes()),
+            "alerts are keyed by asset id"
+        );
         assert!(a.score > a.threshold);
         assert_eq!(a.model.version, "1");
         assert!(!a.top_features.is_empty());
@@ -196,7 +303,12 @@ async fn scenario() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: Option<&[u8]>, payload: Option<&[u8]>) {
+fn send(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+) {
     let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
     if let Some(k) = key {
         rec = rec.key(k);

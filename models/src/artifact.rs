@@ -64,7 +64,10 @@ impl ModelArtifact {
     /// Reads an artifact file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Self::from_json(&text, &p)
     }
 
@@ -74,8 +77,10 @@ impl ModelArtifact {
         struct Probe {
             format_version: Option<u32>,
         }
-        let probe: Probe = serde_json::from_str(text)
-            .map_err(|e| ModelError::Format { path: origin.to_string(), detail: e.to_string() })?;
+        let probe: Probe = serde_json::from_str(text).map_err(|e| ModelError::Format {
+            path: origin.to_string(),
+            detail: e.to_string(),
+        })?;
         match probe.format_version {
             Some(ARTIFACT_FORMAT_VERSION) => {}
             Some(v) => {
@@ -90,13 +95,19 @@ impl ModelArtifact {
                 return Err(ModelError::Format { path: origin.to_string(), detail: "no format_version field".into() })
             }
         }
-        let a: ModelArtifact = serde_json::from_str(text)
-            .map_err(|e| ModelError::Format { path: origin.to_string(), detail: e.to_string() })?;
+        let a: ModelArtifact = serde_json::from_str(text).map_err(|e| ModelError::Format {
+            path: origin.to_string(),
+            detail: e.to_string(),
+        })?;
         let Detector::Pca(p) = &a.detector;
         if p.n_features() != a.feature_names.len() {
             return Err(ModelError::Format {
                 path: origin.to_string(),
-                detail: format!("detector expects {} features but the artifact names {}", p.n_features(), a.feature_names.len()),
+                detail: format!(
+                    "detector expects {} features but the artifact names {}",
+                    p.n_features(),
+                    a.feature_names.len()
+                ),
             });
         }
         Ok(a)
@@ -108,7 +119,10 @@ impl ModelArtifact {
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
-        std::fs::write(path, text + "\n").map_err(|source| ModelError::Io { path: path.display().to_string(), source })
+        std::fs::write(path, text + "\n").map_err(|source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// `name@version`.
@@ -117,13 +131,24 @@ impl ModelArtifact {
     }
 
     /// Fails unless the job's features and SQL fingerprint are the ones this model was trained on.
-    pub fn check_matches(&self, feature_names: &[String], sql_hash: &str) -> Result<(), ModelError> {
+    pub fn check_matches(
+        &self,
+        feature_names: &[String],
+        sql_hash: &str,
+    ) -> Result<(), ModelError> {
         let mut problems = Vec::new();
         if self.feature_names != feature_names {
-            let missing: Vec<&str> =
-                self.feature_names.iter().filter(|f| !feature_names.contains(f)).map(String::as_str).collect();
-            let extra: Vec<&str> =
-                feature_names.iter().filter(|f| !self.feature_names.contains(f)).map(String::as_str).collect();
+            let missing: Vec<&str> = self
+                .feature_names
+                .iter()
+                .filter(|f| !feature_names.contains(f))
+                .map(String::as_str)
+                .collect();
+            let extra: Vec<&str> = feature_names
+                .iter()
+                .filter(|f| !self.feature_names.contains(f))
+                .map(String::as_str)
+                .collect();
             if missing.is_empty() && extra.is_empty() {
                 problems.push(format!(
                     "the features are in a different order (model: {}; job: {})",
@@ -150,7 +175,10 @@ impl ModelArtifact {
         } else {
             Err(ModelError::Mismatch {
                 model: self.id(),
-                detail: format!("{}; retrain it with `vigil train --job <job.toml>`", problems.join("; ")),
+                detail: format!(
+                    "{}; retrain it with `vigil train --job <job.toml>`",
+                    problems.join("; ")
+                ),
             })
         }
     }
@@ -174,7 +202,9 @@ mod tests {
     use crate::PcaParams;
 
     fn artifact() -> ModelArtifact {
-        let data = Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 3) % 11) as f64 + j as f64 * (i % 3) as f64);
+        let data = Array2::from_shape_fn((40, 3), |(i, j)| {
+            ((i * 7 + j * 3) % 11) as f64 + j as f64 * (i % 3) as f64
+        });
         let (det, _) = PcaDetector::fit(data.view(), PcaParams::default()).unwrap();
         ModelArtifact {
             format_version: ARTIFACT_FORMAT_VERSION,
@@ -184,7 +214,13 @@ mod tests {
             feature_names: vec!["a".into(), "b".into(), "c".into()],
             feature_sql_hash: "abc123".into(),
             threshold: 1.0,
-            training: TrainingInfo { rows: 40, assets: 1, from_ms: 0, to_ms: 1, training_alarm_rate: 0.0 },
+            training: TrainingInfo {
+                rows: 40,
+                assets: 1,
+                from_ms: 0,
+                to_ms: 1,
+                training_alarm_rate: 0.0,
+            },
             detector: Detector::Pca(det),
         }
     }
@@ -205,8 +241,14 @@ mod tests {
         let names: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
         assert!(a.check_matches(&names, "abc123").is_ok());
         let err = a.check_matches(&names, "zzz").unwrap_err().to_string();
-        assert!(err.contains("feature SQL changed") && err.contains("pump@1"), "{err}");
-        let err = a.check_matches(&["a".into(), "b".into(), "d".into()], "abc123").unwrap_err().to_string();
+        assert!(
+            err.contains("feature SQL changed") && err.contains("pump@1"),
+            "{err}"
+        );
+        let err = a
+            .check_matches(&["a".into(), "b".into(), "d".into()], "abc123")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("[c]") && err.contains("[d]"), "{err}");
     }
 
@@ -214,7 +256,9 @@ mod tests {
     fn unknown_format_versions_are_refused_clearly() {
         let mut v = serde_json::to_value(artifact()).unwrap();
         v["format_version"] = 99.into();
-        let err = ModelArtifact::from_json(&v.to_string(), "m.json").unwrap_err().to_string();
+        let err = ModelArtifact::from_json(&v.to_string(), "m.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("format_version 99"), "{err}");
         assert!(ModelArtifact::from_json("{", "m.json").is_err());
     }

@@ -47,7 +47,9 @@ pub struct FeatureQuery {
 
 impl std::fmt::Debug for FeatureQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeatureQuery").field("features", &self.feature_names).finish_non_exhaustive()
+        f.debug_struct("FeatureQuery")
+            .field("features", &self.feature_names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,9 @@ impl FeatureQuery {
     pub async fn plan(sql: &str, readings_schema: SchemaRef) -> Result<Self, OperatorError> {
         // Windows are small and the job is already parallel across partitions: one target
         // partition avoids repartitioning overhead for every window.
-        let config = SessionConfig::new().with_target_partitions(1).with_batch_size(8192);
+        let config = SessionConfig::new()
+            .with_target_partitions(1)
+            .with_batch_size(8192);
         let ctx = SessionContext::new_with_config(config);
         let table = Arc::new(MemTable::try_new(readings_schema, vec![vec![]])?);
         ctx.register_table(READINGS_TABLE, table.clone())?;
@@ -65,18 +69,20 @@ impl FeatureQuery {
         let sql_schema = plan.schema().as_arrow().clone();
 
         match sql_schema.field_with_name(ASSET_COL) {
-            Ok(f) if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {}
+            Ok(f)
+                if matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) => {}
             Ok(f) => {
                 return Err(OperatorError::FeatureSql(format!(
                     "column `{ASSET_COL}` must be a string, the SQL gives {}",
                     f.data_type()
                 )))
             }
-            Err(_) => {
-                return Err(OperatorError::FeatureSql(format!(
-                    "the SQL must select `{ASSET_COL}` and GROUP BY it (one row per asset per window)"
-                )))
-            }
+            Err(_) => return Err(OperatorError::FeatureSql(format!(
+                "the SQL must select `{ASSET_COL}` and GROUP BY it (one row per asset per window)"
+            ))),
         }
         let mut feature_names = Vec::new();
         for f in sql_schema.fields() {
@@ -84,7 +90,10 @@ impl FeatureQuery {
                 continue;
             }
             if f.name() == WINDOW_START_COL || f.name() == WINDOW_END_COL {
-                return Err(OperatorError::FeatureSql(format!("column name `{}` is reserved", f.name())));
+                return Err(OperatorError::FeatureSql(format!(
+                    "column name `{}` is reserved",
+                    f.name()
+                )));
             }
             if !f.data_type().is_numeric() && f.data_type() != &DataType::Boolean {
                 return Err(OperatorError::FeatureSql(format!(
@@ -96,7 +105,9 @@ impl FeatureQuery {
             feature_names.push(f.name().clone());
         }
         if feature_names.is_empty() {
-            return Err(OperatorError::FeatureSql("the SQL selects no feature column".into()));
+            return Err(OperatorError::FeatureSql(
+                "the SQL selects no feature column".into(),
+            ));
         }
         let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
         let mut fields = vec![
@@ -104,7 +115,11 @@ impl FeatureQuery {
             Field::new(WINDOW_START_COL, ts_type.clone(), false),
             Field::new(WINDOW_END_COL, ts_type, false),
         ];
-        fields.extend(feature_names.iter().map(|n| Field::new(n, DataType::Float64, true)));
+        fields.extend(
+            feature_names
+                .iter()
+                .map(|n| Field::new(n, DataType::Float64, true)),
+        );
         Ok(FeatureQuery {
             ctx,
             plan,
@@ -148,13 +163,17 @@ impl FeatureQuery {
             .ok_or_else(|| OperatorError::FeatureSql(format!("output lost `{ASSET_COL}`")))?;
         let mut cols: Vec<ArrayRef> = vec![
             cast(asset, &DataType::Utf8)?,
-            Arc::new(TimestampMillisecondArray::from(vec![window.window.start; n]).with_timezone("UTC")),
-            Arc::new(TimestampMillisecondArray::from(vec![window.window.end; n]).with_timezone("UTC")),
+            Arc::new(
+                TimestampMillisecondArray::from(vec![window.window.start; n]).with_timezone("UTC"),
+            ),
+            Arc::new(
+                TimestampMillisecondArray::from(vec![window.window.end; n]).with_timezone("UTC"),
+            ),
         ];
         for name in &self.feature_names {
-            let col = out
-                .column_by_name(name)
-                .ok_or_else(|| OperatorError::FeatureSql(format!("output lost feature `{name}`")))?;
+            let col = out.column_by_name(name).ok_or_else(|| {
+                OperatorError::FeatureSql(format!("output lost feature `{name}`"))
+            })?;
             cols.push(cast(col, &DataType::Float64)?);
         }
         Ok(RecordBatch::try_new(self.output_schema.clone(), cols)?)

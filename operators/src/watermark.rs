@@ -13,7 +13,10 @@ pub struct Watermark {
 impl Watermark {
     /// A watermark trailing the maximum event time by `out_of_orderness_ms`.
     pub fn new(out_of_orderness_ms: i64) -> Self {
-        Watermark { out_of_orderness_ms: out_of_orderness_ms.max(0), max_event_ts: None }
+        Watermark {
+            out_of_orderness_ms: out_of_orderness_ms.max(0),
+            max_event_ts: None,
+        }
     }
 
     /// Observes an event time; returns the (possibly advanced) watermark.
@@ -24,7 +27,8 @@ impl Watermark {
 
     /// The current watermark, `None` before any event.
     pub fn current(&self) -> Option<i64> {
-        self.max_event_ts.map(|m| m.saturating_sub(self.out_of_orderness_ms))
+        self.max_event_ts
+            .map(|m| m.saturating_sub(self.out_of_orderness_ms))
     }
 
     /// The largest event time seen.

@@ -32,7 +32,9 @@ impl WindowSpec {
     /// `slide_ms` so windows are whole panes.
     pub fn hopping(size_ms: i64, slide_ms: i64) -> Result<Self, OperatorError> {
         if size_ms <= 0 || slide_ms <= 0 {
-            return Err(OperatorError::InvalidWindow("size and slide must be positive".into()));
+            return Err(OperatorError::InvalidWindow(
+                "size and slide must be positive".into(),
+            ));
         }
         if slide_ms > size_ms {
             return Err(OperatorError::InvalidWindow(format!(
@@ -68,7 +70,10 @@ impl WindowSpec {
         let n = self.size_ms / self.slide_ms;
         (0..n).rev().map(move |k| {
             let start = last_start - k * self.slide_ms;
-            Window { start, end: start + self.size_ms }
+            Window {
+                start,
+                end: start + self.size_ms,
+            }
         })
     }
 
@@ -79,7 +84,10 @@ impl WindowSpec {
 
     /// The window ending at `end` (which must be slide-aligned).
     pub fn window_ending(&self, end: i64) -> Window {
-        Window { start: end - self.size_ms, end }
+        Window {
+            start: end - self.size_ms,
+            end,
+        }
     }
 
     /// Largest slide-aligned instant `<= t`: the last window end reachable at watermark `t`.
@@ -106,9 +114,21 @@ mod tests {
     fn tumbling_has_one_window_per_reading() {
         let w = WindowSpec::tumbling(60_000).unwrap();
         let ws: Vec<_> = w.windows_of(61_000).collect();
-        assert_eq!(ws, vec![Window { start: 60_000, end: 120_000 }]);
+        assert_eq!(
+            ws,
+            vec![Window {
+                start: 60_000,
+                end: 120_000
+            }]
+        );
         let neg: Vec<_> = w.windows_of(-1).collect();
-        assert_eq!(neg, vec![Window { start: -60_000, end: 0 }]);
+        assert_eq!(
+            neg,
+            vec![Window {
+                start: -60_000,
+                end: 0
+            }]
+        );
     }
 
     proptest! {

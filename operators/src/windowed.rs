@@ -54,7 +54,12 @@ pub struct WindowOperator {
 impl WindowOperator {
     /// A new operator with the given window shape and allowed out-of-orderness.
     pub fn new(spec: WindowSpec, out_of_orderness_ms: i64) -> Self {
-        WindowOperator { spec, watermark: Watermark::new(out_of_orderness_ms), panes: BTreeMap::new(), emitted_upto: None }
+        WindowOperator {
+            spec,
+            watermark: Watermark::new(out_of_orderness_ms),
+            panes: BTreeMap::new(),
+            emitted_upto: None,
+        }
     }
 
     /// The window shape.
@@ -74,15 +79,19 @@ impl WindowOperator {
 
     /// Readings buffered in open panes.
     pub fn buffered_rows(&self) -> usize {
-        self.panes.values().flatten().map(RecordBatch::num_rows).sum()
+        self.panes
+            .values()
+            .flatten()
+            .map(RecordBatch::num_rows)
+            .sum()
     }
 
     /// Stores a readings batch in its panes and advances the watermark. Rows that belong only to
     /// windows already emitted are returned as late and not stored.
     pub fn ingest(&mut self, batch: &RecordBatch) -> Result<IngestOutcome, OperatorError> {
-        let ts_col = batch
-            .column_by_name(TS_COL)
-            .ok_or_else(|| OperatorError::FeatureSql(format!("readings batch has no `{TS_COL}` column")))?;
+        let ts_col = batch.column_by_name(TS_COL).ok_or_else(|| {
+            OperatorError::FeatureSql(format!("readings batch has no `{TS_COL}` column"))
+        })?;
         let ts = ts_col.as_primitive::<TimestampMillisecondType>();
         let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut out = IngestOutcome::default();
@@ -91,11 +100,17 @@ impl WindowOperator {
                 out.late_rows.push(row as u32);
                 continue;
             }
-            if self.emitted_upto.is_some_and(|e| self.spec.last_end_of(*t) <= e) {
+            if self
+                .emitted_upto
+                .is_some_and(|e| self.spec.last_end_of(*t) <= e)
+            {
                 out.late_rows.push(row as u32);
                 continue;
             }
-            by_pane.entry(self.spec.pane_start(*t)).or_default().push(row as u32);
+            by_pane
+                .entry(self.spec.pane_start(*t))
+                .or_default()
+                .push(row as u32);
         }
         // The watermark follows every reading seen, late or not, in arrival order of batches.
         if let Some(max) = ts.iter().flatten().max() {
@@ -104,7 +119,11 @@ impl WindowOperator {
         let whole = by_pane.len() == 1 && out.late_rows.is_empty();
         for (pane, rows) in by_pane {
             out.accepted += rows.len();
-            let part = if whole { batch.clone() } else { take_record_batch(batch, &UInt32Array::from(rows))? };
+            let part = if whole {
+                batch.clone()
+            } else {
+                take_record_batch(batch, &UInt32Array::from(rows))?
+            };
             self.panes.entry(pane).or_default().push(part);
         }
         Ok(out)
@@ -146,7 +165,11 @@ impl WindowOperator {
         }
         while end <= limit {
             let start = end - size;
-            let batches: Vec<RecordBatch> = self.panes.range(start..end).flat_map(|(_, b)| b.iter().cloned()).collect();
+            let batches: Vec<RecordBatch> = self
+                .panes
+                .range(start..end)
+                .flat_map(|(_, b)| b.iter().cloned())
+                .collect();
             if batches.is_empty() {
                 // Skip the gap: jump to the first window containing the next pane.
                 match self.panes.range(end..).next() {
@@ -155,7 +178,10 @@ impl WindowOperator {
                 }
                 continue;
             }
-            closed.push(ClosedWindow { window: Window { start, end }, batches });
+            closed.push(ClosedWindow {
+                window: Window { start, end },
+                batches,
+            });
             end += slide;
         }
         let emitted = self.emitted_upto.map_or(limit, |e| e.max(limit));

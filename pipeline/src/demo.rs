@@ -144,25 +144,51 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     let live_minutes = opts.duration.as_secs_f64() * opts.speed / 60.0;
     let at = |frac: f64| live_start + (live_minutes * frac * 60_000.0) as i64;
     let mut faults = Vec::new();
-    for (pump, kind, frac) in
-        [(3usize, FaultKind::BearingWear, 0.15), (17, FaultKind::Cavitation, 0.25), (31, FaultKind::BearingWear, 0.35)]
-    {
+    for (pump, kind, frac) in [
+        (3usize, FaultKind::BearingWear, 0.15),
+        (17, FaultKind::Cavitation, 0.25),
+        (31, FaultKind::BearingWear, 0.35),
+    ] {
         if pump < opts.pumps {
-            faults.push(Fault { pump, kind, start_ms: at(frac) });
+            faults.push(Fault {
+                pump,
+                kind,
+                start_ms: at(frac),
+            });
         }
     }
-    let fault_list: Vec<(String, FaultKind, i64)> =
-        faults.iter().map(|f| (PlantSim::asset_id(f.pump), f.kind, f.start_ms)).collect();
-    println!("\nlive for {:?} at {}x ({:.0} event minutes); faults will develop on:", opts.duration, opts.speed, live_minutes);
+    let fault_list: Vec<(String, FaultKind, i64)> = faults
+        .iter()
+        .map(|f| (PlantSim::asset_id(f.pump), f.kind, f.start_ms))
+        .collect();
+    println!(
+        "\nlive for {:?} at {}x ({:.0} event minutes); faults will develop on:",
+        opts.duration, opts.speed, live_minutes
+    );
     for (a, k, s) in &fault_list {
         println!("  {a}: {k:?} from {}", hhmm(*s));
     }
     let input_topic = cfg.kafka.input_topics[0].clone();
-    ensure_topics(&brokers, &[(input_topic.as_str(), 2), (&cfg.kafka.alert_topic, 1), (&cfg.kafka.dead_letter_topic, 1)]).await?;
-    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&brokers, &Default::default())
-        .set("linger.ms", "20")
-        .create()?;
-    let live = PlantSim::new(opts.pumps, opts.seed.wrapping_add(1), live_start, step_ms, faults);
+    ensure_topics(
+        &brokers,
+        &[
+            (input_topic.as_str(), 2),
+            (&cfg.kafka.alert_topic, 1),
+            (&cfg.kafka.dead_letter_topic, 1),
+        ],
+    )
+    .await?;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        client_config(&brokers, &Default::default())
+            .set("linger.ms", "20")
+            .create()?;
+    let live = PlantSim::new(
+        opts.pumps,
+        opts.seed.wrapping_add(1),
+        live_start,
+        step_ms,
+        faults,
+    );
     let (speed, duration) = (opts.speed, opts.duration);
     let feeder = std::thread::spawn(move || feed(live, producer, &input_topic, speed, duration));
 
@@ -174,7 +200,16 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         let top: Vec<String> = a
             .top_features
             .iter()
-            .map(|c| format!("{}={:.2} (normal {:.2}..{:.2}, {:.0}%)", c.feature, c.value, c.normal_low, c.normal_high, c.share * 100.0))
+            .map(|c| {
+                format!(
+                    "{}={:.2} (normal {:.2}..{:.2}, {:.0}%)",
+                    c.feature,
+                    c.value,
+                    c.normal_low,
+                    c.normal_high,
+                    c.share * 100.0
+                )
+            })
             .collect();
         println!(
             "ALERT {} window {}-{} score {:.2} > {:.2} [{}] {}",
@@ -201,10 +236,18 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     // let the job drain what was produced
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
-    let stats = job.await.map_err(|e| PipelineError::Data(format!("job task: {e}")))??;
+    let stats = job
+        .await
+        .map_err(|e| PipelineError::Data(format!("job task: {e}")))??;
     let alerts = alerts.lock().map(|v| v.clone()).unwrap_or_default();
     std::fs::remove_dir_all(&dir).ok();
-    let summary = DemoSummary { produced, bad_produced, stats, alerts, faults: fault_list };
+    let summary = DemoSummary {
+        produced,
+        bad_produced,
+        stats,
+        alerts,
+        faults: fault_list,
+    };
     print_summary(&summary, started.elapsed());
     Ok(summary)
 }
@@ -238,7 +281,8 @@ fn feed(
             readings.clear();
             sim.step(&mut readings);
             for r in &readings {
-                let payload = serde_json::to_vec(r).map_err(|e| PipelineError::Data(e.to_string()))?;
+                let payload =
+                    serde_json::to_vec(r).map_err(|e| PipelineError::Data(e.to_string()))?;
                 send(&producer, topic, r.asset_id.as_bytes(), &payload);
                 good += 1;
                 if good % 500 == 0 {
@@ -253,7 +297,12 @@ fn feed(
     Ok((good, bad))
 }
 
-fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+) {
     let mut rec = BaseRecord::to(topic).key(key).payload(payload);
     loop {
         match producer.send(rec) {
@@ -272,14 +321,26 @@ fn print_summary(s: &DemoSummary, took: Duration) {
         "readings: {} produced, {} processed; {} malformed messages produced, {} dead letters {:?}",
         s.produced, s.stats.readings, s.bad_produced, s.stats.dead_letters, s.stats.by_reason
     );
-    println!("windows closed: {}, feature rows: {}, alerts: {}", s.stats.windows, s.stats.feature_rows, s.alerts.len());
+    println!(
+        "windows closed: {}, feature rows: {}, alerts: {}",
+        s.stats.windows,
+        s.stats.feature_rows,
+        s.alerts.len()
+    );
     let mut by_asset: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
     for a in &s.alerts {
         let e = by_asset.entry(&a.asset_id).or_insert((0, a.window_end));
         e.0 += 1;
         e.1 = e.1.min(a.window_end);
     }
-    println!("assets that alerted: {}", if by_asset.is_empty() { "none".to_string() } else { by_asset.keys().copied().collect::<Vec<_>>().join(", ") });
+    println!(
+        "assets that alerted: {}",
+        if by_asset.is_empty() {
+            "none".to_string()
+        } else {
+            by_asset.keys().copied().collect::<Vec<_>>().join(", ")
+        }
+    );
     for (asset, kind, start) in &s.faults {
         match by_asset.get(asset.as_str()) {
             Some((n, first)) => println!(
@@ -291,7 +352,17 @@ fn print_summary(s: &DemoSummary, took: Duration) {
             None => println!("  {asset} ({kind:?} from {}): not detected in this run", hhmm(*start)),
         }
     }
-    let false_alarms: Vec<&str> =
-        by_asset.keys().copied().filter(|a| !s.faults.iter().any(|(f, _, _)| f == a)).collect();
-    println!("healthy pumps that alerted: {}", if false_alarms.is_empty() { "none".to_string() } else { false_alarms.join(", ") });
+    let false_alarms: Vec<&str> = by_asset
+        .keys()
+        .copied()
+        .filter(|a| !s.faults.iter().any(|(f, _, _)| f == a))
+        .collect();
+    println!(
+        "healthy pumps that alerted: {}",
+        if false_alarms.is_empty() {
+            "none".to_string()
+        } else {
+            false_alarms.join(", ")
+        }
+    );
 }

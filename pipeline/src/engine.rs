@@ -98,7 +98,11 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the chain: plans the feature SQL and, if a model is given, checks it matches.
-    pub async fn new(cfg: &JobConfig, model: Option<ModelArtifact>, stats: Arc<JobStats>) -> Result<Self, PipelineError> {
+    pub async fn new(
+        cfg: &JobConfig,
+        model: Option<ModelArtifact>,
+        stats: Arc<JobStats>,
+    ) -> Result<Self, PipelineError> {
         let decoder = BatchDecoder::new(cfg.mapping.clone())?;
         let features = FeatureQuery::plan(&cfg.feature_sql, decoder.schema()).await?;
         if let Some(m) = &model {
@@ -172,7 +176,12 @@ impl Engine {
             let feats = self.features.run(&w).await?;
             self.stats.record_window(feats.num_rows());
             if let Some(model) = &self.model {
-                let alerts = score(model, &feats, self.features.feature_names(), self.top_features);
+                let alerts = score(
+                    model,
+                    &feats,
+                    self.features.feature_names(),
+                    self.top_features,
+                );
                 self.stats.record_alerts(alerts.len());
                 step.alerts.extend(alerts);
             }
@@ -183,7 +192,12 @@ impl Engine {
 }
 
 /// Scores a feature batch and returns the alerts for rows over the model's threshold.
-pub fn score(model: &ModelArtifact, feats: &RecordBatch, names: &[String], top_k: usize) -> Vec<Alert> {
+pub fn score(
+    model: &ModelArtifact,
+    feats: &RecordBatch,
+    names: &[String],
+    top_k: usize,
+) -> Vec<Alert> {
     let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
     let det = model.pca();
     let emitted_at = now_ms();
@@ -208,14 +222,22 @@ pub fn score(model: &ModelArtifact, feats: &RecordBatch, names: &[String], top_k
             })
             .collect();
         alerts.push(Alert {
-            alert_id: Alert::make_id(&m.assets[i], m.window_start[i], AlertKind::Anomaly, &model.version),
+            alert_id: Alert::make_id(
+                &m.assets[i],
+                m.window_start[i],
+                AlertKind::Anomaly,
+                &model.version,
+            ),
             kind: AlertKind::Anomaly,
             asset_id: m.assets[i].clone(),
             window_start: m.window_start[i],
             window_end: m.window_end[i],
             score: s.score,
             threshold: model.threshold,
-            model: ModelRef { name: model.name.clone(), version: model.version.clone() },
+            model: ModelRef {
+                name: model.name.clone(),
+                version: model.version.clone(),
+            },
             top_features,
             emitted_at,
         });

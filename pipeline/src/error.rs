@@ -40,6 +40,9 @@ pub enum PipelineError {
 
 impl PipelineError {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        PipelineError::Io { path: path.as_ref().display().to_string(), source }
+        PipelineError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
 }

@@ -33,11 +33,18 @@ impl History {
 /// Reads a `.csv` or `.jsonl`/`.json`/`.ndjson` file.
 pub fn read_history(path: &Path, decoder: &BatchDecoder) -> Result<History, PipelineError> {
     let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match ext.as_str() {
         "csv" => {
             let out = decode_csv(decoder, &text)?;
-            Ok(History { batches: vec![out.batch], dead: out.dead })
+            Ok(History {
+                batches: vec![out.batch],
+                dead: out.dead,
+            })
         }
         "jsonl" | "ndjson" | "json" => Ok(decode_jsonl(&text, decoder)?),
         other => Err(PipelineError::Data(format!(

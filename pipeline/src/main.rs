@@ -19,7 +19,11 @@ use vigil_pipeline::sim::PlantSim;
 use vigil_pipeline::train::{train_from_files, TrainOptions};
 
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Streaming predictive maintenance on Kafka")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Streaming predictive maintenance on Kafka"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,8 @@ enum Command {
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "vigil_pipeline=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "vigil_pipeline=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -108,12 +113,27 @@ async fn main() {
 
 async fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo { brokers, duration, pumps, speed, seed } => {
-            let ms = parse_duration_ms(&duration).map_err(anyhow::Error::msg).context("--duration")?;
+        Command::Demo {
+            brokers,
+            duration,
+            pumps,
+            speed,
+            seed,
+        } => {
+            let ms = parse_duration_ms(&duration)
+                .map_err(anyhow::Error::msg)
+                .context("--duration")?;
             if pumps == 0 || speed <= 0.0 {
                 bail!("--pumps and --speed must be positive");
             }
-            let opts = DemoOptions { brokers, pumps, duration: Duration::from_millis(ms as u64), speed, seed, ..DemoOptions::default() };
+            let opts = DemoOptions {
+                brokers,
+                pumps,
+                duration: Duration::from_millis(ms as u64),
+                speed,
+                seed,
+                ..DemoOptions::default()
+            };
             run_demo(opts).await?;
         }
         Command::Run { job, brokers } => {
@@ -133,11 +153,22 @@ async fn real_main(cli: Cli) -> Result<()> {
             let stats = run(cfg, model, opts).await?;
             eprintln!("final: {stats:?}");
         }
-        Command::Train { job, input, out, version } => {
+        Command::Train {
+            job,
+            input,
+            out,
+            version,
+        } => {
             let cfg = JobConfig::load(&job)?;
-            let inputs: Vec<PathBuf> = if input.is_empty() { cfg.training_input.clone().into_iter().collect() } else { input };
+            let inputs: Vec<PathBuf> = if input.is_empty() {
+                cfg.training_input.clone().into_iter().collect()
+            } else {
+                input
+            };
             if inputs.is_empty() {
-                bail!("no history given: pass --input FILE or set [training] input in the job file");
+                bail!(
+                    "no history given: pass --input FILE or set [training] input in the job file"
+                );
             }
             let mut opts = TrainOptions::for_job(&cfg);
             opts.version = version;
@@ -160,13 +191,21 @@ async fn real_main(cli: Cli) -> Result<()> {
             let has_model = model.is_some();
             let engine = Engine::new(&cfg, model, std::sync::Arc::new(JobStats::new())).await?;
             println!("job `{}` is valid", cfg.name);
-            println!("  features: {}", engine.features().feature_names().join(", "));
+            println!(
+                "  features: {}",
+                engine.features().feature_names().join(", ")
+            );
             println!("  SQL fingerprint: {}", engine.features().fingerprint());
             if has_model {
                 println!("  model matches the job");
             }
         }
-        Command::Simulate { out, pumps, hours, seed } => {
+        Command::Simulate {
+            out,
+            pumps,
+            hours,
+            seed,
+        } => {
             let step_ms = 5_000;
             let steps = (hours * 3600.0 / 5.0) as usize;
             let start = vigil_pipeline::engine::now_ms() / 60_000 * 60_000 - steps as i64 * step_ms;
@@ -177,7 +216,11 @@ async fn real_main(cli: Cli) -> Result<()> {
                 text.push(b'\n');
             }
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote {} readings of {pumps} pumps to {}", steps * pumps, out.display());
+            println!(
+                "wrote {} readings of {pumps} pumps to {}",
+                steps * pumps,
+                out.display()
+            );
         }
     }
     Ok(())
@@ -187,13 +230,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

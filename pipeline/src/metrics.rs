@@ -77,7 +77,10 @@ impl JobStats {
             feature_rows: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             otel: Otel {
-                readings: meter.u64_counter("vigil.readings").with_description("readings decoded").build(),
+                readings: meter
+                    .u64_counter("vigil.readings")
+                    .with_description("readings decoded")
+                    .build(),
                 dead_letters: meter
                     .u64_counter("vigil.dead_letters")
                     .with_description("records sent to the dead-letter topic, by reason")
@@ -107,7 +110,9 @@ impl JobStats {
         if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
             self.by_reason[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.otel.dead_letters.add(1, &[KeyValue::new("reason", reason.code())]);
+        self.otel
+            .dead_letters
+            .add(1, &[KeyValue::new("reason", reason.code())]);
     }
 
     /// Late readings (dead-lettered with reason `late`).

@@ -39,7 +39,12 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options with a fresh stop flag and counters.
     pub fn new() -> Self {
-        RunOptions { stop: Arc::new(AtomicBool::new(false)), stats: Arc::new(JobStats::new()), on_alert: None, progress_every: None }
+        RunOptions {
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(JobStats::new()),
+            on_alert: None,
+            progress_every: None,
+        }
     }
 }
 
@@ -50,10 +55,17 @@ impl Default for RunOptions {
 }
 
 /// Runs the job until `opts.stop` is set; returns the final counters.
-pub async fn run(cfg: JobConfig, model: ModelArtifact, opts: RunOptions) -> Result<StatsSnapshot, PipelineError> {
+pub async fn run(
+    cfg: JobConfig,
+    model: ModelArtifact,
+    opts: RunOptions,
+) -> Result<StatsSnapshot, PipelineError> {
     let engine = Engine::new(&cfg, Some(model), opts.stats.clone()).await?;
     let k = &cfg.kafka;
-    let mut topics: Vec<(&str, i32)> = vec![(k.alert_topic.as_str(), 1), (k.dead_letter_topic.as_str(), 1)];
+    let mut topics: Vec<(&str, i32)> = vec![
+        (k.alert_topic.as_str(), 1),
+        (k.dead_letter_topic.as_str(), 1),
+    ];
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
     ensure_topics(&k.brokers, &topics).await?;
     let handle = tokio::runtime::Handle::current();
@@ -98,7 +110,11 @@ fn run_blocking(
     Ok(opts.stats.snapshot())
 }
 
-fn dead_letter<'a>(m: &'a BorrowedMessage<'_>, reason: RejectReason, detail: &'a str) -> DeadLetterRecord<'a> {
+fn dead_letter<'a>(
+    m: &'a BorrowedMessage<'_>,
+    reason: RejectReason,
+    detail: &'a str,
+) -> DeadLetterRecord<'a> {
     DeadLetterRecord {
         topic: m.topic(),
         partition: m.partition(),

@@ -16,7 +16,13 @@ use rand_distr::{Distribution, Normal};
 use vigil_schemas::{EventTime, Reading};
 
 /// The measurements the simulator produces (and the demo job maps).
-pub const MEASUREMENTS: [&str; 5] = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"];
+pub const MEASUREMENTS: [&str; 5] = [
+    "vibration_rms",
+    "bearing_temp",
+    "discharge_pressure",
+    "motor_current",
+    "flow",
+];
 
 /// A fault that develops on one pump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,11 +119,14 @@ impl PlantSim {
 
     /// Severity (0 = healthy) of pump `i`'s fault at time `t`, and its kind.
     fn severity(&self, i: usize, t: i64) -> Option<(FaultKind, f64)> {
-        self.faults.iter().find(|f| f.pump == i && t >= f.start_ms).map(|f| {
-            // grows over ~20 minutes of event time, then saturates
-            let minutes = (t - f.start_ms) as f64 / 60_000.0;
-            (f.kind, (minutes / 20.0).min(1.5))
-        })
+        self.faults
+            .iter()
+            .find(|f| f.pump == i && t >= f.start_ms)
+            .map(|f| {
+                // grows over ~20 minutes of event time, then saturates
+                let minutes = (t - f.start_ms) as f64 / 60_000.0;
+                (f.kind, (minutes / 20.0).min(1.5))
+            })
     }
 
     /// One reading per pump at the current time; advances time by one step.
@@ -158,7 +167,10 @@ impl PlantSim {
                 None => {}
             }
             let mut measurements = BTreeMap::new();
-            for (k, v) in MEASUREMENTS.iter().zip([vib, temp, pressure, current, flow]) {
+            for (k, v) in MEASUREMENTS
+                .iter()
+                .zip([vib, temp, pressure, current, flow])
+            {
                 measurements.insert(k.to_string(), (v * 1000.0).round() / 1000.0);
             }
             out.push(Reading {
@@ -180,7 +192,10 @@ impl PlantSim {
         for _ in 0..steps {
             self.step(&mut readings);
         }
-        readings.iter().filter_map(|r| serde_json::to_vec(r).ok()).collect()
+        readings
+            .iter()
+            .filter_map(|r| serde_json::to_vec(r).ok())
+            .collect()
     }
 }
 
@@ -190,7 +205,11 @@ mod tests {
 
     #[test]
     fn deterministic_and_faults_raise_vibration() {
-        let fault = Fault { pump: 1, kind: FaultKind::BearingWear, start_ms: 0 };
+        let fault = Fault {
+            pump: 1,
+            kind: FaultKind::BearingWear,
+            start_ms: 0,
+        };
         let mut a = PlantSim::new(3, 7, 0, 60_000, vec![fault]);
         let mut b = PlantSim::new(3, 7, 0, 60_000, vec![fault]);
         assert_eq!(a.payloads(5), b.payloads(5));
@@ -200,6 +219,9 @@ mod tests {
             a.step(&mut out);
         }
         let vib = |r: &Reading| r.measurements["vibration_rms"];
-        assert!(vib(&out[1]) > 1.5 * vib(&out[0]).max(vib(&out[2])), "{out:?}");
+        assert!(
+            vib(&out[1]) > 1.5 * vib(&out[0]).max(vib(&out[2])),
+            "{out:?}"
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vigil_models::calibrate::alarm_rate;
-use vigil_models::{Detector, ModelArtifact, PcaDetector, PcaParams, TrainingInfo, ARTIFACT_FORMAT_VERSION};
+use vigil_models::{
+    Detector, ModelArtifact, PcaDetector, PcaParams, TrainingInfo, ARTIFACT_FORMAT_VERSION,
+};
 use vigil_operators::arrow::array::RecordBatch;
 
 use crate::engine::{now_ms, Engine, FeatureMatrix};
@@ -35,7 +37,12 @@ pub struct TrainOptions {
 impl TrainOptions {
     /// Defaults for a job: named after it, version `1`.
     pub fn for_job(cfg: &JobConfig) -> Self {
-        TrainOptions { name: cfg.name.clone(), version: "1".into(), pca: PcaParams::default(), threshold_margin: 1.2 }
+        TrainOptions {
+            name: cfg.name.clone(),
+            version: "1".into(),
+            pca: PcaParams::default(),
+            threshold_margin: 1.2,
+        }
     }
 }
 
@@ -59,19 +66,34 @@ pub struct TrainReport {
 impl std::fmt::Display for TrainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let a = &self.artifact;
-        writeln!(f, "trained {} ({} features, {} principal components)", a.id(), a.feature_names.len(), self.components)?;
+        writeln!(
+            f,
+            "trained {} ({} features, {} principal components)",
+            a.id(),
+            a.feature_names.len(),
+            self.components
+        )?;
         writeln!(
             f,
             "  data: {} readings ({} rejected, {} late) -> {} windows -> {} feature rows from {} assets",
             self.readings, self.rejected, self.late, self.windows, a.training.rows, a.training.assets
         )?;
-        writeln!(f, "  threshold: {:.3} (training alarm rate {:.2}%)", a.threshold, a.training.training_alarm_rate * 100.0)?;
+        writeln!(
+            f,
+            "  threshold: {:.3} (training alarm rate {:.2}%)",
+            a.threshold,
+            a.training.training_alarm_rate * 100.0
+        )?;
         write!(f, "  features: {}", a.feature_names.join(", "))
     }
 }
 
 /// Trains from history files.
-pub async fn train_from_files(cfg: &JobConfig, inputs: &[&Path], opts: &TrainOptions) -> Result<TrainReport, PipelineError> {
+pub async fn train_from_files(
+    cfg: &JobConfig,
+    inputs: &[&Path],
+    opts: &TrainOptions,
+) -> Result<TrainReport, PipelineError> {
     let stats = Arc::new(JobStats::new());
     let mut engine = Engine::new(cfg, None, stats).await?;
     let mut batches = Vec::new();
@@ -87,12 +109,20 @@ pub async fn train_from_files(cfg: &JobConfig, inputs: &[&Path], opts: &TrainOpt
 }
 
 /// Trains from readings batches already decoded with the job's mapping.
-pub async fn train_from_batches(cfg: &JobConfig, batches: &[RecordBatch], opts: &TrainOptions) -> Result<TrainReport, PipelineError> {
+pub async fn train_from_batches(
+    cfg: &JobConfig,
+    batches: &[RecordBatch],
+    opts: &TrainOptions,
+) -> Result<TrainReport, PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
     train_with(&mut engine, batches, opts).await
 }
 
-async fn train_with(engine: &mut Engine, batches: &[RecordBatch], opts: &TrainOptions) -> Result<TrainReport, PipelineError> {
+async fn train_with(
+    engine: &mut Engine,
+    batches: &[RecordBatch],
+    opts: &TrainOptions,
+) -> Result<TrainReport, PipelineError> {
     let mut features = Vec::new();
     let mut late = 0;
     for b in batches {
@@ -104,11 +134,17 @@ async fn train_with(engine: &mut Engine, batches: &[RecordBatch], opts: &TrainOp
     let names = engine.features().feature_names().to_vec();
     let m = FeatureMatrix::from_batches(&features, names.len());
     if m.is_empty() {
-        return Err(PipelineError::Data("the history produced no feature rows: is it empty, or are all rows rejected?".into()));
+        return Err(PipelineError::Data(
+            "the history produced no feature rows: is it empty, or are all rows rejected?".into(),
+        ));
     }
     let (det, scores) = PcaDetector::fit(m.values.view(), opts.pca)?;
     let components = det.components.len();
-    let max_score = scores.iter().copied().filter(|s| s.is_finite()).fold(0.0, f64::max);
+    let max_score = scores
+        .iter()
+        .copied()
+        .filter(|s| s.is_finite())
+        .fold(0.0, f64::max);
     let threshold = (max_score * opts.threshold_margin).max(1.0);
     let assets: BTreeSet<&str> = m.assets.iter().map(String::as_str).collect();
     let artifact = ModelArtifact {

@@ -68,7 +68,12 @@ pub struct Alert {
 
 impl Alert {
     /// Deterministic alert id from its identifying parts (FNV-1a 64, hex).
-    pub fn make_id(asset_id: &str, window_start: i64, kind: AlertKind, model_version: &str) -> String {
+    pub fn make_id(
+        asset_id: &str,
+        window_start: i64,
+        kind: AlertKind,
+        model_version: &str,
+    ) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let kind = match kind {
             AlertKind::Anomaly => "anomaly",
@@ -97,10 +102,16 @@ mod tests {
     fn alert_id_is_deterministic_and_distinguishes_parts() {
         let a = Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "1");
         assert_eq!(a, Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "1"));
-        assert_ne!(a, Alert::make_id("pump-1", 120_000, AlertKind::Anomaly, "1"));
+        assert_ne!(
+            a,
+            Alert::make_id("pump-1", 120_000, AlertKind::Anomaly, "1")
+        );
         assert_ne!(a, Alert::make_id("pump-2", 60_000, AlertKind::Anomaly, "1"));
         assert_ne!(a, Alert::make_id("pump-1", 60_000, AlertKind::Anomaly, "2"));
         // separator prevents "pump-1"+"0" colliding with "pump-10"+""
-        assert_ne!(Alert::make_id("a1", 1, AlertKind::Anomaly, ""), Alert::make_id("a", 11, AlertKind::Anomaly, ""));
+        assert_ne!(
+            Alert::make_id("a1", 1, AlertKind::Anomaly, ""),
+            Alert::make_id("a", 11, AlertKind::Anomaly, "")
+        );
     }
 }

@@ -12,14 +12,23 @@ use proptest::prelude::*;
 use vigil_schemas::{Alert, BatchDecoder, EventTime, FieldMapping, Reading};
 
 fn check_schema(file: &str, generated: serde_json::Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("json").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("json")
+        .join(file);
     let pretty = serde_json::to_string_pretty(&generated).expect("schema serializes") + "\n";
     if std::env::var_os("VIGIL_BLESS").is_some() {
         std::fs::write(&path, &pretty).expect("write schema");
     }
-    let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{} is missing ({e}); run with VIGIL_BLESS=1 to create it", path.display()));
-    assert_eq!(committed, pretty, "{file} is out of date with the Rust type; bless with VIGIL_BLESS=1");
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}); run with VIGIL_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        committed, pretty,
+        "{file} is out of date with the Rust type; bless with VIGIL_BLESS=1"
+    );
 }
 
 #[test]
@@ -45,7 +54,9 @@ fn reading() -> impl Strategy<Value = Reading> {
             asset_id,
             ts: EventTime::Millis(ts),
             measurements: m.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            tags: site.map(|s| BTreeMap::from([("site".to_string(), s)])).unwrap_or_default(),
+            tags: site
+                .map(|s| BTreeMap::from([("site".to_string(), s)]))
+                .unwrap_or_default(),
         })
 }
 
@@ -91,5 +102,11 @@ fn rfc3339_event_time_is_accepted_by_type_and_decoder() {
     assert_eq!(back, r);
     let dec = BatchDecoder::new(FieldMapping::canonical(&NAMES, &[])).unwrap();
     let out = dec.decode([Some(json.as_slice())]).unwrap();
-    assert_eq!(out.batch.column(1).as_primitive::<TimestampMillisecondType>().value(0), 1_795_662_000_250);
+    assert_eq!(
+        out.batch
+            .column(1)
+            .as_primitive::<TimestampMillisecondType>()
+            .value(0),
+        1_795_662_000_250
+    );
 }

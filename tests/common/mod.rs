@@ -15,7 +15,10 @@ pub fn brokers() -> String {
 
 /// A prefix unique to this test run, for topic and group names.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
@@ -47,13 +50,22 @@ pub struct Record {
 impl Record {
     /// Value of header `k`.
     pub fn header(&self, k: &str) -> Option<&str> {
-        self.headers.iter().find(|(hk, _)| hk == k).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(hk, _)| hk == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Reads a topic from the beginning until `expect` records arrived or nothing new came for
 /// `idle` (bounded by `limit` overall).
-pub fn read_topic(brokers: &str, topic: &str, expect: Option<usize>, idle: Duration, limit: Duration) -> Vec<Record> {
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expect: Option<usize>,
+    idle: Duration,
+    limit: Duration,
+) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -76,7 +88,12 @@ pub fn read_topic(brokers: &str, topic: &str, expect: Option<usize>, idle: Durat
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned()))
+                        .map(|x| {
+                            (
+                                x.key.to_string(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

@@ -1,3 +1,4 @@
+//! Unit tests of `windowed`.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -10,14 +11,21 @@ use super::*;
 fn batch(rows: &[(&str, i64, f64)]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("asset_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("v", DataType::Float64, true),
     ]));
     RecordBatch::try_new(
         schema,
         vec![
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1)).with_timezone("UTC")),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                    .with_timezone("UTC"),
+            ),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
         ],
     )
@@ -28,7 +36,12 @@ fn timestamps(w: &ClosedWindow) -> Vec<i64> {
     let mut v: Vec<i64> = w
         .batches
         .iter()
-        .flat_map(|b| b.column(1).as_primitive::<TimestampMillisecondType>().values().to_vec())
+        .flat_map(|b| {
+            b.column(1)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .to_vec()
+        })
         .collect();
     v.sort();
     v
@@ -37,7 +50,8 @@ fn timestamps(w: &ClosedWindow) -> Vec<i64> {
 #[test]
 fn tumbling_window_closes_when_watermark_passes_its_end() {
     let mut op = WindowOperator::new(WindowSpec::tumbling(10).unwrap(), 2);
-    op.ingest(&batch(&[("a", 1, 1.0), ("b", 5, 2.0), ("a", 11, 3.0)])).unwrap();
+    op.ingest(&batch(&[("a", 1, 1.0), ("b", 5, 2.0), ("a", 11, 3.0)]))
+        .unwrap();
     assert!(op.advance().is_empty(), "watermark 9 < end 10");
     op.ingest(&batch(&[("a", 12, 1.0)])).unwrap();
     let closed = op.advance();
@@ -56,9 +70,13 @@ fn tumbling_window_closes_when_watermark_passes_its_end() {
 #[test]
 fn gaps_produce_no_empty_windows() {
     let mut op = WindowOperator::new(WindowSpec::hopping(20, 10).unwrap(), 0);
-    op.ingest(&batch(&[("a", 5, 1.0), ("a", 1005, 1.0)])).unwrap();
+    op.ingest(&batch(&[("a", 5, 1.0), ("a", 1005, 1.0)]))
+        .unwrap();
     let closed = op.advance();
-    let bounds: Vec<_> = closed.iter().map(|c| (c.window.start, c.window.end)).collect();
+    let bounds: Vec<_> = closed
+        .iter()
+        .map(|c| (c.window.start, c.window.end))
+        .collect();
     assert_eq!(bounds, vec![(-10, 10), (0, 20)]);
     assert_eq!(op.open_panes(), 1);
 }

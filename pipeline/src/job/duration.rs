@@ -5,7 +5,9 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("`{text}` is not a duration like 250ms, 30s, 5m, 2h or 1d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 250ms, 30s, 5m, 2h or 1d"))?;
     let scale = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
@@ -13,9 +15,14 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         "" => return Err(format!("`{text}` has no unit (use ms, s, m, h or d)")),
-        other => return Err(format!("`{other}` is not a duration unit (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a duration unit (use ms, s, m, h or d)"
+            ))
+        }
     };
-    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 #[cfg(test)]

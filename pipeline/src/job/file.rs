@@ -136,14 +136,41 @@ pub struct TrainingSection {
 
 /// Keys allowed in each table, for reporting every unknown key at once.
 pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    ("", &["job", "kafka", "fields", "window", "features", "model", "alerts", "training"]),
+    (
+        "",
+        &[
+            "job", "kafka", "fields", "window", "features", "model", "alerts", "training",
+        ],
+    ),
     ("job", &["name"]),
     (
         "kafka",
-        &["brokers", "group_id", "input_topics", "alert_topic", "dead_letter_topic", "max_batch", "batch_timeout", "properties"],
+        &[
+            "brokers",
+            "group_id",
+            "input_topics",
+            "alert_topic",
+            "dead_letter_topic",
+            "max_batch",
+            "batch_timeout",
+            "properties",
+        ],
     ),
-    ("fields", &["asset_id", "timestamp", "measurements", "tags", "rename", "max_payload_bytes"]),
-    ("window", &["kind", "size", "slide", "allowed_out_of_orderness"]),
+    (
+        "fields",
+        &[
+            "asset_id",
+            "timestamp",
+            "measurements",
+            "tags",
+            "rename",
+            "max_payload_bytes",
+        ],
+    ),
+    (
+        "window",
+        &["kind", "size", "slide", "allowed_out_of_orderness"],
+    ),
     ("features", &["sql_file"]),
     ("model", &["artifact"]),
     ("alerts", &["top_features"]),

@@ -76,8 +76,10 @@ impl JobConfig {
 
     /// Validates TOML text as if read from `path` (relative paths resolve against its folder).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, PipelineError> {
-        validate::validate(text, path)
-            .map_err(|problems| PipelineError::InvalidJob { path: path.display().to_string(), problems })
+        validate::validate(text, path).map_err(|problems| PipelineError::InvalidJob {
+            path: path.display().to_string(),
+            problems,
+        })
     }
 
     /// Overrides the brokers (e.g. from `--brokers`).

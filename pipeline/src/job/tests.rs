@@ -1,3 +1,4 @@
+//! Unit tests of `job`.
 use std::path::PathBuf;
 
 use super::*;
@@ -56,49 +57,97 @@ fn the_example_job_is_valid() {
 #[test]
 fn every_problem_is_reported_at_once_with_its_line() {
     let bad = GOOD
-        .replace("group_id = \"vigil-pumps\"", "group_id = \"vigil-pumps\"\ncolour = \"red\"")
+        .replace(
+            "group_id = \"vigil-pumps\"",
+            "group_id = \"vigil-pumps\"\ncolour = \"red\"",
+        )
         .replace("size = \"60s\"", "size = \"60 parsecs\"")
         .replace("[features]", "[features]\nsql = \"x\"")
         .replace("pump_features.sql", "missing.sql")
-        .replace("alert_topic = \"plant.alerts\"", "alert_topic = \"plant.readings\"");
+        .replace(
+            "alert_topic = \"plant.alerts\"",
+            "alert_topic = \"plant.readings\"",
+        );
     let err = JobConfig::from_toml(&bad, &example_dir().join("job.toml")).unwrap_err();
-    let PipelineError::InvalidJob { problems, .. } = err else { panic!("wrong error") };
+    let PipelineError::InvalidJob { problems, .. } = err else {
+        panic!("wrong error")
+    };
     // unknown keys stop typed parsing: both are reported, with their lines
     assert_eq!(problems.len(), 2, "{problems:#?}");
-    assert!(problems[0].starts_with("line 8: unknown key `colour` in [kafka]"), "{problems:#?}");
-    assert!(problems[1].contains("unknown key `sql` in [features]"), "{problems:#?}");
+    assert!(
+        problems[0].starts_with("line 8: unknown key `colour` in [kafka]"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].contains("unknown key `sql` in [features]"),
+        "{problems:#?}"
+    );
 
     let bad = GOOD
         .replace("size = \"60s\"", "size = \"60 parsecs\"")
         .replace("pump_features.sql", "missing.sql")
-        .replace("alert_topic = \"plant.alerts\"", "alert_topic = \"plant.readings\"")
-        .replace("rename = { temperature = \"temp_c\" }", "rename = { pressure = \"p\" }");
+        .replace(
+            "alert_topic = \"plant.alerts\"",
+            "alert_topic = \"plant.readings\"",
+        )
+        .replace(
+            "rename = { temperature = \"temp_c\" }",
+            "rename = { pressure = \"p\" }",
+        );
     let err = JobConfig::from_toml(&bad, &example_dir().join("job.toml")).unwrap_err();
     let text = err.to_string();
-    let PipelineError::InvalidJob { problems, .. } = err else { panic!("wrong error") };
+    let PipelineError::InvalidJob { problems, .. } = err else {
+        panic!("wrong error")
+    };
     assert_eq!(problems.len(), 4, "{problems:#?}");
-    assert!(problems.iter().any(|p| p.starts_with("line 9: `kafka.alert_topic`")), "{problems:#?}");
-    assert!(problems.iter().any(|p| p.contains("`fields.rename`") && p.contains("pressure")), "{problems:#?}");
-    assert!(problems.iter().any(|p| p.contains("`window.size`") && p.contains("parsecs")), "{problems:#?}");
-    assert!(problems.iter().any(|p| p.contains("missing.sql")), "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("line 9: `kafka.alert_topic`")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`fields.rename`") && p.contains("pressure")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`window.size`") && p.contains("parsecs")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("missing.sql")),
+        "{problems:#?}"
+    );
     assert!(text.contains("4 problem(s)"), "{text}");
 }
 
 #[test]
 fn syntax_and_type_errors_carry_lines() {
-    let err = JobConfig::from_toml("[job]\nname = \n", &example_dir().join("j.toml")).unwrap_err().to_string();
+    let err = JobConfig::from_toml("[job]\nname = \n", &example_dir().join("j.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("line 2"), "{err}");
     let typed = GOOD.replace("name = \"pumps\"", "name = 5");
-    let err = JobConfig::from_toml(&typed, &example_dir().join("j.toml")).unwrap_err().to_string();
+    let err = JobConfig::from_toml(&typed, &example_dir().join("j.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("line 3"), "{err}");
 }
 
 #[test]
 fn window_combinations_are_checked() {
     let t = GOOD.replace("kind = \"hopping\"", "kind = \"tumbling\"");
-    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap_err().to_string();
+    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tumbling windows have no slide"), "{err}");
     let t = GOOD.replace("slide = \"15s\"", "slide = \"7s\"");
-    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap_err().to_string();
+    let err = JobConfig::from_toml(&t, &example_dir().join("j.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("multiple of slide"), "{err}");
 }

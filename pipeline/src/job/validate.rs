@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Document, Item, Table};
 use vigil_operators::WindowSpec;
-use vigil_schemas::decode::{MeasurementField, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_TS_MS, DEFAULT_MIN_TS_MS};
+use vigil_schemas::decode::{
+    MeasurementField, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_TS_MS, DEFAULT_MIN_TS_MS,
+};
 use vigil_schemas::FieldMapping;
 
 use super::file::{JobFile, KNOWN_KEYS};
@@ -15,7 +17,11 @@ struct Lines<'a>(&'a str);
 
 impl Lines<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.0.as_bytes()[..offset.min(self.0.len())].iter().filter(|b| **b == b'\n').count() + 1
+        self.0.as_bytes()[..offset.min(self.0.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 }
 
@@ -61,14 +67,27 @@ impl Ctx<'_> {
 }
 
 fn unknown_keys(table: &Table, at: &str, lines: &Lines<'_>, problems: &mut Vec<String>) {
-    let known = KNOWN_KEYS.iter().find(|(name, _)| *name == at).map(|(_, keys)| *keys);
+    let known = KNOWN_KEYS
+        .iter()
+        .find(|(name, _)| *name == at)
+        .map(|(_, keys)| *keys);
     let Some(known) = known else { return };
     for (key, item) in table.iter() {
         if !known.contains(&key) {
-            let line = table.key(key).and_then(|k| k.span()).map(|s| lines.line(s.start));
-            let place = if at.is_empty() { "at the top level".to_string() } else { format!("in [{at}]") };
+            let line = table
+                .key(key)
+                .and_then(|k| k.span())
+                .map(|s| lines.line(s.start));
+            let place = if at.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in [{at}]")
+            };
             let head = line.map(|l| format!("line {l}: ")).unwrap_or_default();
-            problems.push(format!("{head}unknown key `{key}` {place}; expected one of: {}", known.join(", ")));
+            problems.push(format!(
+                "{head}unknown key `{key}` {place}; expected one of: {}",
+                known.join(", ")
+            ));
         } else if let Item::Table(t) = item {
             // free-form maps are not checked
             if !matches!((at, key), ("kafka", "properties") | ("fields", "rename")) {
@@ -83,7 +102,9 @@ fn valid_topic(name: &str) -> bool {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>> {
@@ -91,8 +112,14 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let doc = match Document::parse(text) {
         Ok(d) => d,
         Err(e) => {
-            let line = e.span().map(|s| format!("line {}: ", lines.line(s.start))).unwrap_or_default();
-            return Err(vec![format!("{line}TOML syntax error: {}", e.message().trim())]);
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", lines.line(s.start)))
+                .unwrap_or_default();
+            return Err(vec![format!(
+                "{line}TOML syntax error: {}",
+                e.message().trim()
+            )]);
         }
     };
     let mut problems = Vec::new();
@@ -104,13 +131,20 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         Err(e) => {
             // unknown keys were reported above with every occurrence; add anything else
             if !e.message().contains("unknown field") || problems.is_empty() {
-                let line = e.span().map(|s| format!("line {}: ", lines.line(s.start))).unwrap_or_default();
+                let line = e
+                    .span()
+                    .map(|s| format!("line {}: ", lines.line(s.start)))
+                    .unwrap_or_default();
                 problems.push(format!("{line}{}", e.message().trim()));
             }
             return Err(problems);
         }
     };
-    let mut cx = Ctx { doc, lines, problems };
+    let mut cx = Ctx {
+        doc,
+        lines,
+        problems,
+    };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let resolve = |p: &str| -> PathBuf {
         let p = PathBuf::from(p);
@@ -136,19 +170,37 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     if k.input_topics.is_empty() {
         cx.problem(&["kafka", "input_topics"], "must list at least one topic");
     }
-    for t in k.input_topics.iter().chain([&k.alert_topic, &k.dead_letter_topic]) {
+    for t in k
+        .input_topics
+        .iter()
+        .chain([&k.alert_topic, &k.dead_letter_topic])
+    {
         if !valid_topic(t) {
-            cx.problem(&["kafka"], format!("`{t}` is not a valid topic name (letters, digits, `.`, `_`, `-`; at most 249)"));
+            cx.problem(
+                &["kafka"],
+                format!(
+                    "`{t}` is not a valid topic name (letters, digits, `.`, `_`, `-`; at most 249)"
+                ),
+            );
         }
     }
     if k.input_topics.contains(&k.alert_topic) {
-        cx.problem(&["kafka", "alert_topic"], "must differ from the input topics");
+        cx.problem(
+            &["kafka", "alert_topic"],
+            "must differ from the input topics",
+        );
     }
     if k.input_topics.contains(&k.dead_letter_topic) {
-        cx.problem(&["kafka", "dead_letter_topic"], "must differ from the input topics");
+        cx.problem(
+            &["kafka", "dead_letter_topic"],
+            "must differ from the input topics",
+        );
     }
     if k.alert_topic == k.dead_letter_topic {
-        cx.problem(&["kafka", "dead_letter_topic"], "must differ from the alert topic");
+        cx.problem(
+            &["kafka", "dead_letter_topic"],
+            "must differ from the alert topic",
+        );
     }
     let max_batch = k.max_batch.unwrap_or(5000);
     if !(1..=1_000_000).contains(&max_batch) {
@@ -163,20 +215,37 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let f = &file.fields;
     for col in f.rename.keys() {
         if !f.measurements.contains(col) {
-            cx.problem(&["fields", "rename"], format!("renames `{col}`, which is not in `measurements`"));
+            cx.problem(
+                &["fields", "rename"],
+                format!("renames `{col}`, which is not in `measurements`"),
+            );
         }
     }
-    let max_payload = f.max_payload_bytes.unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES as i64);
+    let max_payload = f
+        .max_payload_bytes
+        .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES as i64);
     if !(64..=16 << 20).contains(&max_payload) {
-        cx.problem(&["fields", "max_payload_bytes"], "must be between 64 and 16777216");
+        cx.problem(
+            &["fields", "max_payload_bytes"],
+            "must be between 64 and 16777216",
+        );
     }
     let mapping = FieldMapping {
-        asset_field: f.asset_id.clone().unwrap_or_else(|| vigil_schemas::ASSET_COL.into()),
-        time_field: f.timestamp.clone().unwrap_or_else(|| vigil_schemas::TS_COL.into()),
+        asset_field: f
+            .asset_id
+            .clone()
+            .unwrap_or_else(|| vigil_schemas::ASSET_COL.into()),
+        time_field: f
+            .timestamp
+            .clone()
+            .unwrap_or_else(|| vigil_schemas::TS_COL.into()),
         measurements: f
             .measurements
             .iter()
-            .map(|col| MeasurementField { source: f.rename.get(col).cloned().unwrap_or_else(|| col.clone()), column: col.clone() })
+            .map(|col| MeasurementField {
+                source: f.rename.get(col).cloned().unwrap_or_else(|| col.clone()),
+                column: col.clone(),
+            })
             .collect(),
         tags: f.tags.clone(),
         min_ts_ms: DEFAULT_MIN_TS_MS,
@@ -196,7 +265,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let slide = match (w.kind.as_str(), &w.slide) {
         ("tumbling", None) => size,
         ("tumbling", Some(_)) => {
-            cx.problem(&["window", "slide"], "tumbling windows have no slide (use kind = \"hopping\")");
+            cx.problem(
+                &["window", "slide"],
+                "tumbling windows have no slide (use kind = \"hopping\")",
+            );
             None
         }
         ("hopping", Some(s)) => cx.duration(&["window", "slide"], s),
@@ -205,7 +277,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             None
         }
         (other, _) => {
-            cx.problem(&["window", "kind"], format!("`{other}` is not a window kind (tumbling, hopping)"));
+            cx.problem(
+                &["window", "kind"],
+                format!("`{other}` is not a window kind (tumbling, hopping)"),
+            );
             None
         }
     };
@@ -220,7 +295,9 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         _ => None,
     };
     let out_of_orderness_ms = match &w.allowed_out_of_orderness {
-        Some(t) => cx.duration(&["window", "allowed_out_of_orderness"], t).unwrap_or(0),
+        Some(t) => cx
+            .duration(&["window", "allowed_out_of_orderness"], t)
+            .unwrap_or(0),
         None => 0,
     };
 
@@ -228,12 +305,18 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let feature_sql_path = resolve(&file.features.sql_file);
     let feature_sql = match std::fs::read_to_string(&feature_sql_path) {
         Ok(sql) if sql.trim().is_empty() => {
-            cx.problem(&["features", "sql_file"], format!("{} is empty", feature_sql_path.display()));
+            cx.problem(
+                &["features", "sql_file"],
+                format!("{} is empty", feature_sql_path.display()),
+            );
             String::new()
         }
         Ok(sql) => sql,
         Err(e) => {
-            cx.problem(&["features", "sql_file"], format!("cannot read {}: {e}", feature_sql_path.display()));
+            cx.problem(
+                &["features", "sql_file"],
+                format!("cannot read {}: {e}", feature_sql_path.display()),
+            );
             String::new()
         }
     };

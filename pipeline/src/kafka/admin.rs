@@ -11,14 +11,20 @@ use crate::PipelineError;
 
 /// Creates the topics that do not exist yet (`(name, partitions)`); existing ones are kept.
 pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), PipelineError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers, &Default::default()).create()?;
-    let new: Vec<NewTopic<'_>> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(brokers, &Default::default()).create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     for res in admin.create_topics(&new, &opts).await? {
         match res {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(PipelineError::Data(format!("could not create topic `{topic}`: {code}")));
+                return Err(PipelineError::Data(format!(
+                    "could not create topic `{topic}`: {code}"
+                )));
             }
         }
     }

@@ -70,9 +70,15 @@ impl Sink {
     /// An idempotent producer for the job's alert and dead-letter topics.
     pub fn new(k: &KafkaSettings) -> Result<Self, PipelineError> {
         let mut c = client_config(&k.brokers, &k.properties);
-        c.set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "none");
+        c.set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("compression.type", "none");
         let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::default())?;
-        Ok(Sink { producer, alert_topic: k.alert_topic.clone(), dead_letter_topic: k.dead_letter_topic.clone() })
+        Ok(Sink {
+            producer,
+            alert_topic: k.alert_topic.clone(),
+            dead_letter_topic: k.dead_letter_topic.clone(),
+        })
     }
 
     fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), PipelineError> {
@@ -90,8 +96,13 @@ impl Sink {
 
     /// Queues an alert, keyed by asset id.
     pub fn alert(&self, alert: &Alert) -> Result<(), PipelineError> {
-        let json = serde_json::to_vec(alert).map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        self.send(BaseRecord::to(&self.alert_topic).key(alert.asset_id.as_bytes()).payload(json.as_slice()))
+        let json = serde_json::to_vec(alert)
+            .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
+        self.send(
+            BaseRecord::to(&self.alert_topic)
+                .key(alert.asset_id.as_bytes())
+                .payload(json.as_slice()),
+        )
     }
 
     /// Queues a dead letter.
@@ -100,13 +111,31 @@ impl Sink {
         let payload = d.payload.unwrap_or_default();
         let cut = payload.len() > MAX_DEAD_PAYLOAD;
         let mut headers = OwnedHeaders::new()
-            .insert(Header { key: H_REASON, value: Some(d.reason.code()) })
-            .insert(Header { key: H_DETAIL, value: Some(d.detail) })
-            .insert(Header { key: H_TOPIC, value: Some(d.topic) })
-            .insert(Header { key: H_PARTITION, value: Some(partition.as_str()) })
-            .insert(Header { key: H_OFFSET, value: Some(offset.as_str()) });
+            .insert(Header {
+                key: H_REASON,
+                value: Some(d.reason.code()),
+            })
+            .insert(Header {
+                key: H_DETAIL,
+                value: Some(d.detail),
+            })
+            .insert(Header {
+                key: H_TOPIC,
+                value: Some(d.topic),
+            })
+            .insert(Header {
+                key: H_PARTITION,
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: H_OFFSET,
+                value: Some(offset.as_str()),
+            });
         if cut {
-            headers = headers.insert(Header { key: "vigil.payload_truncated_from", value: Some(&payload.len().to_string()) });
+            headers = headers.insert(Header {
+                key: "vigil.payload_truncated_from",
+                value: Some(&payload.len().to_string()),
+            });
         }
         let mut rec = BaseRecord::to(&self.dead_letter_topic).headers(headers);
         if d.payload.is_some() {
@@ -124,8 +153,17 @@ impl Sink {
         self.producer.flush(timeout)?;
         let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
         if failed > 0 {
-            let last = self.producer.context().last_error.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
-            return Err(PipelineError::Data(format!("{failed} output record(s) were not delivered (last error: {last})")));
+            let last = self
+                .producer
+                .context()
+                .last_error
+                .lock()
+                .ok()
+                .and_then(|l| l.clone())
+                .unwrap_or_default();
+            return Err(PipelineError::Data(format!(
+                "{failed} output record(s) were not delivered (last error: {last})"
+            )));
         }
         Ok(())
     }

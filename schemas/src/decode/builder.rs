@@ -22,7 +22,11 @@ impl ColumnsBuilder {
         ColumnsBuilder {
             asset: StringBuilder::with_capacity(capacity, capacity * 8),
             ts: TimestampMillisecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            measurements: mapping.measurements.iter().map(|_| Float64Builder::with_capacity(capacity)).collect(),
+            measurements: mapping
+                .measurements
+                .iter()
+                .map(|_| Float64Builder::with_capacity(capacity))
+                .collect(),
             tags: mapping.tags.iter().map(|_| StringBuilder::new()).collect(),
         }
     }
@@ -39,9 +43,18 @@ impl ColumnsBuilder {
     }
 
     pub(super) fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch, SchemaError> {
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.asset.finish()), Arc::new(self.ts.finish())];
-        cols.extend(self.measurements.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.extend(self.tags.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        let mut cols: Vec<ArrayRef> =
+            vec![Arc::new(self.asset.finish()), Arc::new(self.ts.finish())];
+        cols.extend(
+            self.measurements
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        cols.extend(
+            self.tags
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         Ok(RecordBatch::try_new(schema, cols)?)
     }
 }

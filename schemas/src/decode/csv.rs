@@ -13,16 +13,25 @@ use crate::SchemaError;
 pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, SchemaError> {
     let m = dec.mapping();
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(clean).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(clean)
+        .collect();
     let find = |name: &str| header.iter().position(|h| *h == name);
-    let asset_col = find(&m.asset_field)
-        .ok_or_else(|| SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.asset_field)))?;
-    let ts_col = find(&m.time_field)
-        .ok_or_else(|| SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.time_field)))?;
+    let asset_col = find(&m.asset_field).ok_or_else(|| {
+        SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.asset_field))
+    })?;
+    let ts_col = find(&m.time_field).ok_or_else(|| {
+        SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.time_field))
+    })?;
     let meas_cols: Vec<Option<usize>> = m.measurements.iter().map(|f| find(&f.source)).collect();
     let tag_cols: Vec<Option<usize>> = m.tags.iter().map(|t| find(t)).collect();
     if meas_cols.iter().all(Option::is_none) {
-        return Err(SchemaError::InvalidMapping("CSV header has none of the mapped measurements".into()));
+        return Err(SchemaError::InvalidMapping(
+            "CSV header has none of the mapped measurements".into(),
+        ));
     }
 
     let mut cols = ColumnsBuilder::new(m, 1024);
@@ -37,14 +46,22 @@ pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, Schem
         let result = (|| -> Result<(), (RejectReason, String)> {
             let asset = get(asset_col);
             if asset.is_empty() {
-                return Err((RejectReason::MissingAssetId, format!("column `{}` is empty", m.asset_field)));
+                return Err((
+                    RejectReason::MissingAssetId,
+                    format!("column `{}` is empty", m.asset_field),
+                ));
             }
             let ts_text = get(ts_col);
             let ts = match ts_text.parse::<i64>() {
                 Ok(ms) => ms,
-                Err(_) => string_to_timestamp_nanos(ts_text).map(|ns| ns.div_euclid(1_000_000)).map_err(|_| {
-                    (RejectReason::BadTimestamp, format!("`{ts_text}` is neither epoch ms nor RFC 3339"))
-                })?,
+                Err(_) => string_to_timestamp_nanos(ts_text)
+                    .map(|ns| ns.div_euclid(1_000_000))
+                    .map_err(|_| {
+                        (
+                            RejectReason::BadTimestamp,
+                            format!("`{ts_text}` is neither epoch ms nor RFC 3339"),
+                        )
+                    })?,
             };
             let mut values = Vec::with_capacity(meas_cols.len());
             for (f, c) in m.measurements.iter().zip(&meas_cols) {
@@ -54,14 +71,23 @@ pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, Schem
                     continue;
                 }
                 let v: f64 = text.parse().map_err(|_| {
-                    (RejectReason::WrongType, format!("measurement `{}`: `{text}` is not a number", f.source))
+                    (
+                        RejectReason::WrongType,
+                        format!("measurement `{}`: `{text}` is not a number", f.source),
+                    )
                 })?;
                 if !v.is_finite() {
-                    return Err((RejectReason::NonFinite, format!("measurement `{}` is not finite", f.source)));
+                    return Err((
+                        RejectReason::NonFinite,
+                        format!("measurement `{}` is not finite", f.source),
+                    ));
                 }
                 values.push(Some(v));
             }
-            let tags = tag_cols.iter().map(|c| c.map(get).filter(|t| !t.is_empty()).map(str::to_string)).collect();
+            let tags = tag_cols
+                .iter()
+                .map(|c| c.map(get).filter(|t| !t.is_empty()).map(str::to_string))
+                .collect();
             scratch.set(asset, ts, values, tags);
             scratch.check(m)
         })();
@@ -70,10 +96,18 @@ pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, Schem
                 cols.append(&scratch);
                 rows.push(index as u32);
             }
-            Err((reason, detail)) => dead.push(DeadLetter { index, reason, detail }),
+            Err((reason, detail)) => dead.push(DeadLetter {
+                index,
+                reason,
+                detail,
+            }),
         }
     }
-    Ok(DecodeOutcome { batch: cols.finish(dec.schema())?, rows, dead })
+    Ok(DecodeOutcome {
+        batch: cols.finish(dec.schema())?,
+        rows,
+        dead,
+    })
 }
 
 fn clean(field: &str) -> &str {

@@ -45,7 +45,13 @@ impl Scratch {
     }
 
     /// Fills the scratch from already-parsed parts (the CSV path).
-    pub(crate) fn set(&mut self, asset: &str, ts: i64, values: Vec<Option<f64>>, tags: Vec<Option<String>>) {
+    pub(crate) fn set(
+        &mut self,
+        asset: &str,
+        ts: i64,
+        values: Vec<Option<f64>>,
+        tags: Vec<Option<String>>,
+    ) {
         self.reset();
         self.asset.push_str(asset);
         self.has_asset = true;
@@ -58,19 +64,31 @@ impl Scratch {
     /// Checks the record-level rules every decoded reading must satisfy.
     pub(crate) fn check(&self, m: &super::FieldMapping) -> Result<(), Rejection> {
         if !self.has_asset || self.asset.is_empty() {
-            return Err((RejectReason::MissingAssetId, format!("field `{}` is missing or empty", m.asset_field)));
+            return Err((
+                RejectReason::MissingAssetId,
+                format!("field `{}` is missing or empty", m.asset_field),
+            ));
         }
         if !self.has_ts {
-            return Err((RejectReason::MissingTimestamp, format!("field `{}` is missing", m.time_field)));
+            return Err((
+                RejectReason::MissingTimestamp,
+                format!("field `{}` is missing", m.time_field),
+            ));
         }
         if self.ts < m.min_ts_ms || self.ts >= m.max_ts_ms {
             return Err((
                 RejectReason::BadTimestamp,
-                format!("event time {} ms is outside the accepted range [{}, {})", self.ts, m.min_ts_ms, m.max_ts_ms),
+                format!(
+                    "event time {} ms is outside the accepted range [{}, {})",
+                    self.ts, m.min_ts_ms, m.max_ts_ms
+                ),
             ));
         }
         if self.values.iter().all(Option::is_none) {
-            return Err((RejectReason::NoMeasurements, "none of the mapped measurements is present".into()));
+            return Err((
+                RejectReason::NoMeasurements,
+                "none of the mapped measurements is present".into(),
+            ));
         }
         Ok(())
     }
@@ -87,10 +105,19 @@ impl Scratch {
 type Rejection = (RejectReason, String);
 
 /// Decodes one payload into `s`; on success `s` holds a complete, valid record.
-pub(crate) fn decode_one(dec: &BatchDecoder, payload: Option<&[u8]>, s: &mut Scratch) -> Result<(), Rejection> {
+pub(crate) fn decode_one(
+    dec: &BatchDecoder,
+    payload: Option<&[u8]>,
+    s: &mut Scratch,
+) -> Result<(), Rejection> {
     let m = dec.mapping();
     let p = match payload {
-        None => return Err((RejectReason::EmptyPayload, "record has no value (null payload)".into())),
+        None => {
+            return Err((
+                RejectReason::EmptyPayload,
+                "record has no value (null payload)".into(),
+            ))
+        }
         Some(p) if p.iter().all(u8::is_ascii_whitespace) => {
             return Err((RejectReason::EmptyPayload, "payload is empty".into()))
         }
@@ -99,15 +126,24 @@ pub(crate) fn decode_one(dec: &BatchDecoder, payload: Option<&[u8]>, s: &mut Scr
     if p.len() > m.max_payload_bytes {
         return Err((
             RejectReason::Oversized,
-            format!("payload is {} bytes, the limit is {}", p.len(), m.max_payload_bytes),
+            format!(
+                "payload is {} bytes, the limit is {}",
+                p.len(),
+                m.max_payload_bytes
+            ),
         ));
     }
     if let Err(e) = std::str::from_utf8(p) {
-        return Err((RejectReason::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to())));
+        return Err((
+            RejectReason::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        ));
     }
     s.reset();
     let mut de = serde_json::Deserializer::from_slice(p);
-    let res = Top { dec, s: &mut *s }.deserialize(&mut de).and_then(|()| de.end());
+    let res = Top { dec, s: &mut *s }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
     if let Err(e) = res {
         if let Some(r) = s.reject.take() {
             return Err(r);
@@ -187,7 +223,9 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(i64::try_from(v).map(Scalar::Int).unwrap_or(Scalar::Num(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Scalar::Int)
+            .unwrap_or(Scalar::Num(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Scalar::Num(v))
@@ -244,25 +282,37 @@ impl<'de> Visitor<'de> for Top<'_> {
                     Scalar::Str(v) => self.s.asset.push_str(&v),
                     Scalar::Int(v) => self.s.asset.push_str(&v.to_string()),
                     other => {
-                        let msg = format!("field `{key}` must be a string, found {}", describe(&other));
+                        let msg =
+                            format!("field `{key}` must be a string, found {}", describe(&other));
                         return Err(self.s.fail(RejectReason::WrongType, msg));
                     }
                 }
                 self.s.has_asset = true;
             } else if key == m.time_field {
                 let v = map.next_value_seed(ScalarSeed)?;
-                self.s.ts = event_time(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                self.s.ts =
+                    event_time(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
                 self.s.has_ts = true;
             } else if let Some(slot) = self.dec.measurement_slot(key) {
                 let v = map.next_value_seed(ScalarSeed)?;
-                self.s.values[slot] = measurement(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                self.s.values[slot] =
+                    measurement(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
             } else if let Some(slot) = self.dec.tag_slot(key) {
                 let v = map.next_value_seed(ScalarSeed)?;
-                self.s.tags[slot] = tag(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                self.s.tags[slot] =
+                    tag(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
             } else if key == "measurements" {
-                map.next_value_seed(Nested { dec: self.dec, s: &mut *self.s, kind: NestedKind::Measurements })?;
+                map.next_value_seed(Nested {
+                    dec: self.dec,
+                    s: &mut *self.s,
+                    kind: NestedKind::Measurements,
+                })?;
             } else if key == "tags" {
-                map.next_value_seed(Nested { dec: self.dec, s: &mut *self.s, kind: NestedKind::Tags })?;
+                map.next_value_seed(Nested {
+                    dec: self.dec,
+                    s: &mut *self.s,
+                    kind: NestedKind::Tags,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -275,13 +325,24 @@ fn event_time(key: &str, v: Scalar<'_>) -> Result<i64, Rejection> {
     match v {
         Scalar::Int(ms) => Ok(ms),
         Scalar::Num(ms) if ms.is_finite() => Ok(ms as i64),
-        Scalar::Num(_) => Err((RejectReason::NonFinite, format!("field `{key}` is not a finite number"))),
+        Scalar::Num(_) => Err((
+            RejectReason::NonFinite,
+            format!("field `{key}` is not a finite number"),
+        )),
         Scalar::Str(text) => string_to_timestamp_nanos(&text)
             .map(|ns| ns.div_euclid(1_000_000))
-            .map_err(|_| (RejectReason::BadTimestamp, format!("field `{key}`: `{text}` is not an RFC 3339 timestamp"))),
+            .map_err(|_| {
+                (
+                    RejectReason::BadTimestamp,
+                    format!("field `{key}`: `{text}` is not an RFC 3339 timestamp"),
+                )
+            }),
         other => Err((
             RejectReason::WrongType,
-            format!("field `{key}` must be epoch milliseconds or an RFC 3339 string, found {}", describe(&other)),
+            format!(
+                "field `{key}` must be epoch milliseconds or an RFC 3339 string, found {}",
+                describe(&other)
+            ),
         )),
     }
 }
@@ -291,8 +352,17 @@ fn measurement(key: &str, v: Scalar<'_>) -> Result<Option<f64>, Rejection> {
         Scalar::Null => Ok(None),
         Scalar::Int(x) => Ok(Some(x as f64)),
         Scalar::Num(x) if x.is_finite() => Ok(Some(x)),
-        Scalar::Num(_) => Err((RejectReason::NonFinite, format!("measurement `{key}` is not finite"))),
-        other => Err((RejectReason::WrongType, format!("measurement `{key}` must be a number, found {}", describe(&other)))),
+        Scalar::Num(_) => Err((
+            RejectReason::NonFinite,
+            format!("measurement `{key}` is not finite"),
+        )),
+        other => Err((
+            RejectReason::WrongType,
+            format!(
+                "measurement `{key}` must be a number, found {}",
+                describe(&other)
+            ),
+        )),
     }
 }
 
@@ -301,7 +371,10 @@ fn tag(key: &str, v: Scalar<'_>) -> Result<Option<String>, Rejection> {
         Scalar::Null => Ok(None),
         Scalar::Str(t) => Ok(Some(t.into_owned())),
         Scalar::Int(x) => Ok(Some(x.to_string())),
-        other => Err((RejectReason::WrongType, format!("tag `{key}` must be a string, found {}", describe(&other)))),
+        other => Err((
+            RejectReason::WrongType,
+            format!("tag `{key}` must be a string, found {}", describe(&other)),
+        )),
     }
 }
 
@@ -340,7 +413,8 @@ impl<'de> Visitor<'de> for Nested<'_> {
                 NestedKind::Measurements => match self.dec.measurement_slot(key) {
                     Some(slot) => {
                         let v = map.next_value_seed(ScalarSeed)?;
-                        self.s.values[slot] = measurement(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                        self.s.values[slot] = measurement(key, v)
+                            .map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
                     }
                     None => {
                         map.next_value::<IgnoredAny>()?;
@@ -349,7 +423,8 @@ impl<'de> Visitor<'de> for Nested<'_> {
                 NestedKind::Tags => match self.dec.tag_slot(key) {
                     Some(slot) => {
                         let v = map.next_value_seed(ScalarSeed)?;
-                        self.s.tags[slot] = tag(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                        self.s.tags[slot] =
+                            tag(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
                     }
                     None => {
                         map.next_value::<IgnoredAny>()?;
@@ -365,6 +440,9 @@ impl<'de> Visitor<'de> for Nested<'_> {
             NestedKind::Measurements => "measurements",
             NestedKind::Tags => "tags",
         };
-        Err(self.s.fail(RejectReason::WrongType, format!("field `{what}` must be an object, found an array")))
+        Err(self.s.fail(
+            RejectReason::WrongType,
+            format!("field `{what}` must be an object, found an array"),
+        ))
     }
 }

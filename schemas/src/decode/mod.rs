@@ -66,7 +66,10 @@ impl FieldMapping {
             time_field: TS_COL.to_string(),
             measurements: measurements
                 .iter()
-                .map(|m| MeasurementField { source: m.as_ref().to_string(), column: m.as_ref().to_string() })
+                .map(|m| MeasurementField {
+                    source: m.as_ref().to_string(),
+                    column: m.as_ref().to_string(),
+                })
                 .collect(),
             tags: tags.iter().map(|t| t.as_ref().to_string()).collect(),
             min_ts_ms: DEFAULT_MIN_TS_MS,
@@ -82,7 +85,12 @@ impl FieldMapping {
             errs.push("at least one measurement must be mapped".to_string());
         }
         let mut seen = HashMap::new();
-        for col in self.measurements.iter().map(|m| &m.column).chain(self.tags.iter()) {
+        for col in self
+            .measurements
+            .iter()
+            .map(|m| &m.column)
+            .chain(self.tags.iter())
+        {
             if col == ASSET_COL || col == TS_COL {
                 errs.push(format!("column name `{col}` is reserved"));
             }
@@ -106,10 +114,22 @@ impl FieldMapping {
     pub fn arrow_schema(&self) -> SchemaRef {
         let mut fields = vec![
             Field::new(ASSET_COL, DataType::Utf8, false),
-            Field::new(TS_COL, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+            Field::new(
+                TS_COL,
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
         ];
-        fields.extend(self.measurements.iter().map(|m| Field::new(&m.column, DataType::Float64, true)));
-        fields.extend(self.tags.iter().map(|t| Field::new(t, DataType::Utf8, true)));
+        fields.extend(
+            self.measurements
+                .iter()
+                .map(|m| Field::new(&m.column, DataType::Float64, true)),
+        );
+        fields.extend(
+            self.tags
+                .iter()
+                .map(|t| Field::new(t, DataType::Utf8, true)),
+        );
         Arc::new(Schema::new(fields))
     }
 }
@@ -152,11 +172,25 @@ impl BatchDecoder {
         if !errs.is_empty() {
             return Err(SchemaError::InvalidMapping(errs.join("; ")));
         }
-        let measurement_index =
-            mapping.measurements.iter().enumerate().map(|(i, m)| (m.source.clone(), i)).collect();
-        let tag_index = mapping.tags.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        let measurement_index = mapping
+            .measurements
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.source.clone(), i))
+            .collect();
+        let tag_index = mapping
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
         let schema = mapping.arrow_schema();
-        Ok(BatchDecoder { mapping, schema, measurement_index, tag_index })
+        Ok(BatchDecoder {
+            mapping,
+            schema,
+            measurement_index,
+            tag_index,
+        })
     }
 
     /// The schema of produced batches.
@@ -178,17 +212,26 @@ impl BatchDecoder {
         let mut cols = ColumnsBuilder::new(&self.mapping, iter.size_hint().0);
         let mut rows = Vec::with_capacity(iter.size_hint().0);
         let mut dead = Vec::new();
-        let mut scratch = json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len());
+        let mut scratch =
+            json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len());
         for (index, payload) in iter.enumerate() {
             match json::decode_one(self, payload, &mut scratch) {
                 Ok(()) => {
                     cols.append(&scratch);
                     rows.push(index as u32);
                 }
-                Err((reason, detail)) => dead.push(DeadLetter { index, reason, detail }),
+                Err((reason, detail)) => dead.push(DeadLetter {
+                    index,
+                    reason,
+                    detail,
+                }),
             }
         }
-        Ok(DecodeOutcome { batch: cols.finish(self.schema.clone())?, rows, dead })
+        Ok(DecodeOutcome {
+            batch: cols.finish(self.schema.clone())?,
+            rows,
+            dead,
+        })
     }
 
     pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {

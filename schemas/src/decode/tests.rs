@@ -1,14 +1,21 @@
+//! Unit tests of `decode`: every bad-input class, both JSON layouts, CSV history.
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, TimestampMillisecondType};
 
 use super::*;
 
 fn decoder() -> BatchDecoder {
-    BatchDecoder::new(FieldMapping::canonical(&["vibration", "temperature"], &["site"])).expect("valid mapping")
+    BatchDecoder::new(FieldMapping::canonical(
+        &["vibration", "temperature"],
+        &["site"],
+    ))
+    .expect("valid mapping")
 }
 
 fn decode(payloads: &[&[u8]]) -> DecodeOutcome {
-    decoder().decode(payloads.iter().map(|p| Some(*p))).expect("decode")
+    decoder()
+        .decode(payloads.iter().map(|p| Some(*p)))
+        .expect("decode")
 }
 
 #[test]
@@ -37,23 +44,56 @@ fn decodes_nested_and_flat_layouts_into_columns() {
 
 #[test]
 fn every_bad_class_gets_its_reason_and_good_rows_survive() {
-    let big = format!(r#"{{"asset_id":"p","ts":1764126000000,"vibration":1,"pad":"{}"}}"#, "x".repeat(2 << 20));
+    let big = format!(
+        r#"{{"asset_id":"p","ts":1764126000000,"vibration":1,"pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
     let cases: Vec<(Option<&[u8]>, RejectReason)> = vec![
         (None, RejectReason::EmptyPayload),
         (Some(b"   "), RejectReason::EmptyPayload),
         (Some(big.as_bytes()), RejectReason::Oversized),
-        (Some(b"{\"asset_id\":\"p\xff\",\"ts\":1}"), RejectReason::InvalidUtf8),
-        (Some(br#"{"asset_id":"p1","ts":17641260"#), RejectReason::Truncated),
+        (
+            Some(b"{\"asset_id\":\"p\xff\",\"ts\":1}"),
+            RejectReason::InvalidUtf8,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":17641260"#),
+            RejectReason::Truncated,
+        ),
         (Some(br#"{"asset_id":"p1",,}"#), RejectReason::MalformedJson),
         (Some(br#"[1,2,3]"#), RejectReason::NotAnObject),
-        (Some(br#"{"ts":1764126000000,"vibration":1}"#), RejectReason::MissingAssetId),
-        (Some(br#"{"asset_id":"p1","vibration":1}"#), RejectReason::MissingTimestamp),
-        (Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":"high"}"#), RejectReason::WrongType),
-        (Some(br#"{"asset_id":true,"ts":1764126000000,"vibration":1}"#), RejectReason::WrongType),
-        (Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":1e999}"#), RejectReason::NonFinite),
-        (Some(br#"{"asset_id":"p1","ts":5,"vibration":1}"#), RejectReason::BadTimestamp),
-        (Some(br#"{"asset_id":"p1","ts":"yesterday","vibration":1}"#), RejectReason::BadTimestamp),
-        (Some(br#"{"asset_id":"p1","ts":1764126000000,"pressure":1}"#), RejectReason::NoMeasurements),
+        (
+            Some(br#"{"ts":1764126000000,"vibration":1}"#),
+            RejectReason::MissingAssetId,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","vibration":1}"#),
+            RejectReason::MissingTimestamp,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":"high"}"#),
+            RejectReason::WrongType,
+        ),
+        (
+            Some(br#"{"asset_id":true,"ts":1764126000000,"vibration":1}"#),
+            RejectReason::WrongType,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":1764126000000,"vibration":1e999}"#),
+            RejectReason::NonFinite,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":5,"vibration":1}"#),
+            RejectReason::BadTimestamp,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":"yesterday","vibration":1}"#),
+            RejectReason::BadTimestamp,
+        ),
+        (
+            Some(br#"{"asset_id":"p1","ts":1764126000000,"pressure":1}"#),
+            RejectReason::NoMeasurements,
+        ),
     ];
     let good: &[u8] = br#"{"asset_id":"ok","ts":1764126000000,"vibration":1}"#;
     let mut payloads = vec![Some(good)];
