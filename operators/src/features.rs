@@ -80,9 +80,11 @@ impl FeatureQuery {
                     f.data_type()
                 )))
             }
-            Err(_) => return Err(OperatorError::FeatureSql(format!(
+            Err(_) => {
+                return Err(OperatorError::FeatureSql(format!(
                 "the SQL must select `{ASSET_COL}` and GROUP BY it (one row per asset per window)"
-            ))),
+            )))
+            }
         }
         let mut feature_names = Vec::new();
         for f in sql_schema.fields() {

@@ -87,7 +87,7 @@ fn hhmm(ms: i64) -> String {
 /// Runs the demo.
 pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     let started = Instant::now();
-    let _mock;
+    let mut mock = None;
     let brokers = match &opts.brokers {
         Some(b) => {
             println!("broker: {b} (given with --brokers)");
@@ -98,7 +98,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
             let b = cluster.bootstrap_servers();
             println!("broker: embedded librdkafka mock cluster at {b}");
             println!("        (an in-process Kafka-protocol broker for this demo only: not Apache Kafka; tests use a real broker)");
-            _mock = cluster;
+            mock = Some(cluster);
             b
         }
     };
@@ -169,15 +169,20 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         println!("  {a}: {k:?} from {}", hhmm(*s));
     }
     let input_topic = cfg.kafka.input_topics[0].clone();
-    ensure_topics(
-        &brokers,
-        &[
-            (input_topic.as_str(), 2),
-            (&cfg.kafka.alert_topic, 1),
-            (&cfg.kafka.dead_letter_topic, 1),
-        ],
-    )
-    .await?;
+    let topics = [
+        (input_topic.as_str(), 1),
+        (cfg.kafka.alert_topic.as_str(), 1),
+        (cfg.kafka.dead_letter_topic.as_str(), 1),
+    ];
+    match &mock {
+        // the mock cluster does not implement CreateTopics: create them on it directly
+        Some(cluster) => {
+            for (t, p) in topics {
+                cluster.create_topic(t, p, 1)?;
+            }
+        }
+        None => ensure_topics(&brokers, &topics).await?,
+    }
     let producer: ThreadedProducer<DefaultProducerContext> =
         client_config(&brokers, &Default::default())
             .set("linger.ms", "20")
@@ -195,6 +200,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     // 3. The job, printing alerts as they fire.
     let alerts = Arc::new(Mutex::new(Vec::<Alert>::new()));
     let mut run_opts = RunOptions::new();
+    run_opts.create_topics = false;
     let sink = alerts.clone();
     run_opts.on_alert = Some(Box::new(move |a: &Alert| {
         let top: Vec<String> = a

@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub on_alert: Option<AlertHook>,
     /// Log a progress line this often (None: never).
     pub progress_every: Option<Duration>,
+    /// Create missing topics through the admin API before starting (off for brokers without
+    /// CreateTopics, such as the demo's mock cluster).
+    pub create_topics: bool,
 }
 
 impl RunOptions {
@@ -44,6 +47,7 @@ impl RunOptions {
             stats: Arc::new(JobStats::new()),
             on_alert: None,
             progress_every: None,
+            create_topics: true,
         }
     }
 }
@@ -67,7 +71,9 @@ pub async fn run(
         (k.dead_letter_topic.as_str(), 1),
     ];
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
-    ensure_topics(&k.brokers, &topics).await?;
+    if opts.create_topics {
+        ensure_topics(&k.brokers, &topics).await?;
+    }
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || run_blocking(&cfg, engine, opts, &handle))
         .await

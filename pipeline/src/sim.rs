@@ -160,9 +160,14 @@ impl PlantSim {
                     temp += 12.0 * s;
                 }
                 Some((FaultKind::Cavitation, s)) => {
-                    pressure *= 1.0 - 0.2 * s + 0.08 * s * z1;
-                    flow *= 1.0 - 0.15 * s;
-                    vib *= 1.0 + 0.8 * s;
+                    // vapour bubbles: head drops and fluctuates, flow falls, broadband vibration
+                    let (z6, z7) = (
+                        self.noise.sample(&mut self.rng),
+                        self.noise.sample(&mut self.rng),
+                    );
+                    pressure *= 1.0 - 0.25 * s + 0.15 * s * z6;
+                    flow *= 1.0 - 0.2 * s;
+                    vib *= 1.0 + s * (0.8 + 0.5 * z7.abs());
                 }
                 None => {}
             }
