@@ -3,7 +3,7 @@
 
 # ---- build ----
 FROM rust:1.95-bookworm AS builder
-# rdkafka's cmake-build feature compiles librdkafka from source with CMake (and the C/C++ compilers in this image).
+# rdkafka-sys compiles librdkafka from source (configure + make with the C/C++ compilers in this image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*

@@ -93,6 +93,7 @@ stop_broker() {
   local rc=$?
   section "stop Kafka broker"
   bash "$REPO_ROOT/scripts/kafka.sh" stop || echo "test.sh: WARNING: stopping the broker failed" >&2
+  if [[ -n "${SUMMARY:-}" ]]; then echo "$SUMMARY"; fi
   exit "$rc"
 }
 trap stop_broker EXIT
@@ -105,11 +106,17 @@ echo "VIGIL_BROKERS=$VIGIL_BROKERS"
 # --------------------------------------------------------------------------------------------------
 status=0
 
+RESULTS="$(mktemp)"
+run_tests() { # tee cargo's output so the totals can be summed; keep cargo's exit status
+  cargo test "$@" 2>&1 | tee -a "$RESULTS"
+  return "${PIPESTATUS[0]}"
+}
+
 section "cargo test ${TEST_ARGS[*]}"
-cargo test "${TEST_ARGS[@]}" || status=$?
+run_tests "${TEST_ARGS[@]}" || status=$?
 
 section "cargo test --workspace --doc"
-cargo test --workspace --doc || { rc=$?; ((status)) || status=$rc; }
+run_tests --workspace --doc || { rc=$?; ((status)) || status=$rc; }
 
 section "result"
 if ((status == 0)); then
@@ -117,4 +124,8 @@ if ((status == 0)); then
 else
   echo "test.sh: FAILED (cargo exit status $status)"
 fi
+# The totals are printed last, after the broker stopped (see stop_broker).
+SUMMARY="$(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped", p, f, g }' "$RESULTS")"
+rm -f "$RESULTS"
 exit "$status"
