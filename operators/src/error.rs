@@ -14,6 +14,9 @@ pub enum OperatorError {
     /// DataFusion failed while planning or executing the feature SQL.
     #[error("DataFusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A snapshot could not be written or read.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     /// Arrow failed while slicing or casting batches (an internal bug).
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),

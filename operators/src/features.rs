@@ -1,23 +1,42 @@
 //! The feature SQL: planned once on DataFusion, executed for every closed window.
 //!
-//! Owns the DataFusion [`SessionContext`] of a job, the `readings` table the SQL reads (a
-//! [`MemTable`] whose single partition is swapped for each window), the optimized logical plan
-//! (parsed, analyzed and optimized once at start-up), and the shape check on the SQL's output:
-//! one row per asset with an `asset_id` column and numeric feature columns. The output batch gains
-//! `window_start` / `window_end` columns and every feature is cast to `Float64`.
+//! Owns the DataFusion [`SessionContext`] of a job, the `readings` table the SQL reads, the
+//! optimized plans, and the shape check on the SQL's output: one row per asset with an
+//! `asset_id` column and numeric feature columns. The output batch gains `window_start` /
+//! `window_end` columns and every feature is cast to `Float64`.
+//!
+//! **Two-phase (pane) execution.** When the SQL is a single grouped aggregation over row-wise
+//! operators (projections and filters), its physical plan is split once at the aggregate into a
+//! *partial* plan (readings -> partial aggregate states per group) and a *final* plan (partial
+//! states -> the SQL's output). Each pane's readings go through the partial plan once; a window
+//! merges its panes' states through the final plan. This is what keeps hopping windows' cost per
+//! reading independent of `size / slide`, and it needs every aggregate (built-in or Vigil's own)
+//! to have a correct state and merge. Any other SQL shape (window functions, joins, nested
+//! aggregates, LIMIT) runs whole over the window's readings, re-planned per window.
+//! The physical optimizer's `aggregate_statistics` rule is off: plans are reused over different
+//! data, so answers must never be taken from the statistics of the data present at planning.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemTable;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sha2::{Digest, Sha256};
 use vigil_schemas::ASSET_COL;
 
-use crate::{ClosedWindow, OperatorError};
+use crate::windows::{Bounds, ClosedWindow};
+use crate::OperatorError;
 
 /// Name of the table the feature SQL reads.
 pub const READINGS_TABLE: &str = "readings";
@@ -35,11 +54,20 @@ pub fn sql_fingerprint(sql: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The two halves of a split aggregation plan.
+struct Split {
+    /// Readings (memory leaf) -> partial states.
+    partial: Arc<dyn ExecutionPlan>,
+    /// Partial states (memory leaf) -> the SQL's output.
+    finish: Arc<dyn ExecutionPlan>,
+}
+
 /// A job's feature SQL, planned once against the readings schema.
 pub struct FeatureQuery {
     ctx: SessionContext,
     plan: LogicalPlan,
     slot: Arc<MemTable>,
+    split: Option<Split>,
     feature_names: Vec<String>,
     output_schema: SchemaRef,
     fingerprint: String,
@@ -61,7 +89,20 @@ impl FeatureQuery {
         let config = SessionConfig::new()
             .with_target_partitions(1)
             .with_batch_size(8192);
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build();
+        let rules: Vec<_> = state
+            .physical_optimizers()
+            .iter()
+            .filter(|r| r.name() != "aggregate_statistics")
+            .cloned()
+            .collect();
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_physical_optimizer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let table = Arc::new(MemTable::try_new(readings_schema, vec![vec![]])?);
         ctx.register_table(READINGS_TABLE, table.clone())?;
         let df = ctx.sql(sql).await?;
@@ -122,10 +163,13 @@ impl FeatureQuery {
                 .iter()
                 .map(|n| Field::new(n, DataType::Float64, true)),
         );
+        let physical = ctx.state().create_physical_plan(&plan).await?;
+        let split = split_plan(&physical)?;
         Ok(FeatureQuery {
             ctx,
             plan,
             slot: table,
+            split,
             feature_names,
             output_schema: Arc::new(Schema::new(fields)),
             fingerprint: sql_fingerprint(sql),
@@ -147,30 +191,102 @@ impl FeatureQuery {
         self.output_schema.clone()
     }
 
-    /// Runs the SQL over one closed window: one output row per asset.
-    pub async fn run(&self, window: &ClosedWindow) -> Result<RecordBatch, OperatorError> {
+    /// True when the SQL runs in two phases (partial states per pane, merged per window).
+    pub fn is_two_phase(&self) -> bool {
+        self.split.is_some()
+    }
+
+    /// Runs the SQL over one closed window: one output row per asset. In two-phase mode, panes'
+    /// raw readings are reduced to partial states first; states computed here are added to
+    /// `new_partials` under the pane start (when given) so the caller can hand them back to the
+    /// window store and later windows reuse them.
+    pub async fn run(
+        &self,
+        window: &ClosedWindow,
+        mut new_partials: Option<&mut HashMap<i64, Vec<RecordBatch>>>,
+    ) -> Result<RecordBatch, OperatorError> {
+        let out = match &self.split {
+            Some(split) => {
+                let mut states: Vec<RecordBatch> = Vec::new();
+                for pane in &window.panes {
+                    states.extend(pane.partial.iter().cloned());
+                    if pane.raw.is_empty() {
+                        continue;
+                    }
+                    if let Some(cached) = new_partials.as_deref().and_then(|m| m.get(&pane.start)) {
+                        states.extend(cached.iter().cloned());
+                        continue;
+                    }
+                    let part = self.partial_states(&split.partial, pane.raw.clone()).await?;
+                    states.extend(part.iter().cloned());
+                    if let Some(m) = new_partials.as_deref_mut() {
+                        m.insert(pane.start, part);
+                    }
+                }
+                let plan = with_leaf(&split.finish, states)?;
+                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
+                concat_batches(&split.finish.schema(), &parts)?
+            }
+            None => {
+                if window.panes.iter().any(|p| !p.partial.is_empty()) {
+                    return Err(OperatorError::FeatureSql(
+                        "partial states given to a single-phase query".into(),
+                    ));
+                }
+                self.run_whole(window.raw_batches().cloned().collect()).await?
+            }
+        };
+        self.shape_output(out, &window.bounds)
+    }
+
+    /// Reduces readings to partial aggregate states (two-phase mode only).
+    async fn partial_states(
+        &self,
+        partial: &Arc<dyn ExecutionPlan>,
+        raw: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>, OperatorError> {
+        let plan = with_leaf(partial, raw)?;
+        Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
+    }
+
+    async fn run_whole(&self, batches: Vec<RecordBatch>) -> Result<RecordBatch, OperatorError> {
         {
             let mut data = self.slot.batches[0].write().await;
             data.clear();
-            data.extend(window.batches.iter().cloned());
+            data.extend(batches);
         }
-        let physical = self.ctx.state().create_physical_plan(&self.plan).await?;
-        let parts = datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await?;
+        let physical = self.ctx.state().create_physical_plan(&self.plan).await;
+        let parts = match physical {
+            Ok(p) => datafusion::physical_plan::collect(p, self.ctx.task_ctx()).await,
+            Err(e) => Err(e),
+        };
         self.slot.batches[0].write().await.clear();
         let sql_schema = Arc::new(self.plan.schema().as_arrow().clone());
-        let out = concat_batches(&sql_schema, &parts)?;
-        let n = out.num_rows();
+        Ok(concat_batches(&sql_schema, &parts?)?)
+    }
+
+    fn shape_output(&self, out: RecordBatch, bounds: &Bounds) -> Result<RecordBatch, OperatorError> {
         let asset = out
             .column_by_name(ASSET_COL)
             .ok_or_else(|| OperatorError::FeatureSql(format!("output lost `{ASSET_COL}`")))?;
+        let asset = cast(asset, &DataType::Utf8)?;
+        let names = asset.as_string::<i32>();
+        let mut starts = Vec::with_capacity(out.num_rows());
+        let mut ends = Vec::with_capacity(out.num_rows());
+        for i in 0..out.num_rows() {
+            let w = bounds.of(names.value(i)).ok_or_else(|| {
+                OperatorError::FeatureSql(format!(
+                    "the SQL returned asset `{}` that is not in the window",
+                    names.value(i)
+                ))
+            })?;
+            starts.push(w.start);
+            ends.push(w.end);
+        }
         let mut cols: Vec<ArrayRef> = vec![
-            cast(asset, &DataType::Utf8)?,
-            Arc::new(
-                TimestampMillisecondArray::from(vec![window.window.start; n]).with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMillisecondArray::from(vec![window.window.end; n]).with_timezone("UTC"),
-            ),
+            asset.clone(),
+            Arc::new(TimestampMillisecondArray::from(starts).with_timezone("UTC")),
+            Arc::new(TimestampMillisecondArray::from(ends).with_timezone("UTC")),
         ];
         for name in &self.feature_names {
             let col = out.column_by_name(name).ok_or_else(|| {
@@ -180,6 +296,104 @@ impl FeatureQuery {
         }
         Ok(RecordBatch::try_new(self.output_schema.clone(), cols)?)
     }
+}
+
+/// Splits a physical plan with exactly one single-phase grouped aggregate over row-wise
+/// operators into partial and final halves; `None` when the plan has another shape.
+fn split_plan(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Split>, OperatorError> {
+    let mut aggs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+    plan.apply(|node| {
+        if node.is::<AggregateExec>() {
+            aggs.push(node.clone());
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    let [agg_node] = aggs.as_slice() else {
+        return Ok(None);
+    };
+    let Some(agg) = agg_node.downcast_ref::<AggregateExec>() else {
+        return Ok(None);
+    };
+    if *agg.mode() != AggregateMode::Single
+        || agg.group_expr().is_empty()
+        || agg.group_expr().has_grouping_set()
+        || agg.aggr_expr().iter().any(|a| !a.order_bys().is_empty())
+    {
+        return Ok(None);
+    }
+    // Only row-wise operators below the aggregate: reducing any subset of rows is then valid.
+    let mut row_wise = true;
+    let mut leaves = 0;
+    agg.input().apply(|node| {
+        if let Some(ds) = node.downcast_ref::<DataSourceExec>() {
+            if ds.data_source().downcast_ref::<MemorySourceConfig>().is_some() {
+                leaves += 1;
+            } else {
+                row_wise = false;
+            }
+        } else if !(node.is::<ProjectionExec>() || node.is::<FilterExec>()) {
+            row_wise = false;
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    if !row_wise || leaves != 1 {
+        return Ok(None);
+    }
+    let partial: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::try_new(
+        AggregateMode::Partial,
+        agg.group_expr().clone(),
+        agg.aggr_expr().to_vec(),
+        agg.filter_expr().to_vec(),
+        agg.input().clone(),
+        agg.input_schema(),
+    )?);
+    let states = MemorySourceConfig::try_new_exec(&[vec![]], partial.schema(), None)?;
+    let final_agg: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::try_new(
+        AggregateMode::Final,
+        agg.group_expr().as_final(),
+        agg.aggr_expr().to_vec(),
+        agg.filter_expr().to_vec(),
+        states,
+        agg.input_schema(),
+    )?);
+    let finish = plan
+        .clone()
+        .transform_down(|node| {
+            if node.is::<AggregateExec>() {
+                Ok(Transformed::new(
+                    final_agg.clone(),
+                    true,
+                    datafusion::common::tree_node::TreeNodeRecursion::Jump,
+                ))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })?
+        .data;
+    Ok(Some(Split { partial, finish }))
+}
+
+/// A copy of `plan` whose (single) in-memory leaf reads `batches` instead.
+fn with_leaf(
+    plan: &Arc<dyn ExecutionPlan>,
+    batches: Vec<RecordBatch>,
+) -> Result<Arc<dyn ExecutionPlan>, OperatorError> {
+    let mut batches = Some(batches);
+    let out = plan.clone().transform_up(|node| {
+        if let Some(ds) = node.downcast_ref::<DataSourceExec>() {
+            if let Some(mem) = ds.data_source().downcast_ref::<MemorySourceConfig>() {
+                let data = batches.take().unwrap_or_default();
+                let leaf: Arc<dyn ExecutionPlan> = MemorySourceConfig::try_new_exec(
+                    &[data],
+                    mem.original_schema(),
+                    mem.projection().clone(),
+                )?;
+                return Ok(Transformed::yes(leaf));
+            }
+        }
+        Ok(Transformed::no(node))
+    })?;
+    Ok(out.data)
 }
 
 #[cfg(test)]

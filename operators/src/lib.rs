@@ -1,21 +1,52 @@
 //! Vigil's event-time operators.
 //!
-//! This crate owns the decisions about *time*: which windows a reading belongs to
-//! ([`window`]), how far event time has progressed ([`watermark`]), buffering readings per
-//! pane until their windows close ([`windowed`]), and running the job's feature SQL over each
-//! closed window on DataFusion ([`features`]). It does no Kafka or file IO.
+//! This crate owns the decisions about *time*: which windows a reading belongs to ([`window`],
+//! [`windows`]), how far event time has progressed per input partition ([`watermark`]), which
+//! readings are late or duplicated and which data-quality problems start ([`stream`], [`dedup`],
+//! [`quality`]), snapshots of all that state ([`snapshot`]), and running the job's feature SQL
+//! over each closed window on DataFusion ([`features`]). It does no Kafka or file IO.
 
+pub mod dedup;
 pub mod error;
 pub mod features;
+pub mod quality;
+pub mod snapshot;
+pub mod stats;
+pub mod stream;
 pub mod watermark;
 pub mod window;
-pub mod windowed;
+pub mod windows;
+
+#[cfg(test)]
+mod testutil;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
+use vigil_schemas::TS_COL;
 
 pub use error::OperatorError;
 pub use features::{sql_fingerprint, FeatureQuery};
-pub use watermark::Watermark;
+pub use quality::{Problem, QualityConfig, QualityEvent};
+pub use stream::{Advanced, EventTimeConfig, EventTimeOperator, Ingested};
+pub use watermark::{WatermarkConfig, Watermarks};
 pub use window::{Window, WindowSpec};
-pub use windowed::{ClosedWindow, IngestOutcome, WindowOperator};
+pub use windows::{Bounds, ClosedWindow, PaneData, WindowKind};
 
 /// Re-export of the Arrow version the operators use, so downstream crates agree on it.
 pub use datafusion::arrow;
+
+/// The event times of a readings batch (the `ts` column must be non-null milliseconds).
+pub(crate) fn ts_values(batch: &RecordBatch) -> Result<&[i64], OperatorError> {
+    let col = batch
+        .column_by_name(TS_COL)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| {
+            OperatorError::FeatureSql(format!("readings batch has no millisecond `{TS_COL}`"))
+        })?;
+    if col.null_count() > 0 {
+        return Err(OperatorError::FeatureSql(format!(
+            "readings batch has null `{TS_COL}` values"
+        )));
+    }
+    Ok(col.values())
+}

@@ -173,6 +173,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         (input_topic.as_str(), 1),
         (cfg.kafka.alert_topic.as_str(), 1),
         (cfg.kafka.dead_letter_topic.as_str(), 1),
+        (cfg.kafka.late_topic.as_str(), 1),
     ];
     match &mock {
         // the mock cluster does not implement CreateTopics: create them on it directly
@@ -203,6 +204,16 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     run_opts.create_topics = false;
     let sink = alerts.clone();
     run_opts.on_alert = Some(Box::new(move |a: &Alert| {
+        if let Some(q) = &a.quality {
+            println!(
+                "DATA QUALITY {} {} {} at {}",
+                a.asset_id,
+                q.measurement(),
+                q.name(),
+                hhmm(a.window_end)
+            );
+            return;
+        }
         let top: Vec<String> = a
             .top_features
             .iter()
@@ -224,7 +235,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
             hhmm(a.window_end),
             a.score,
             a.threshold,
-            a.model.version,
+            a.model.as_ref().map_or("-", |m| m.version.as_str()),
             top.join(", ")
         );
         let _ = std::io::stdout().flush();

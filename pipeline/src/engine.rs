@@ -1,18 +1,23 @@
 //! The engine: one job's processing from payloads to alerts, without any Kafka.
 //!
-//! Owns the chain decoder -> window operator -> feature SQL -> detector -> alert decision for one
-//! job instance. The streaming runner, `vigil train`, the demo and the tests all drive this same
+//! Owns the chain decoder -> event-time operator (watermarks, lateness, dedup, windows,
+//! data-quality checks) -> feature SQL -> detector -> alert decision for one job instance. The streaming runner, `vigil train`, the demo and the tests all drive this same
 //! engine, so training and serving compute features with the very same operators and SQL.
 //! Batches in, batches out: the engine never sees a single reading on its own.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::Array2;
 use vigil_models::ModelArtifact;
 use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
-use vigil_operators::{ClosedWindow, FeatureQuery, WindowOperator};
-use vigil_schemas::{Alert, AlertKind, BatchDecoder, Contribution, DecodeOutcome, ModelRef};
+use vigil_operators::{
+    Advanced, Bounds, EventTimeConfig, EventTimeOperator, FeatureQuery, Problem, QualityEvent,
+};
+use vigil_schemas::{
+    Alert, AlertKind, BatchDecoder, Contribution, DecodeOutcome, ModelRef, QualityProblem,
+};
 
 use crate::job::JobConfig;
 use crate::metrics::JobStats;
@@ -23,6 +28,8 @@ use crate::PipelineError;
 pub struct Step {
     /// Rows of the input batch that arrived after all their windows closed.
     pub late_rows: Vec<u32>,
+    /// Rows of the input batch that repeat an earlier reading (dedup on).
+    pub duplicate_rows: Vec<u32>,
     /// Feature batches of the windows that closed (one row per asset).
     pub features: Vec<RecordBatch>,
     /// Alerts raised by those windows.
@@ -89,10 +96,11 @@ impl FeatureMatrix {
 /// One job's processing chain.
 pub struct Engine {
     decoder: BatchDecoder,
-    windows: WindowOperator,
+    op: EventTimeOperator,
     features: FeatureQuery,
     model: Option<Arc<ModelArtifact>>,
     top_features: usize,
+    event_time: EventTimeConfig,
     stats: Arc<JobStats>,
 }
 
@@ -110,10 +118,11 @@ impl Engine {
         }
         Ok(Engine {
             decoder,
-            windows: WindowOperator::new(cfg.window, cfg.out_of_orderness_ms),
+            op: EventTimeOperator::new(cfg.event_time)?,
             features,
             model: model.map(Arc::new),
             top_features: cfg.top_features,
+            event_time: cfg.event_time,
             stats,
         })
     }
@@ -130,12 +139,32 @@ impl Engine {
 
     /// The current watermark.
     pub fn watermark(&self) -> Option<i64> {
-        self.windows.watermark()
+        self.op.watermark()
     }
 
-    /// Readings buffered in open windows.
+    /// The event-time operator (watermarks, gauges, snapshots).
+    pub fn event_time(&self) -> &EventTimeOperator {
+        &self.op
+    }
+
+    /// Starts tracking newly assigned input sources (partitions).
+    pub fn assign(&mut self, sources: impl IntoIterator<Item = u32>, wall: i64) {
+        self.op.assign(sources, wall);
+    }
+
+    /// Stops tracking revoked input sources.
+    pub fn revoke(&mut self, sources: impl IntoIterator<Item = u32>) {
+        self.op.revoke(sources);
+    }
+
+    /// Notes a poll of `source` at `wall` that may have yielded no readings.
+    pub fn touch(&mut self, source: u32, wall: i64) {
+        self.op.touch(source, wall);
+    }
+
+    /// Readings buffered raw in open windows.
     pub fn buffered_rows(&self) -> usize {
-        self.windows.buffered_rows()
+        self.op.buffered_rows()
     }
 
     /// Decodes a batch of payloads; counts good and rejected records.
@@ -153,27 +182,63 @@ impl Engine {
         &self.decoder
     }
 
-    /// Feeds a readings batch, closes the windows the watermark passed, computes their features
-    /// and scores them.
-    pub async fn process(&mut self, batch: &RecordBatch) -> Result<Step, PipelineError> {
-        let ingest = self.windows.ingest(batch)?;
+    /// Feeds a readings batch (`sources[i]`: input source of row `i`, `wall`: poll time), closes
+    /// the windows the watermark passed, computes their features and scores them.
+    pub async fn process(
+        &mut self,
+        batch: &RecordBatch,
+        sources: &[u32],
+        wall: i64,
+    ) -> Result<Step, PipelineError> {
+        let ingest = self.op.ingest(batch, sources, wall)?;
         self.stats.record_late(ingest.late_rows.len());
-        let closed = self.windows.advance();
-        let mut step = self.on_closed(closed).await?;
+        self.stats.record_duplicates(ingest.duplicate_rows.len());
+        let adv = self.op.advance(wall)?;
+        let mut step = self.on_advanced(adv).await?;
         step.late_rows = ingest.late_rows;
+        step.duplicate_rows = ingest.duplicate_rows;
         Ok(step)
+    }
+
+    /// Feeds a batch of a bounded input (a history file): one source, and a wall clock that
+    /// stands still, so replaying is deterministic and the input is never idle.
+    pub async fn process_all(&mut self, batch: &RecordBatch) -> Result<Step, PipelineError> {
+        let sources = vec![0u32; batch.num_rows()];
+        self.process(batch, &sources, 0).await
+    }
+
+    /// Advances the watermark by wall-clock time alone (a poll without readings).
+    pub async fn tick(&mut self, wall: i64) -> Result<Step, PipelineError> {
+        let adv = self.op.advance(wall)?;
+        self.on_advanced(adv).await
     }
 
     /// Closes every open window (end of a bounded input).
     pub async fn flush(&mut self) -> Result<Step, PipelineError> {
-        let closed = self.windows.flush();
-        self.on_closed(closed).await
+        let adv = self.op.flush()?;
+        self.on_advanced(adv).await
     }
 
-    async fn on_closed(&mut self, closed: Vec<ClosedWindow>) -> Result<Step, PipelineError> {
+    /// The event-time state as bytes (see [`EventTimeOperator::snapshot`]).
+    pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
+        Ok(self.op.snapshot()?)
+    }
+
+    /// Replaces the event-time state with a snapshot.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
+        self.op = EventTimeOperator::restore(self.event_time, bytes)?;
+        Ok(())
+    }
+
+    async fn on_advanced(&mut self, adv: Advanced) -> Result<Step, PipelineError> {
         let mut step = Step::default();
-        for w in closed {
-            let feats = self.features.run(&w).await?;
+        let mut partials: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
+        for w in &adv.closed {
+            let cache = match w.bounds {
+                Bounds::Fixed(_) => Some(&mut partials),
+                Bounds::PerAsset(_) => None,
+            };
+            let feats = self.features.run(w, cache).await?;
             self.stats.record_window(feats.num_rows());
             if let Some(model) = &self.model {
                 let alerts = score(
@@ -187,7 +252,70 @@ impl Engine {
             }
             step.features.push(feats);
         }
+        if !partials.is_empty() {
+            self.op.absorb(partials);
+        }
+        for q in &adv.quality {
+            step.alerts.push(quality_alert(q, &self.event_time));
+        }
+        self.stats.record_quality(adv.quality.len());
         Ok(step)
+    }
+}
+
+/// The alert for a data-quality finding.
+pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
+    let (problem, start, score, threshold) = match &q.problem {
+        Problem::Silent {
+            last_seen,
+            silent_for_ms,
+            wall_clock,
+        } => {
+            let limit = cfg.quality.silent_after_ms.unwrap_or(1).max(1) as f64;
+            (
+                QualityProblem::SilentSensor {
+                    measurement: q.measurement.clone(),
+                    last_seen: *last_seen,
+                    silent_for_ms: *silent_for_ms,
+                    wall_clock: *wall_clock,
+                },
+                *last_seen,
+                *silent_for_ms as f64 / limit,
+                1.0,
+            )
+        }
+        Problem::Stuck {
+            value,
+            windows,
+            since,
+        } => {
+            let limit = f64::from(cfg.quality.stuck_windows.unwrap_or(1).max(1));
+            (
+                QualityProblem::StuckSensor {
+                    measurement: q.measurement.clone(),
+                    value: *value,
+                    windows: *windows,
+                    since: *since,
+                },
+                *since,
+                f64::from(*windows) / limit,
+                1.0,
+            )
+        }
+    };
+    let detail = format!("{}/{}", problem.name(), q.measurement);
+    Alert {
+        alert_id: Alert::make_id(&q.asset_id, start, AlertKind::DataQuality, &detail),
+        kind: AlertKind::DataQuality,
+        asset_id: q.asset_id.clone(),
+        window_start: start,
+        window_end: q.at,
+        score,
+        threshold,
+        model: None,
+        quality: Some(problem),
+        top_features: Vec::new(),
+        emitted_at: now_ms(),
     }
 }
 
@@ -234,10 +362,11 @@ pub fn score(
             window_end: m.window_end[i],
             score: s.score,
             threshold: model.threshold,
-            model: ModelRef {
+            model: Some(ModelRef {
                 name: model.name.clone(),
                 version: model.version.clone(),
-            },
+            }),
+            quality: None,
             top_features,
             emitted_at,
         });

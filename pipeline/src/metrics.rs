@@ -1,7 +1,8 @@
 //! Job metrics: counters the runner, the CLI and tests read, mirrored to OpenTelemetry.
 //!
 //! [`JobStats`] is the single place processing progress is counted: records polled, readings
-//! decoded, dead letters by reason, late readings, windows closed, feature rows and alerts. Each
+//! decoded, dead letters by reason, late readings, duplicates, windows closed, feature rows,
+//! alerts and data-quality alerts. Each
 //! update also goes to an OpenTelemetry counter (a no-op until an exporter is installed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +14,11 @@ use vigil_schemas::{DeadLetter, RejectReason};
 struct Otel {
     readings: Counter<u64>,
     dead_letters: Counter<u64>,
+    late: Counter<u64>,
+    duplicates: Counter<u64>,
     windows: Counter<u64>,
     alerts: Counter<u64>,
+    quality: Counter<u64>,
 }
 
 /// Processing counters of one job instance.
@@ -24,9 +28,11 @@ pub struct JobStats {
     dead_letters: AtomicU64,
     by_reason: [AtomicU64; RejectReason::ALL.len()],
     late: AtomicU64,
+    duplicates: AtomicU64,
     windows: AtomicU64,
     feature_rows: AtomicU64,
     alerts: AtomicU64,
+    quality_alerts: AtomicU64,
     otel: Otel,
 }
 
@@ -43,18 +49,22 @@ pub struct StatsSnapshot {
     pub polled: u64,
     /// Readings decoded successfully.
     pub readings: u64,
-    /// Records sent to the dead-letter topic (rejected or late).
+    /// Records sent to the dead-letter topic (rejected).
     pub dead_letters: u64,
     /// Dead letters per reason code (non-zero only).
     pub by_reason: Vec<(&'static str, u64)>,
-    /// Late readings (also counted in `dead_letters`).
+    /// Late readings (sent to the late-data topic).
     pub late: u64,
+    /// Duplicate readings counted once (dedup on).
+    pub duplicates: u64,
     /// Windows closed.
     pub windows: u64,
     /// Feature rows computed (asset windows).
     pub feature_rows: u64,
-    /// Alerts raised.
+    /// Anomaly alerts raised.
     pub alerts: u64,
+    /// Data-quality alerts raised (silent or stuck sensors).
+    pub quality_alerts: u64,
 }
 
 impl Default for JobStats {
@@ -73,9 +83,11 @@ impl JobStats {
             dead_letters: AtomicU64::new(0),
             by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
             late: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             windows: AtomicU64::new(0),
             feature_rows: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
+            quality_alerts: AtomicU64::new(0),
             otel: Otel {
                 readings: meter
                     .u64_counter("vigil.readings")
@@ -85,8 +97,14 @@ impl JobStats {
                     .u64_counter("vigil.dead_letters")
                     .with_description("records sent to the dead-letter topic, by reason")
                     .build(),
+                late: meter
+                    .u64_counter("vigil.late_readings")
+                    .with_description("readings sent to the late-data topic")
+                    .build(),
+                duplicates: meter.u64_counter("vigil.duplicate_readings").build(),
                 windows: meter.u64_counter("vigil.windows_closed").build(),
                 alerts: meter.u64_counter("vigil.alerts").build(),
+                quality: meter.u64_counter("vigil.data_quality_alerts").build(),
             },
         }
     }
@@ -115,12 +133,22 @@ impl JobStats {
             .add(1, &[KeyValue::new("reason", reason.code())]);
     }
 
-    /// Late readings (dead-lettered with reason `late`).
+    /// Late readings (sent to the late-data topic).
     pub fn record_late(&self, n: usize) {
         self.late.fetch_add(n as u64, Ordering::Relaxed);
-        for _ in 0..n {
-            self.record_dead(RejectReason::Late);
-        }
+        self.otel.late.add(n as u64, &[]);
+    }
+
+    /// Duplicate readings dropped by deduplication.
+    pub fn record_duplicates(&self, n: usize) {
+        self.duplicates.fetch_add(n as u64, Ordering::Relaxed);
+        self.otel.duplicates.add(n as u64, &[]);
+    }
+
+    /// Data-quality alerts raised.
+    pub fn record_quality(&self, n: usize) {
+        self.quality_alerts.fetch_add(n as u64, Ordering::Relaxed);
+        self.otel.quality.add(n as u64, &[]);
     }
 
     /// One closed window with `rows` feature rows.
@@ -149,9 +177,11 @@ impl JobStats {
                 .filter(|(_, c)| *c > 0)
                 .collect(),
             late: self.late.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
             windows: self.windows.load(Ordering::Relaxed),
             feature_rows: self.feature_rows.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
+            quality_alerts: self.quality_alerts.load(Ordering::Relaxed),
         }
     }
 }

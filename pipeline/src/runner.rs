@@ -1,11 +1,16 @@
 //! The streaming loop of `vigil run`: poll a batch, decode, window, score, produce, store offsets.
 //!
 //! One loop per job instance, on a dedicated thread (the Kafka client blocks); DataFusion work
-//! runs on the Tokio runtime through a handle. Per batch: every rejected or late record goes to
-//! the dead-letter topic with its reason and source coordinates; alerts go to the alert topic;
-//! outputs are flushed; only then are the batch's offsets stored for commit (at-least-once).
-//! The loop ends when the stop flag is set (SIGINT/SIGTERM), committing what was processed.
+//! runs on the Tokio runtime through a handle. Per batch: every rejected record goes to the
+//! dead-letter topic and every late reading to the late-data topic, each with its reason and
+//! source coordinates; alerts (anomaly and data quality) go to the alert topic; outputs are
+//! flushed; only then are the batch's offsets stored for commit (at-least-once). Each input
+//! partition is a watermark source: the loop follows the consumer's assignment so idle and
+//! revoked partitions stop holding event time back, and polls without data still advance the
+//! watermark by the wall clock when the whole input is idle. The loop ends when the stop flag is
+//! set (SIGINT/SIGTERM), committing what was processed.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +20,7 @@ use tracing::info;
 use vigil_models::ModelArtifact;
 use vigil_schemas::{Alert, RejectReason};
 
-use crate::engine::Engine;
+use crate::engine::{now_ms, Engine, Step};
 use crate::job::JobConfig;
 use crate::kafka::{ensure_topics, DeadLetterRecord, Sink, Source};
 use crate::metrics::{JobStats, StatsSnapshot};
@@ -69,6 +74,7 @@ pub async fn run(
     let mut topics: Vec<(&str, i32)> = vec![
         (k.alert_topic.as_str(), 1),
         (k.dead_letter_topic.as_str(), 1),
+        (k.late_topic.as_str(), 1),
     ];
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
     if opts.create_topics {
@@ -78,6 +84,42 @@ pub async fn run(
     tokio::task::spawn_blocking(move || run_blocking(&cfg, engine, opts, &handle))
         .await
         .map_err(|e| PipelineError::Data(format!("job thread failed: {e}")))?
+}
+
+/// Numbers input partitions as watermark sources and follows the consumer's assignment.
+#[derive(Default)]
+struct Sources {
+    ids: HashMap<(String, i32), u32>,
+    assigned: BTreeSet<u32>,
+    last_sync: Option<Instant>,
+}
+
+impl Sources {
+    fn id(&mut self, topic: &str, partition: i32) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry((topic.to_string(), partition)).or_insert(next)
+    }
+
+    /// Re-reads the assignment (at most once a second) and tells the engine what changed.
+    fn sync(&mut self, source: &Source, engine: &mut Engine, wall: i64) {
+        if self.last_sync.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        self.last_sync = Some(Instant::now());
+        let Some(now) = source.assignment() else { return };
+        let now: BTreeSet<u32> = now.iter().map(|(t, p)| self.id(t, *p)).collect();
+        let added: Vec<u32> = now.difference(&self.assigned).copied().collect();
+        let removed: Vec<u32> = self.assigned.difference(&now).copied().collect();
+        if !added.is_empty() {
+            info!(partitions = ?added, "partitions assigned");
+            engine.assign(added, wall);
+        }
+        if !removed.is_empty() {
+            info!(partitions = ?removed, "partitions revoked");
+            engine.revoke(removed);
+        }
+        self.assigned = now;
+    }
 }
 
 fn run_blocking(
@@ -90,9 +132,12 @@ fn run_blocking(
     let sink = Sink::new(&cfg.kafka)?;
     let timeout = Duration::from_millis(cfg.kafka.batch_timeout_ms);
     let mut last_progress = Instant::now();
+    let mut sources = Sources::default();
     info!(job = %cfg.name, topics = ?cfg.kafka.input_topics, "job started");
     while !opts.stop.load(Ordering::Relaxed) {
         let msgs = source.poll_batch(cfg.kafka.max_batch, timeout);
+        let wall = now_ms();
+        sources.sync(&source, &mut engine, wall);
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
@@ -101,10 +146,23 @@ fn run_blocking(
             }
         }
         if msgs.is_empty() {
+            // No data: event time may still move (idle input), closing windows.
+            let step = rt.block_on(engine.tick(wall))?;
+            if emit_alerts(&step, &sink, opts.on_alert.as_ref())? {
+                sink.flush(Duration::from_secs(30))?;
+            }
             continue;
         }
         opts.stats.record_polled(msgs.len());
-        let produced = process_batch(&mut engine, &msgs, &sink, rt, opts.on_alert.as_ref())?;
+        let produced = process_batch(
+            &mut engine,
+            &msgs,
+            &mut sources,
+            wall,
+            &sink,
+            rt,
+            opts.on_alert.as_ref(),
+        )?;
         if produced {
             sink.flush(Duration::from_secs(30))?;
         }
@@ -136,6 +194,8 @@ fn dead_letter<'a>(
 fn process_batch(
     engine: &mut Engine,
     msgs: &[BorrowedMessage<'_>],
+    sources: &mut Sources,
+    wall: i64,
     sink: &Sink,
     rt: &tokio::runtime::Handle,
     on_alert: Option<&AlertHook>,
@@ -143,22 +203,41 @@ fn process_batch(
     let decoded = engine.decode(msgs.iter().map(|m| m.payload()))?;
     let mut produced = !decoded.dead.is_empty();
     for d in &decoded.dead {
-        sink.dead_letter(&dead_letter(&msgs[d.index], d.reason, &d.detail))?;
+        let m = &msgs[d.index];
+        sink.dead_letter(&dead_letter(m, d.reason, &d.detail))?;
+        // a partition that delivers only bad records is not idle
+        let id = sources.id(m.topic(), m.partition());
+        engine.touch(id, wall);
     }
-    let step = rt.block_on(engine.process(&decoded.batch))?;
+    let row_sources: Vec<u32> = decoded
+        .rows
+        .iter()
+        .map(|i| {
+            let m = &msgs[*i as usize];
+            sources.id(m.topic(), m.partition())
+        })
+        .collect();
+    let step = rt.block_on(engine.process(&decoded.batch, &row_sources, wall))?;
     if !step.late_rows.is_empty() {
         produced = true;
         let detail = format!(
-            "all windows of this reading closed (watermark {} ms)",
-            engine.watermark().map_or("-".into(), |w| w.to_string())
+            "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
+            engine.watermark().map_or("-".into(), |w| w.to_string()),
+            engine.event_time().config().allowed_lateness_ms
         );
         for row in &step.late_rows {
             let idx = decoded.rows[*row as usize] as usize;
-            sink.dead_letter(&dead_letter(&msgs[idx], RejectReason::Late, &detail))?;
+            sink.late(&dead_letter(&msgs[idx], RejectReason::Late, &detail))?;
         }
     }
+    produced |= emit_alerts(&step, sink, on_alert)?;
+    Ok(produced)
+}
+
+/// Queues a step's alerts (and runs the hook after they are delivered); returns whether any
+/// were queued.
+fn emit_alerts(step: &Step, sink: &Sink, on_alert: Option<&AlertHook>) -> Result<bool, PipelineError> {
     for a in &step.alerts {
-        produced = true;
         sink.alert(a)?;
     }
     if let Some(hook) = on_alert {
@@ -167,5 +246,5 @@ fn process_batch(
             step.alerts.iter().for_each(|a| hook(a));
         }
     }
-    Ok(produced)
+    Ok(!step.alerts.is_empty())
 }

@@ -126,7 +126,7 @@ async fn train_with(
     let mut features = Vec::new();
     let mut late = 0;
     for b in batches {
-        let step = engine.process(b).await?;
+        let step = engine.process_all(b).await?;
         late += step.late_rows.len();
         features.extend(step.features);
     }

@@ -13,6 +13,65 @@ use serde::{Deserialize, Serialize};
 pub enum AlertKind {
     /// A model scored a window of an asset above its threshold.
     Anomaly,
+    /// A sensor of the asset is silent or stuck (see `quality`).
+    DataQuality,
+}
+
+impl AlertKind {
+    /// The kind's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Anomaly => "anomaly",
+            AlertKind::DataQuality => "data_quality",
+        }
+    }
+}
+
+/// A data-quality problem of one measurement of an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum QualityProblem {
+    /// No value of the measurement for longer than the job allows.
+    SilentSensor {
+        /// The measurement (column name).
+        measurement: String,
+        /// Event time of its last value, UTC ms.
+        last_seen: i64,
+        /// Event time without a value when detected, ms.
+        silent_for_ms: i64,
+        /// True when the watermark was advanced by the wall clock because the whole input
+        /// was idle (a dead gateway or stopped line).
+        wall_clock: bool,
+    },
+    /// The measurement kept exactly one value over consecutive windows.
+    StuckSensor {
+        /// The measurement (column name).
+        measurement: String,
+        /// The value it is stuck at.
+        value: f64,
+        /// Consecutive constant windows.
+        windows: u32,
+        /// Start of the first constant window, UTC ms.
+        since: i64,
+    },
+}
+
+impl QualityProblem {
+    /// Short name, e.g. `silent_sensor`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            QualityProblem::SilentSensor { .. } => "silent_sensor",
+            QualityProblem::StuckSensor { .. } => "stuck_sensor",
+        }
+    }
+
+    /// The measurement concerned.
+    pub fn measurement(&self) -> &str {
+        match self {
+            QualityProblem::SilentSensor { measurement, .. }
+            | QualityProblem::StuckSensor { measurement, .. } => measurement,
+        }
+    }
 }
 
 /// The model (and version) that scored the window.
@@ -58,8 +117,12 @@ pub struct Alert {
     pub score: f64,
     /// The threshold the score crossed.
     pub threshold: f64,
-    /// The model that scored the window.
-    pub model: ModelRef,
+    /// The model that scored the window (absent on data-quality alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+    /// The data-quality problem (kind `data_quality` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityProblem>,
     /// Features that drove the score, largest share first.
     pub top_features: Vec<Contribution>,
     /// Wall-clock time the alert was produced, UTC milliseconds.
@@ -67,19 +130,12 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// Deterministic alert id from its identifying parts (FNV-1a 64, hex).
-    pub fn make_id(
-        asset_id: &str,
-        window_start: i64,
-        kind: AlertKind,
-        model_version: &str,
-    ) -> String {
+    /// Deterministic alert id from its identifying parts (FNV-1a 64, hex). `detail` is the model
+    /// version for anomalies and `problem/measurement` for data-quality alerts.
+    pub fn make_id(asset_id: &str, window_start: i64, kind: AlertKind, detail: &str) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let kind = match kind {
-            AlertKind::Anomaly => "anomaly",
-        };
         let ws = window_start.to_string();
-        for part in [asset_id, ws.as_str(), kind, model_version] {
+        for part in [asset_id, ws.as_str(), kind.as_str(), detail] {
             for b in part.bytes().chain(std::iter::once(0xff)) {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);

@@ -1,9 +1,25 @@
 //! Unit tests of `features`.
-use datafusion::arrow::array::{AsArray, Float64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{Array, AsArray, Float64Array, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::Float64Type;
 
+use proptest::prelude::*;
+
 use super::*;
+use crate::windows::PaneData;
+use crate::stats::ValueStats;
 use crate::Window;
+
+fn window(start: i64, end: i64, panes: Vec<Vec<RecordBatch>>) -> ClosedWindow {
+    ClosedWindow {
+        bounds: Bounds::Fixed(Window { start, end }),
+        panes: panes
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| PaneData { start: i as i64, raw, partial: vec![] })
+            .collect(),
+        stats: ValueStats::default(),
+    }
+}
 
 fn readings_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -39,25 +55,21 @@ const SQL: &str = "SELECT asset_id, avg(vibration) AS vib_mean, max(vibration) -
 async fn one_row_per_asset_per_window_with_the_plan_reused() {
     let q = FeatureQuery::plan(SQL, readings_schema()).await.unwrap();
     assert_eq!(q.feature_names(), ["vib_mean", "vib_p2p", "n"]);
-    let w1 = ClosedWindow {
-        window: Window { start: 0, end: 10 },
-        batches: vec![
-            batch(&[("a", 1, 1.0), ("b", 2, 10.0)]),
-            batch(&[("a", 3, 3.0)]),
-        ],
-    };
-    let out = q.run(&w1).await.unwrap();
+    assert!(q.is_two_phase());
+    let w1 = window(
+        0,
+        10,
+        vec![vec![batch(&[("a", 1, 1.0), ("b", 2, 10.0)])], vec![batch(&[("a", 3, 3.0)])]],
+    );
+    let out = q.run(&w1, None).await.unwrap();
     assert_eq!(out.num_rows(), 2);
     assert_eq!(out.column(0).as_string::<i32>().value(0), "a");
     assert_eq!(out.column(3).as_primitive::<Float64Type>().value(0), 2.0);
     assert_eq!(out.column(4).as_primitive::<Float64Type>().value(0), 2.0);
     assert_eq!(out.column(5).as_primitive::<Float64Type>().value(1), 1.0);
     // the same plan over the next window sees only that window's data
-    let w2 = ClosedWindow {
-        window: Window { start: 10, end: 20 },
-        batches: vec![batch(&[("b", 11, 4.0)])],
-    };
-    let out2 = q.run(&w2).await.unwrap();
+    let w2 = window(10, 20, vec![vec![batch(&[("b", 11, 4.0)])]]);
+    let out2 = q.run(&w2, None).await.unwrap();
     assert_eq!(out2.num_rows(), 1);
     assert_eq!(out2.column(3).as_primitive::<Float64Type>().value(0), 4.0);
     assert_eq!(
@@ -102,4 +114,82 @@ fn fingerprint_ignores_formatting_but_not_edits() {
         sql_fingerprint("SELECT asset_id, max(v) AS m FROM readings GROUP BY asset_id")
     );
     assert_eq!(a.len(), 64);
+}
+
+#[tokio::test]
+async fn shapes_that_cannot_split_run_whole() {
+    for sql in [
+        "SELECT asset_id, avg(v) AS m FROM (SELECT asset_id, vibration - avg(vibration) OVER (PARTITION BY asset_id) AS v FROM readings) GROUP BY asset_id",
+        "SELECT asset_id, max(m) AS mm FROM (SELECT asset_id, avg(vibration) AS m FROM readings GROUP BY asset_id, ts) GROUP BY asset_id",
+        "SELECT asset_id, vibration AS v FROM readings",
+    ] {
+        let q = FeatureQuery::plan(sql, readings_schema()).await.unwrap();
+        assert!(!q.is_two_phase(), "{sql}");
+        let w = window(0, 10, vec![vec![batch(&[("a", 1, 1.0), ("a", 2, 3.0)])]]);
+        assert!(q.run(&w, None).await.unwrap().num_rows() >= 1);
+    }
+}
+
+/// Two-phase SQL with HAVING and a filter: pane states merged per window equal the whole SQL
+/// over the same readings, for any split of the readings into panes; partial states are
+/// cached per pane and reused.
+#[test]
+fn two_phase_equals_one_phase_for_any_pane_split() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let sql = "SELECT asset_id, avg(vibration) AS m, stddev_samp(vibration) AS s, \
+               min(vibration) AS lo, count(DISTINCT vibration) AS nd, sum(vibration) FILTER (WHERE vibration > 0) AS pos \
+               FROM readings WHERE vibration > -900 GROUP BY asset_id HAVING count(*) > 1";
+    let q = rt.block_on(FeatureQuery::plan(sql, readings_schema())).unwrap();
+    assert!(q.is_two_phase());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(200));
+    let strat = (
+        proptest::collection::vec((0u8..4, -1000i32..1000), 1..80),
+        proptest::collection::vec(0usize..10, 1..8),
+    );
+    runner
+        .run(&strat, |(rows, cuts)| {
+            let rows: Vec<(&str, i64, f64)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (a, v))| (["a", "b", "c", "d"][*a as usize], i as i64, f64::from(*v) / 8.0))
+                .collect();
+            let mut panes = Vec::new();
+            let mut rest = rows.as_slice();
+            for c in cuts {
+                let n = c.min(rest.len());
+                panes.push(vec![batch(&rest[..n])]);
+                rest = &rest[n..];
+            }
+            panes.push(vec![batch(rest)]);
+            let w = window(0, 100, panes);
+            let mut cache = HashMap::new();
+            let two = rt.block_on(q.run(&w, Some(&mut cache))).unwrap();
+            let again = rt.block_on(q.run(&w, Some(&mut cache))).unwrap();
+            let whole = rt.block_on(q.run_whole(vec![batch(&rows)])).unwrap();
+            let whole = q.shape_output(whole, &w.bounds).unwrap();
+            prop_assert_eq!(sorted(&two), sorted(&whole));
+            prop_assert_eq!(sorted(&again), sorted(&whole));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Rows of a feature batch as text, sorted by asset, values rounded to 9 significant digits.
+fn sorted(b: &RecordBatch) -> Vec<String> {
+    let mut v: Vec<String> = (0..b.num_rows())
+        .map(|i| {
+            let mut row = b.column(0).as_string::<i32>().value(i).to_string();
+            for c in 3..b.num_columns() {
+                let col = b.column(c).as_primitive::<Float64Type>();
+                if col.is_null(i) {
+                    row.push_str(" null");
+                } else {
+                    row.push_str(&format!(" {:.9e}", col.value(i)));
+                }
+            }
+            row
+        })
+        .collect();
+    v.sort();
+    v
 }

@@ -23,6 +23,9 @@ pub struct JobFile {
     /// `[alerts]`: alert content.
     #[serde(default)]
     pub alerts: AlertsSection,
+    /// `[quality]`: data-quality checks (silent and stuck sensors).
+    #[serde(default)]
+    pub quality: QualitySection,
     /// `[training]`: defaults for `vigil train`.
     #[serde(default)]
     pub training: TrainingSection,
@@ -50,6 +53,10 @@ pub struct KafkaSection {
     pub alert_topic: String,
     /// Dead-letter topic.
     pub dead_letter_topic: String,
+    /// Late-data topic: readings that arrived after their windows closed (default
+    /// `<job name>.late`).
+    #[serde(default)]
+    pub late_topic: Option<String>,
     /// Most records per poll batch (default 5000).
     #[serde(default)]
     pub max_batch: Option<i64>,
@@ -88,16 +95,42 @@ pub struct FieldsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSection {
-    /// `tumbling` or `hopping`.
+    /// `tumbling`, `hopping` (with `slide`) or `session` (with `gap`).
     pub kind: String,
-    /// Window size, e.g. `60s`.
-    pub size: String,
-    /// Slide of hopping windows, e.g. `15s`.
+    /// Window size of tumbling and hopping windows, e.g. `60s`.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Slide of hopping windows, e.g. `15s` (a divisor of `size`).
     #[serde(default)]
     pub slide: Option<String>,
-    /// How late (in event time) a reading may arrive behind the newest one (default `0s`).
+    /// Inactivity gap that ends a session (per asset), e.g. `5m`.
+    #[serde(default)]
+    pub gap: Option<String>,
+    /// How far behind its partition's newest reading a reading may arrive (default `0s`).
     #[serde(default)]
     pub allowed_out_of_orderness: Option<String>,
+    /// How long a window stays open after the watermark passes its end (default `0s`).
+    #[serde(default)]
+    pub allowed_lateness: Option<String>,
+    /// Wall-clock time without data after which a partition stops holding the watermark back,
+    /// or `off` (default `60s`).
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// Count a repeated reading (same asset, time and values) once (default false).
+    #[serde(default)]
+    pub dedup: Option<bool>,
+}
+
+/// `[quality]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualitySection {
+    /// Alert when a measurement of an asset has no value for this long (event time), e.g. `5m`.
+    #[serde(default)]
+    pub silent_after: Option<String>,
+    /// Alert when a measurement stays exactly constant for this many consecutive windows.
+    #[serde(default)]
+    pub stuck_windows: Option<i64>,
 }
 
 /// `[features]`
@@ -139,7 +172,8 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "job", "kafka", "fields", "window", "features", "model", "alerts", "training",
+            "job", "kafka", "fields", "window", "features", "model", "alerts", "quality",
+            "training",
         ],
     ),
     ("job", &["name"]),
@@ -151,6 +185,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "input_topics",
             "alert_topic",
             "dead_letter_topic",
+            "late_topic",
             "max_batch",
             "batch_timeout",
             "properties",
@@ -169,10 +204,20 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "window",
-        &["kind", "size", "slide", "allowed_out_of_orderness"],
+        &[
+            "kind",
+            "size",
+            "slide",
+            "gap",
+            "allowed_out_of_orderness",
+            "allowed_lateness",
+            "idle_timeout",
+            "dedup",
+        ],
     ),
     ("features", &["sql_file"]),
     ("model", &["artifact"]),
     ("alerts", &["top_features"]),
+    ("quality", &["silent_after", "stuck_windows"]),
     ("training", &["input"]),
 ];

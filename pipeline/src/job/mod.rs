@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration_ms;
 pub use file::JobFile;
-use vigil_operators::WindowSpec;
+use vigil_operators::EventTimeConfig;
 use vigil_schemas::FieldMapping;
 
 use crate::PipelineError;
@@ -30,8 +30,10 @@ pub struct KafkaSettings {
     pub input_topics: Vec<String>,
     /// Topic alerts are produced to.
     pub alert_topic: String,
-    /// Topic rejected and late records are produced to.
+    /// Topic rejected records are produced to.
     pub dead_letter_topic: String,
+    /// Topic readings that arrived after their windows closed are produced to.
+    pub late_topic: String,
     /// Extra librdkafka properties for both clients.
     pub properties: BTreeMap<String, String>,
     /// Most records taken per poll batch.
@@ -51,10 +53,8 @@ pub struct JobConfig {
     pub kafka: KafkaSettings,
     /// Where each part of a reading is found in a payload.
     pub mapping: FieldMapping,
-    /// Window shape.
-    pub window: WindowSpec,
-    /// Allowed out-of-orderness of event time, ms.
-    pub out_of_orderness_ms: i64,
+    /// Windows, watermarks, lateness, deduplication and data-quality checks.
+    pub event_time: EventTimeConfig,
     /// Feature SQL file (absolute).
     pub feature_sql_path: PathBuf,
     /// The feature SQL text.

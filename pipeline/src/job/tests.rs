@@ -39,9 +39,18 @@ artifact = "pump-model.json"
 #[test]
 fn a_good_job_resolves() {
     let cfg = JobConfig::from_toml(GOOD, &example_dir().join("job.toml")).unwrap();
-    assert_eq!(cfg.window.size_ms(), 60_000);
-    assert_eq!(cfg.window.slide_ms(), 15_000);
-    assert_eq!(cfg.out_of_orderness_ms, 5_000);
+    assert_eq!(
+        cfg.event_time.window,
+        vigil_operators::WindowKind::Fixed {
+            size_ms: 60_000,
+            slide_ms: 15_000
+        }
+    );
+    assert_eq!(cfg.event_time.out_of_orderness_ms, 5_000);
+    assert_eq!(cfg.event_time.allowed_lateness_ms, 0);
+    assert_eq!(cfg.event_time.idle_timeout_ms, Some(60_000));
+    assert!(!cfg.event_time.dedup);
+    assert_eq!(cfg.kafka.late_topic, "pumps.late");
     assert_eq!(cfg.mapping.measurements[1].source, "temp_c");
     assert_eq!(cfg.mapping.measurements[1].column, "temperature");
     assert!(cfg.feature_sql.contains("GROUP BY"));
@@ -150,4 +159,50 @@ fn window_combinations_are_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("multiple of slide"), "{err}");
+}
+
+fn problems_of(text: &str) -> Vec<String> {
+    match JobConfig::from_toml(text, &example_dir().join("j.toml")) {
+        Err(PipelineError::InvalidJob { problems, .. }) => problems,
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn session_lateness_dedup_and_quality_settings() {
+    let t = GOOD
+        .replace("kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"", "kind = \"session\"\ngap = \"5m\"\nallowed_lateness = \"30s\"\nidle_timeout = \"off\"\ndedup = true")
+        .replace("[features]", "[quality]\nsilent_after = \"10m\"\nstuck_windows = 5\n\n[features]")
+        .replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.late\"");
+    let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
+    let e = cfg.event_time;
+    assert_eq!(e.window, vigil_operators::WindowKind::Session { gap_ms: 300_000 });
+    assert_eq!(e.allowed_lateness_ms, 30_000);
+    assert_eq!(e.idle_timeout_ms, None);
+    assert!(e.dedup);
+    assert_eq!(e.quality.silent_after_ms, Some(600_000));
+    assert_eq!(e.quality.stuck_windows, Some(5));
+    assert_eq!(cfg.kafka.late_topic, "plant.late");
+}
+
+#[test]
+fn invalid_event_time_combinations_are_rejected_clearly() {
+    let cases = [
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ngap = \"1m\""), "only session windows have a gap"),
+        (GOOD.replace("kind = \"hopping\"", "kind = \"session\""), "session windows have no size"),
+        (GOOD.replace("kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"", "kind = \"session\""), "session windows need a `gap`"),
+        (GOOD.replace("kind = \"hopping\"\nsize = \"60s\"", "kind = \"hopping\""), "hopping windows need a `size`"),
+        (GOOD.replace("kind = \"hopping\"", "kind = \"sliding\""), "not a window kind (tumbling, hopping, session)"),
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"0s\""), "must be positive, or \"off\""),
+        (GOOD.replace("[features]", "[quality]\nstuck_windows = 1\n[features]"), "between 2 and 10000"),
+        (GOOD.replace("[features]", "[quality]\nsilent_after = \"5s\"\n[features]"), "shorter than the window slide"),
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nallowed_lateness = \"soon\""), "window.allowed_lateness"),
+        (GOOD.replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.readings\""), "late_topic"),
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ndedup = \"yes\""), "expected a boolean"),
+    ];
+    for (text, want) in cases {
+        let p = problems_of(&text);
+        assert!(p.iter().any(|x| x.contains(want)), "want {want:?} in {p:#?}");
+    }
 }

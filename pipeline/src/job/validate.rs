@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Document, Item, Table};
-use vigil_operators::WindowSpec;
+use vigil_operators::{EventTimeConfig, QualityConfig, WindowKind, WindowSpec};
 use vigil_schemas::decode::{
     MeasurementField, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_TS_MS, DEFAULT_MIN_TS_MS,
 };
@@ -170,10 +170,14 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     if k.input_topics.is_empty() {
         cx.problem(&["kafka", "input_topics"], "must list at least one topic");
     }
+    let late_topic = k
+        .late_topic
+        .clone()
+        .unwrap_or_else(|| format!("{}.late", file.job.name.trim()));
     for t in k
         .input_topics
         .iter()
-        .chain([&k.alert_topic, &k.dead_letter_topic])
+        .chain([&k.alert_topic, &k.dead_letter_topic, &late_topic])
     {
         if !valid_topic(t) {
             cx.problem(
@@ -195,6 +199,12 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             &["kafka", "dead_letter_topic"],
             "must differ from the input topics",
         );
+    }
+    if k.input_topics.contains(&late_topic) {
+        cx.problem(&["kafka", "late_topic"], "must differ from the input topics");
+    }
+    if late_topic == k.alert_topic {
+        cx.problem(&["kafka", "late_topic"], "must differ from the alert topic");
     }
     if k.alert_topic == k.dead_letter_topic {
         cx.problem(
@@ -259,48 +269,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         cx.problem(&["fields", "timestamp"], "must differ from `asset_id`");
     }
 
-    // [window]
-    let w = &file.window;
-    let size = cx.duration(&["window", "size"], &w.size);
-    let slide = match (w.kind.as_str(), &w.slide) {
-        ("tumbling", None) => size,
-        ("tumbling", Some(_)) => {
-            cx.problem(
-                &["window", "slide"],
-                "tumbling windows have no slide (use kind = \"hopping\")",
-            );
-            None
-        }
-        ("hopping", Some(s)) => cx.duration(&["window", "slide"], s),
-        ("hopping", None) => {
-            cx.problem(&["window", "kind"], "hopping windows need a `slide`");
-            None
-        }
-        (other, _) => {
-            cx.problem(
-                &["window", "kind"],
-                format!("`{other}` is not a window kind (tumbling, hopping)"),
-            );
-            None
-        }
-    };
-    let window = match (size, slide) {
-        (Some(size), Some(slide)) => match WindowSpec::hopping(size, slide) {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                cx.problem(&["window", "size"], e.to_string());
-                None
-            }
-        },
-        _ => None,
-    };
-    let out_of_orderness_ms = match &w.allowed_out_of_orderness {
-        Some(t) => cx
-            .duration(&["window", "allowed_out_of_orderness"], t)
-            .unwrap_or(0),
-        None => 0,
-    };
-
+    // [window] and [quality]
+    let (window, event_time) = window_settings(&mut cx, &file);
     // [features]
     let feature_sql_path = resolve(&file.features.sql_file);
     let feature_sql = match std::fs::read_to_string(&feature_sql_path) {
@@ -327,8 +297,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         cx.problem(&["alerts", "top_features"], "must be between 1 and 50");
     }
 
-    match (cx.problems.is_empty(), window) {
-        (true, Some(window)) => Ok(JobConfig {
+    match (cx.problems.is_empty(), window.zip(event_time)) {
+        (true, Some((window, event_time))) => Ok(JobConfig {
             name: file.job.name.clone(),
             path: path.to_path_buf(),
             kafka: KafkaSettings {
@@ -337,13 +307,13 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 input_topics: k.input_topics.clone(),
                 alert_topic: k.alert_topic.clone(),
                 dead_letter_topic: k.dead_letter_topic.clone(),
+                late_topic,
                 properties: k.properties.clone(),
                 max_batch: max_batch as usize,
                 batch_timeout_ms: batch_timeout_ms as u64,
             },
             mapping,
-            window,
-            out_of_orderness_ms,
+            event_time: EventTimeConfig { window, ..event_time },
             feature_sql_path,
             feature_sql,
             model_path: resolve(&file.model.artifact),
@@ -352,4 +322,128 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         }),
         _ => Err(cx.problems),
     }
+}
+
+/// `[window]` and `[quality]`: the window kind and every event-time setting, with the
+/// combinations that make no sense rejected.
+fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Option<EventTimeConfig>) {
+    let w = &file.window;
+    let mut ok = true;
+    let mut dur = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| -> Option<i64> {
+        let v = v.as_ref()?;
+        let d = cx.duration(&["window", key], v);
+        ok &= d.is_some();
+        d
+    };
+    let size = dur(cx, "size", &w.size);
+    let slide = dur(cx, "slide", &w.slide);
+    let gap = dur(cx, "gap", &w.gap);
+    let ooo = dur(cx, "allowed_out_of_orderness", &w.allowed_out_of_orderness).unwrap_or(0);
+    let lateness = dur(cx, "allowed_lateness", &w.allowed_lateness).unwrap_or(0);
+    let idle = match w.idle_timeout.as_deref() {
+        Some("off") => None,
+        Some(t) => match cx.duration(&["window", "idle_timeout"], t) {
+            Some(0) => {
+                cx.problem(&["window", "idle_timeout"], "must be positive, or \"off\"");
+                None
+            }
+            Some(ms) => Some(ms),
+            None => None,
+        },
+        None => Some(60_000),
+    };
+    let kind = match w.kind.as_str() {
+        "tumbling" | "hopping" => {
+            if w.gap.is_some() {
+                cx.problem(&["window", "gap"], format!("only session windows have a gap ({} windows have `size`)", w.kind));
+            }
+            let slide = match (w.kind.as_str(), w.slide.is_some()) {
+                ("tumbling", true) => {
+                    cx.problem(&["window", "slide"], "tumbling windows have no slide (use kind = \"hopping\")");
+                    None
+                }
+                ("hopping", false) => {
+                    cx.problem(&["window", "kind"], "hopping windows need a `slide`");
+                    None
+                }
+                ("tumbling", false) => size,
+                _ => slide,
+            };
+            if w.size.is_none() {
+                cx.problem(&["window", "kind"], format!("{} windows need a `size`", w.kind));
+            }
+            match (size, slide) {
+                (Some(size), Some(slide)) => match WindowSpec::hopping(size, slide) {
+                    Ok(spec) => Some(WindowKind::Fixed { size_ms: spec.size_ms(), slide_ms: spec.slide_ms() }),
+                    Err(e) => {
+                        cx.problem(&["window", "size"], e.to_string());
+                        None
+                    }
+                },
+                _ => None,
+            }
+        }
+        "session" => {
+            for (key, set) in [("size", w.size.is_some()), ("slide", w.slide.is_some())] {
+                if set {
+                    cx.problem(&["window", key], format!("session windows have no {key}; they end after `gap` without readings"));
+                }
+            }
+            match (w.gap.is_some(), gap) {
+                (false, _) => {
+                    cx.problem(&["window", "kind"], "session windows need a `gap`");
+                    None
+                }
+                (true, Some(0)) => {
+                    cx.problem(&["window", "gap"], "must be positive");
+                    None
+                }
+                (true, g) => g.map(|gap_ms| WindowKind::Session { gap_ms }),
+            }
+        }
+        other => {
+            cx.problem(&["window", "kind"], format!("`{other}` is not a window kind (tumbling, hopping, session)"));
+            None
+        }
+    };
+    // [quality]
+    let q = &file.quality;
+    let silent_after_ms = match &q.silent_after {
+        Some(t) => match cx.duration(&["quality", "silent_after"], t) {
+            Some(0) => {
+                cx.problem(&["quality", "silent_after"], "must be positive");
+                None
+            }
+            d => d,
+        },
+        None => None,
+    };
+    if let (Some(s), Some(WindowKind::Fixed { slide_ms, .. })) = (silent_after_ms, kind) {
+        if s < slide_ms {
+            cx.problem(&["quality", "silent_after"], format!("is shorter than the window slide ({slide_ms} ms): windows would close before silence could be told from a gap between readings"));
+        }
+    }
+    let stuck_windows = match q.stuck_windows {
+        Some(n) if !(2..=10_000).contains(&n) => {
+            cx.problem(&["quality", "stuck_windows"], "must be between 2 and 10000");
+            None
+        }
+        Some(n) => Some(n as u32),
+        None => None,
+    };
+    if !ok {
+        return (kind, None);
+    }
+    let Some(window) = kind else { return (None, None) };
+    (
+        Some(window),
+        Some(EventTimeConfig {
+            window,
+            out_of_orderness_ms: ooo,
+            allowed_lateness_ms: lateness,
+            idle_timeout_ms: idle,
+            dedup: w.dedup.unwrap_or(false),
+            quality: QualityConfig { silent_after_ms, stuck_windows },
+        }),
+    )
 }

@@ -64,6 +64,7 @@ pub struct Sink {
     producer: ThreadedProducer<Tracker>,
     alert_topic: String,
     dead_letter_topic: String,
+    late_topic: String,
 }
 
 impl Sink {
@@ -78,6 +79,7 @@ impl Sink {
             producer,
             alert_topic: k.alert_topic.clone(),
             dead_letter_topic: k.dead_letter_topic.clone(),
+            late_topic: k.late_topic.clone(),
         })
     }
 
@@ -105,8 +107,17 @@ impl Sink {
         )
     }
 
-    /// Queues a dead letter.
+    /// Queues a dead letter (a rejected record) on the dead-letter topic.
     pub fn dead_letter(&self, d: &DeadLetterRecord<'_>) -> Result<(), PipelineError> {
+        self.redirect(&self.dead_letter_topic, d)
+    }
+
+    /// Queues a late reading on the late-data topic, with the same headers as a dead letter.
+    pub fn late(&self, d: &DeadLetterRecord<'_>) -> Result<(), PipelineError> {
+        self.redirect(&self.late_topic, d)
+    }
+
+    fn redirect(&self, topic: &str, d: &DeadLetterRecord<'_>) -> Result<(), PipelineError> {
         let (partition, offset) = (d.partition.to_string(), d.offset.to_string());
         let payload = d.payload.unwrap_or_default();
         let cut = payload.len() > MAX_DEAD_PAYLOAD;
@@ -137,7 +148,7 @@ impl Sink {
                 value: Some(&payload.len().to_string()),
             });
         }
-        let mut rec = BaseRecord::to(&self.dead_letter_topic).headers(headers);
+        let mut rec = BaseRecord::to(topic).headers(headers);
         if d.payload.is_some() {
             rec = rec.payload(&payload[..payload.len().min(MAX_DEAD_PAYLOAD)]);
         }

@@ -56,6 +56,17 @@ impl Source {
         out
     }
 
+    /// The partitions currently assigned to this member, or `None` if the client cannot tell.
+    pub fn assignment(&self) -> Option<Vec<(String, i32)>> {
+        let list = self.consumer.assignment().ok()?;
+        Some(
+            list.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+        )
+    }
+
     /// Marks records as processed (their offsets will be committed).
     pub fn store(&self, msgs: &[BorrowedMessage<'_>]) -> Result<(), PipelineError> {
         for m in msgs {

@@ -1,0 +1,258 @@
+//! Hopping windows, pane based: each reading is stored once, in its slide-sized pane.
+//!
+//! A hopping window of size `k * slide` is the union of `k` consecutive panes. Readings are
+//! stored per pane; when a window closes it is handed out as its panes' data. The feature SQL
+//! reduces each pane's raw readings to partial aggregate state the first time a window needs
+//! them and hands those states back ([`PaneStore::absorb`]), so the following `k - 1` windows
+//! over the same pane merge states instead of re-reading the readings: the aggregation cost per
+//! reading does not grow with `size / slide`. Tumbling windows are the `k = 1` case.
+//!
+//! A window closes when the close bound (watermark minus allowed lateness) reaches its end. A
+//! reading is late when every window containing it has closed; a reading whose *earlier*
+//! windows closed but whose later ones are open is accepted into the open ones.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use serde::{Deserialize, Serialize};
+
+use super::{Bounds, ClosedWindow, PaneData};
+use crate::snapshot::{decode_batches, encode_batches};
+use crate::stats::ValueStats;
+use crate::{OperatorError, Window, WindowSpec};
+
+/// One pane's contents.
+#[derive(Debug, Clone, Default)]
+struct Pane {
+    raw: Vec<RecordBatch>,
+    partial: Vec<RecordBatch>,
+    stats: Option<ValueStats>,
+}
+
+/// Open panes of tumbling or hopping windows.
+#[derive(Debug)]
+pub struct PaneStore {
+    spec: WindowSpec,
+    track_stats: bool,
+    panes: BTreeMap<i64, Pane>,
+    /// Every window ending at or before this instant has closed.
+    closed_upto: Option<i64>,
+}
+
+/// Serializable state of a [`PaneStore`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaneStoreSnapshot {
+    size_ms: i64,
+    slide_ms: i64,
+    closed_upto: Option<i64>,
+    panes: Vec<PaneSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PaneSnapshot {
+    start: i64,
+    #[serde(with = "crate::snapshot::b64")]
+    raw: Vec<u8>,
+    #[serde(with = "crate::snapshot::b64")]
+    partial: Vec<u8>,
+    stats: Option<ValueStats>,
+}
+
+impl PaneStore {
+    /// An empty store.
+    pub fn new(spec: WindowSpec, track_stats: bool) -> Self {
+        PaneStore {
+            spec,
+            track_stats,
+            panes: BTreeMap::new(),
+            closed_upto: None,
+        }
+    }
+
+    /// The window shape.
+    pub fn spec(&self) -> WindowSpec {
+        self.spec
+    }
+
+    /// Every window ending at or before this has closed.
+    pub fn closed_upto(&self) -> Option<i64> {
+        self.closed_upto
+    }
+
+    /// True when every window containing `ts` has closed.
+    pub fn is_late(&self, ts: i64) -> bool {
+        self.closed_upto
+            .is_some_and(|c| self.spec.last_end_of(ts) <= c)
+    }
+
+    /// Number of open panes.
+    pub fn open_panes(&self) -> usize {
+        self.panes.len()
+    }
+
+    /// Readings held raw.
+    pub fn buffered_rows(&self) -> usize {
+        self.panes
+            .values()
+            .flat_map(|p| p.raw.iter())
+            .map(RecordBatch::num_rows)
+            .sum()
+    }
+
+    /// Stores rows `rows` of `batch` in their panes.
+    pub fn insert(&mut self, batch: &RecordBatch, rows: &[u32]) -> Result<(), OperatorError> {
+        let ts = crate::ts_values(batch)?;
+        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for &r in rows {
+            by_pane
+                .entry(self.spec.pane_start(ts[r as usize]))
+                .or_default()
+                .push(r);
+        }
+        let whole = by_pane.len() == 1 && rows.len() == batch.num_rows();
+        for (start, rows) in by_pane {
+            let pane = self.panes.entry(start).or_default();
+            if self.track_stats {
+                pane.stats
+                    .get_or_insert_with(ValueStats::default)
+                    .add_rows(batch, &rows);
+            }
+            let part = if whole {
+                batch.clone()
+            } else {
+                take_record_batch(batch, &UInt32Array::from(rows))?
+            };
+            pane.raw.push(part);
+        }
+        Ok(())
+    }
+
+    /// Closes every window ending at or before `bound`, earliest first; windows without data
+    /// are skipped. Panes no open window needs are freed.
+    pub fn close_until(&mut self, bound: i64) -> Vec<ClosedWindow> {
+        let limit = self.spec.aligned_floor(bound);
+        if self.closed_upto.is_some_and(|c| limit <= c) {
+            return Vec::new();
+        }
+        let (size, slide) = (self.spec.size_ms(), self.spec.slide_ms());
+        let mut closed = Vec::new();
+        if let Some(&first_pane) = self.panes.keys().next() {
+            // First candidate end: the earliest window containing the first pane, after what
+            // has already closed.
+            let mut end = first_pane + slide;
+            if let Some(c) = self.closed_upto {
+                end = end.max(c + slide);
+            }
+            while end <= limit {
+                let start = end - size;
+                let mut panes = Vec::new();
+                let mut stats = ValueStats::default();
+                for (&p, pane) in self.panes.range(start..end) {
+                    if let Some(s) = &pane.stats {
+                        stats.merge(s);
+                    }
+                    panes.push(PaneData {
+                        start: p,
+                        raw: pane.raw.clone(),
+                        partial: pane.partial.clone(),
+                    });
+                }
+                if panes.is_empty() {
+                    // Skip the gap: jump to the first window containing the next pane.
+                    match self.panes.range(end..).next() {
+                        Some((&p, _)) => end = end.max(p + slide),
+                        None => break,
+                    }
+                    continue;
+                }
+                closed.push(ClosedWindow {
+                    bounds: Bounds::Fixed(Window { start, end }),
+                    panes,
+                    stats,
+                });
+                end += slide;
+            }
+        }
+        self.closed_upto = Some(limit);
+        // A pane starting at p is in windows ending up to p + size.
+        self.panes.retain(|&p, _| p + size > limit);
+        closed
+    }
+
+    /// Closes every window that holds data.
+    pub fn flush(&mut self) -> Vec<ClosedWindow> {
+        match self.panes.keys().next_back() {
+            Some(last) => {
+                let end = last + self.spec.size_ms();
+                self.close_until(end)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Replaces the raw readings of the given panes by partial aggregate states. Call it right
+    /// after the windows were closed, before any new insert, with states computed from exactly
+    /// the raw batches those windows carried.
+    pub fn absorb(&mut self, partials: HashMap<i64, Vec<RecordBatch>>) {
+        for (start, states) in partials {
+            if let Some(p) = self.panes.get_mut(&start) {
+                p.raw.clear();
+                p.partial.extend(states);
+            }
+        }
+    }
+
+    /// Serializable state.
+    pub fn snapshot(&self) -> Result<PaneStoreSnapshot, OperatorError> {
+        let mut panes = Vec::with_capacity(self.panes.len());
+        for (&start, p) in &self.panes {
+            panes.push(PaneSnapshot {
+                start,
+                raw: encode_batches(&p.raw)?,
+                partial: encode_batches(&p.partial)?,
+                stats: p.stats.clone(),
+            });
+        }
+        Ok(PaneStoreSnapshot {
+            size_ms: self.spec.size_ms(),
+            slide_ms: self.spec.slide_ms(),
+            closed_upto: self.closed_upto,
+            panes,
+        })
+    }
+
+    /// Rebuilds a store from a snapshot; the window shape must be the job's.
+    pub fn restore(
+        spec: WindowSpec,
+        track_stats: bool,
+        snap: PaneStoreSnapshot,
+    ) -> Result<Self, OperatorError> {
+        if snap.size_ms != spec.size_ms() || snap.slide_ms != spec.slide_ms() {
+            return Err(OperatorError::Snapshot(format!(
+                "snapshot windows are {} ms / {} ms, the job's are {} ms / {} ms",
+                snap.size_ms,
+                snap.slide_ms,
+                spec.size_ms(),
+                spec.slide_ms()
+            )));
+        }
+        let mut panes = BTreeMap::new();
+        for p in snap.panes {
+            panes.insert(
+                p.start,
+                Pane {
+                    raw: decode_batches(&p.raw)?,
+                    partial: decode_batches(&p.partial)?,
+                    stats: p.stats,
+                },
+            );
+        }
+        Ok(PaneStore {
+            spec,
+            track_stats,
+            panes,
+            closed_upto: snap.closed_upto,
+        })
+    }
+}
