@@ -201,7 +201,7 @@ async fn scenario() {
     // Run the job until it has polled everything, then stop it.
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
-    let job = tokio::spawn(run(cfg.clone(), report.artifact.clone(), opts));
+    let job = tokio::spawn(run(cfg.clone(), Some(report.artifact.clone()), opts));
     let started = Instant::now();
     while stats.snapshot().polled < total {
         assert!(

@@ -245,7 +245,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     }));
     let stop = run_opts.stop.clone();
     let model = report.artifact.clone();
-    let job = tokio::spawn(run(cfg.clone(), model, run_opts));
+    let job = tokio::spawn(run(cfg.clone(), Some(model), run_opts));
     let (produced, bad_produced) = tokio::task::spawn_blocking(move || feeder.join())
         .await
         .map_err(|e| PipelineError::Data(format!("simulator thread: {e}")))?

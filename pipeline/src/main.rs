@@ -150,7 +150,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                 eprintln!("stopping: finishing the current batch and committing offsets");
                 stop.store(true, Ordering::Relaxed);
             });
-            let stats = run(cfg, model, opts).await?;
+            let stats = run(cfg, Some(model), opts).await?;
             eprintln!("final: {stats:?}");
         }
         Command::Train {

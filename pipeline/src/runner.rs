@@ -63,13 +63,14 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs the job until `opts.stop` is set; returns the final counters.
+/// Runs the job until `opts.stop` is set; returns the final counters. Without a model only the
+/// data-quality checks raise alerts.
 pub async fn run(
     cfg: JobConfig,
-    model: ModelArtifact,
+    model: Option<ModelArtifact>,
     opts: RunOptions,
 ) -> Result<StatsSnapshot, PipelineError> {
-    let engine = Engine::new(&cfg, Some(model), opts.stats.clone()).await?;
+    let engine = Engine::new(&cfg, model, opts.stats.clone()).await?;
     let k = &cfg.kafka;
     let mut topics: Vec<(&str, i32)> = vec![
         (k.alert_topic.as_str(), 1),

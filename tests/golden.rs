@@ -1,0 +1,181 @@
+//! Golden-file cases: `tests/cases/<name>/` holds a job (`job.toml`), its input (`input.jsonl`)
+//! and the expected output (`expected.jsonl`). The input is a sequence of polls, one per line:
+//! `{"wall": ms, "records": [{"p": partition, "value": <payload JSON>} | {"p": n, "raw": "text"}]}`
+//! (an empty `records` list is a poll that returned nothing; lines starting with `//` are
+//! comments). Partitions are assigned when a poll first mentions them, or by `"assign": [..]`. Each poll goes through the
+//! production engine (decode, event time, feature SQL, data-quality checks) exactly as the
+//! Kafka runner drives it; the output lists, per poll and then for the final flush, dead letters,
+//! late and duplicate records, watermark changes, feature rows and alerts, one JSON per line.
+//!
+//! An intended behaviour change is accepted with `VIGIL_BLESS=1 cargo test -p vigil-tests --test
+//! golden`, which rewrites the expected files; review the diff before committing it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
+use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
+use vigil_pipeline::engine::{Engine, Step};
+use vigil_pipeline::job::JobConfig;
+use vigil_pipeline::metrics::JobStats;
+
+fn cases_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases")
+}
+
+/// Rounds to 9 significant digits so the files do not depend on the last bits of float math.
+fn round(v: f64) -> Value {
+    if !v.is_finite() {
+        return Value::Null;
+    }
+    let s = format!("{v:.8e}");
+    s.parse::<f64>().map(|x| json!(x)).unwrap_or(Value::Null)
+}
+
+fn feature_rows(b: &RecordBatch, names: &[String]) -> Vec<Value> {
+    let assets = b.column(0).as_string::<i32>();
+    let ws = b.column(1).as_primitive::<TimestampMillisecondType>();
+    let we = b.column(2).as_primitive::<TimestampMillisecondType>();
+    let mut rows: Vec<Value> = (0..b.num_rows())
+        .map(|i| {
+            let mut m = serde_json::Map::new();
+            m.insert("asset_id".into(), json!(assets.value(i)));
+            m.insert("window".into(), json!([ws.value(i), we.value(i)]));
+            for (j, n) in names.iter().enumerate() {
+                let c = b.column(3 + j).as_primitive::<Float64Type>();
+                let v = if c.is_null(i) { Value::Null } else { round(c.value(i)) };
+                m.insert(n.clone(), v);
+            }
+            Value::Object(m)
+        })
+        .collect();
+    rows.sort_by_key(|r| r.to_string());
+    rows
+}
+
+fn step_lines(at: &Value, step: &Step, names: &[String], rec_of_row: &dyn Fn(u32) -> Value, out: &mut Vec<Value>) {
+    for r in &step.late_rows {
+        out.push(json!({"poll": at, "late": rec_of_row(*r)}));
+    }
+    for r in &step.duplicate_rows {
+        out.push(json!({"poll": at, "duplicate": rec_of_row(*r)}));
+    }
+    for b in &step.features {
+        for row in feature_rows(b, names) {
+            out.push(json!({"poll": at, "features": row}));
+        }
+    }
+    for a in &step.alerts {
+        let mut v = serde_json::to_value(a).expect("alert JSON");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("emitted_at");
+            if let Some(s) = o.get("score").and_then(Value::as_f64) {
+                o.insert("score".into(), round(s));
+            }
+        }
+        out.push(json!({"poll": at, "alert": v}));
+    }
+}
+
+/// Runs one case and returns its output lines.
+fn run_case(dir: &Path) -> Vec<String> {
+    let cfg = JobConfig::load(&dir.join("job.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let input = std::fs::read_to_string(dir.join("input.jsonl")).expect("input.jsonl");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let mut engine = rt
+        .block_on(Engine::new(&cfg, None, Arc::new(JobStats::new())))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let names = engine.features().feature_names().to_vec();
+    let mut out: Vec<Value> = Vec::new();
+    let mut last_wm = None;
+    let mut assigned = std::collections::BTreeSet::new();
+    let mut polls = 0;
+    for (n, line) in input.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with("//") {
+            continue;
+        }
+        polls += 1;
+        let poll: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("input line {}: {e}", n + 1));
+        let wall = poll["wall"].as_i64().expect("wall");
+        let records = poll["records"].as_array().cloned().unwrap_or_default();
+        let payloads: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| match r.get("raw") {
+                Some(Value::String(s)) => s.clone().into_bytes(),
+                _ => r["value"].to_string().into_bytes(),
+            })
+            .collect();
+        let parts: Vec<u32> = records.iter().map(|r| r["p"].as_u64().unwrap_or(0) as u32).collect();
+        // partitions are assigned when first mentioned by any poll (as a rebalance would)
+        let new: Vec<u32> = parts.iter().copied().filter(|p| assigned.insert(*p)).collect();
+        if let Some(ps) = poll.get("assign").and_then(Value::as_array) {
+            let ps: Vec<u32> = ps.iter().filter_map(Value::as_u64).map(|p| p as u32).filter(|p| assigned.insert(*p)).collect();
+            engine.assign(ps, wall);
+        }
+        engine.assign(new, wall);
+        let at = json!(polls);
+        let decoded = engine.decode(payloads.iter().map(|p| Some(p.as_slice()))).expect("decode");
+        for d in &decoded.dead {
+            out.push(json!({"poll": at, "dead": {"record": d.index, "reason": d.reason.code()}}));
+            engine.touch(parts[d.index], wall);
+        }
+        let sources: Vec<u32> = decoded.rows.iter().map(|i| parts[*i as usize]).collect();
+        let step = if records.is_empty() {
+            rt.block_on(engine.tick(wall))
+        } else {
+            rt.block_on(engine.process(&decoded.batch, &sources, wall))
+        }
+        .expect("process");
+        let rec_of_row = |r: u32| json!({"record": decoded.rows[r as usize], "p": sources[r as usize]});
+        step_lines(&at, &step, &names, &rec_of_row, &mut out);
+        if engine.watermark() != last_wm {
+            last_wm = engine.watermark();
+            out.push(json!({"poll": at, "watermark": last_wm}));
+        }
+    }
+    let step = rt.block_on(engine.flush()).expect("flush");
+    step_lines(&json!("flush"), &step, &names, &|r| json!(r), &mut out);
+    out.iter().map(Value::to_string).collect()
+}
+
+#[test]
+fn golden_cases() {
+    let bless = std::env::var_os("VIGIL_BLESS").is_some();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/cases")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("job.toml").exists())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 5, "expected the golden cases, found {dirs:?}");
+    let mut failed = Vec::new();
+    for dir in &dirs {
+        let got = run_case(dir);
+        let path = dir.join("expected.jsonl");
+        if bless {
+            std::fs::write(&path, got.join("\n") + "\n").expect("write expected");
+            println!("blessed {}", path.display());
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        let want: Vec<&str> = want.lines().collect();
+        let n = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+        if let Some(i) = (0..got.len().max(want.len())).find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied()) {
+            failed.push(format!(
+                "case {n}: first difference at line {}\n  expected: {}\n  got:      {}",
+                i + 1,
+                want.get(i).unwrap_or(&"<end>"),
+                got.get(i).map_or("<end>", String::as_str)
+            ));
+        } else {
+            println!("case {n}: {} lines match", got.len());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{}\n(if the change is intended: VIGIL_BLESS=1 cargo test -p vigil-tests --test golden, then review the diff)",
+        failed.join("\n")
+    );
+}
