@@ -239,6 +239,16 @@ impl FeatureQuery {
         self.shape_output(out, &window.bounds)
     }
 
+    /// Runs the whole SQL over the window's raw readings, ignoring the two-phase split (what an
+    /// engine without panes does; for benchmarks and equivalence tests).
+    pub async fn run_single_phase(&self, window: &ClosedWindow) -> Result<RecordBatch, OperatorError> {
+        if window.panes.iter().any(|p| !p.partial.is_empty()) {
+            return Err(OperatorError::FeatureSql("window has partial states, not raw readings".into()));
+        }
+        let out = self.run_whole(window.raw_batches().cloned().collect()).await?;
+        self.shape_output(out, &window.bounds)
+    }
+
     /// Reduces readings to partial aggregate states (two-phase mode only).
     async fn partial_states(
         &self,

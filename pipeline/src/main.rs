@@ -1,4 +1,4 @@
-//! The `vigil` command line: `demo`, `run`, `train`, `check`, `simulate`.
+//! The `vigil` command line: `demo`, `run`, `train`, `check`, `simulate`, `bench`.
 //!
 //! Parses flags (clap), resolves them into a job and options, calls the library, and turns
 //! errors into readable messages and exit codes. No processing logic lives here.
@@ -30,6 +30,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Pane-based hopping windows vs re-aggregating every window, for slide = size, size/4, size/16.
+    Windows {
+        /// Readings to generate.
+        #[arg(long, default_value_t = 2_000_000)]
+        readings: usize,
+        /// Distinct assets.
+        #[arg(long, default_value_t = 1_000)]
+        assets: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the example pump job end to end on simulated telemetry (embedded broker unless --brokers).
     Demo {
@@ -48,6 +61,11 @@ enum Command {
         /// Random seed of the simulator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+    /// Benchmarks (timings printed side by side, never asserted).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
     },
     /// Run a job against a Kafka cluster until SIGINT/SIGTERM.
     Run {
@@ -135,6 +153,30 @@ async fn real_main(cli: Cli) -> Result<()> {
                 ..DemoOptions::default()
             };
             run_demo(opts).await?;
+        }
+        Command::Bench {
+            what: BenchCommand::Windows { readings, assets },
+        } => {
+            if readings == 0 || assets == 0 {
+                bail!("--readings and --assets must be positive");
+            }
+            println!("windows of 60 s over {readings} readings of {assets} assets (example pump feature SQL, 9 aggregates)");
+            println!("{:>6} {:>8} {:>22} {:>26} {:>8}", "panes", "windows", "pane-based readings/s", "re-aggregating readings/s", "ratio");
+            let rows = vigil_pipeline::bench::bench_windows(readings, assets).await?;
+            for r in &rows {
+                println!(
+                    "{:>6} {:>8} {:>22.0} {:>26.0} {:>7.2}x",
+                    r.panes, r.windows, r.pane_based_per_s, r.reaggregating_per_s, r.pane_based_per_s / r.reaggregating_per_s
+                );
+            }
+            if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+                println!(
+                    "pane-based cost growth from 1 to {} panes per window: {:.2}x slower; re-aggregating: {:.2}x slower",
+                    last.panes,
+                    first.pane_based_per_s / last.pane_based_per_s,
+                    first.reaggregating_per_s / last.reaggregating_per_s
+                );
+            }
         }
         Command::Run { job, brokers } => {
             let mut cfg = JobConfig::load(&job)?;
