@@ -54,12 +54,30 @@ pub fn sql_fingerprint(sql: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The two halves of a split aggregation plan.
+/// The parts of a split aggregation plan.
 struct Split {
     /// Readings (memory leaf) -> partial states.
     partial: Arc<dyn ExecutionPlan>,
+    /// Partial states (memory leaf) -> fewer partial states, one row per group.
+    reduce: Arc<dyn ExecutionPlan>,
     /// Partial states (memory leaf) -> the SQL's output.
     finish: Arc<dyn ExecutionPlan>,
+}
+
+/// Two-stacks sliding aggregate over the pane states of consecutive fixed windows, so a window
+/// close merges about three state sets whatever the number of panes per window. The panes of
+/// the current chain are split into a *front* (oldest first; `front[i]` is the merged state of
+/// panes `i..front.len()`) and a *back* (`back` is the merged state of the rest, `back_panes`
+/// their own states). A window's result is `front[0]` merged with `back`. Evicting the oldest
+/// pane pops `front` (flipping the back into suffix states when the front is empty); adding a
+/// pane merges it into `back`. A pane is identified by its start and its number of state
+/// batches, so a pane that gained late readings breaks the chain and it is rebuilt.
+#[derive(Default)]
+struct Sliding {
+    ids: std::collections::VecDeque<(i64, usize)>,
+    front: std::collections::VecDeque<Vec<RecordBatch>>,
+    back: Option<Vec<RecordBatch>>,
+    back_panes: Vec<Vec<RecordBatch>>,
 }
 
 /// A job's feature SQL, planned once against the readings schema.
@@ -68,6 +86,7 @@ pub struct FeatureQuery {
     plan: LogicalPlan,
     slot: Arc<MemTable>,
     split: Option<Split>,
+    sliding: std::sync::Mutex<Sliding>,
     feature_names: Vec<String>,
     output_schema: SchemaRef,
     fingerprint: String,
@@ -170,6 +189,7 @@ impl FeatureQuery {
             plan,
             slot: table,
             split,
+            sliding: std::sync::Mutex::new(Sliding::default()),
             feature_names,
             output_schema: Arc::new(Schema::new(fields)),
             fingerprint: sql_fingerprint(sql),
@@ -207,22 +227,29 @@ impl FeatureQuery {
     ) -> Result<RecordBatch, OperatorError> {
         let out = match &self.split {
             Some(split) => {
-                let mut states: Vec<RecordBatch> = Vec::new();
+                let mut per_pane: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
                 for pane in &window.panes {
-                    states.extend(pane.partial.iter().cloned());
-                    if pane.raw.is_empty() {
-                        continue;
+                    let mut states: Vec<RecordBatch> = pane.partial.clone();
+                    if !pane.raw.is_empty() {
+                        if let Some(cached) =
+                            new_partials.as_deref().and_then(|m| m.get(&pane.start))
+                        {
+                            states.extend(cached.iter().cloned());
+                        } else {
+                            let part =
+                                self.partial_states(&split.partial, pane.raw.clone()).await?;
+                            states.extend(part.iter().cloned());
+                            if let Some(m) = new_partials.as_deref_mut() {
+                                m.insert(pane.start, part);
+                            }
+                        }
                     }
-                    if let Some(cached) = new_partials.as_deref().and_then(|m| m.get(&pane.start)) {
-                        states.extend(cached.iter().cloned());
-                        continue;
-                    }
-                    let part = self.partial_states(&split.partial, pane.raw.clone()).await?;
-                    states.extend(part.iter().cloned());
-                    if let Some(m) = new_partials.as_deref_mut() {
-                        m.insert(pane.start, part);
-                    }
+                    per_pane.push((pane.start, states));
                 }
+                let states = match (&window.bounds, new_partials.is_some()) {
+                    (Bounds::Fixed(w), true) => self.slide_to(split, w.start, per_pane).await?,
+                    _ => per_pane.into_iter().flat_map(|(_, s)| s).collect(),
+                };
                 let plan = with_leaf(&split.finish, states)?;
                 let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
                 concat_batches(&split.finish.schema(), &parts)?
@@ -247,6 +274,93 @@ impl FeatureQuery {
         }
         let out = self.run_whole(window.raw_batches().cloned().collect()).await?;
         self.shape_output(out, &window.bounds)
+    }
+
+    /// Moves the sliding aggregate to the window starting at `start` with panes `panes` (start,
+    /// states); returns the merged states of the window (at most two state sets).
+    async fn slide_to(
+        &self,
+        split: &Split,
+        start: i64,
+        panes: Vec<(i64, Vec<RecordBatch>)>,
+    ) -> Result<Vec<RecordBatch>, OperatorError> {
+        let mut sl = self
+            .sliding
+            .lock()
+            .map(|mut g| std::mem::take(&mut *g))
+            .unwrap_or_default();
+        // Evict panes that left the window.
+        while sl.ids.front().is_some_and(|(p, _)| *p < start) {
+            if sl.front.is_empty() {
+                self.flip(split, &mut sl).await?;
+            }
+            sl.front.pop_front();
+            sl.ids.pop_front();
+        }
+        let ids: Vec<(i64, usize)> = panes.iter().map(|(p, s)| (*p, s.len())).collect();
+        let ids: Vec<(i64, usize)> = ids
+            .into_iter()
+            .zip(&panes)
+            .map(|((p, n), (_, s))| (p, n ^ (state_identity(s) << 16)))
+            .collect();
+        let kept = sl.ids.len();
+        if kept > ids.len() || sl.ids.iter().zip(&ids).any(|(a, b)| a != b) {
+            sl = Sliding::default();
+        }
+        let kept = sl.ids.len().min(kept);
+        for (id, (_, states)) in ids.into_iter().zip(panes).skip(kept) {
+            sl.ids.push_back(id);
+            sl.back = Some(match sl.back.take() {
+                None => states.clone(),
+                Some(mut b) => {
+                    b.extend(states.iter().cloned());
+                    self.reduce(split, b).await?
+                }
+            });
+            sl.back_panes.push(states);
+        }
+        let mut out: Vec<RecordBatch> = sl.front.front().cloned().unwrap_or_default();
+        out.extend(sl.back.iter().flatten().cloned());
+        if let Ok(mut g) = self.sliding.lock() {
+            *g = sl;
+        }
+        Ok(out)
+    }
+
+    /// Moves every back pane to the front as suffix states.
+    async fn flip(&self, split: &Split, sl: &mut Sliding) -> Result<(), OperatorError> {
+        let mut suffix: Option<Vec<RecordBatch>> = None;
+        let mut front = std::collections::VecDeque::new();
+        for states in std::mem::take(&mut sl.back_panes).into_iter().rev() {
+            let merged = match suffix.take() {
+                None => states,
+                Some(mut s) => {
+                    s.extend(states);
+                    self.reduce(split, s).await?
+                }
+            };
+            front.push_front(merged.clone());
+            suffix = Some(merged);
+        }
+        sl.front = front;
+        sl.back = None;
+        Ok(())
+    }
+
+    async fn reduce(
+        &self,
+        split: &Split,
+        states: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>, OperatorError> {
+        let plan = with_leaf(&split.reduce, states)?;
+        Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
+    }
+
+    /// Forgets the sliding aggregate (after the window state was replaced, e.g. restored).
+    pub fn reset_sliding(&self) {
+        if let Ok(mut g) = self.sliding.lock() {
+            *g = Sliding::default();
+        }
     }
 
     /// Reduces readings to partial aggregate states (two-phase mode only).
@@ -358,6 +472,14 @@ fn split_plan(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Split>, OperatorEr
         agg.input_schema(),
     )?);
     let states = MemorySourceConfig::try_new_exec(&[vec![]], partial.schema(), None)?;
+    let reduce: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::try_new(
+        AggregateMode::PartialReduce,
+        agg.group_expr().as_final(),
+        agg.aggr_expr().to_vec(),
+        agg.filter_expr().to_vec(),
+        states.clone(),
+        agg.input_schema(),
+    )?);
     let final_agg: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::try_new(
         AggregateMode::Final,
         agg.group_expr().as_final(),
@@ -380,7 +502,22 @@ fn split_plan(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Split>, OperatorEr
             }
         })?
         .data;
-    Ok(Some(Split { partial, finish }))
+    Ok(Some(Split {
+        partial,
+        reduce,
+        finish,
+    }))
+}
+
+/// Address of the last state batch's first buffer: with the pane start and the number of state
+/// batches, it tells whether a pane's states are the very ones seen before (they are shared,
+/// not copied, between the pane store and the sliding aggregate).
+fn state_identity(states: &[RecordBatch]) -> usize {
+    states
+        .last()
+        .and_then(|b| b.columns().first().map(|c| c.to_data()))
+        .and_then(|d| d.buffers().first().map(|b| b.as_ptr() as usize))
+        .unwrap_or(0)
 }
 
 /// A copy of `plan` whose (single) in-memory leaf reads `batches` instead.

@@ -227,6 +227,7 @@ impl Engine {
     /// Replaces the event-time state with a snapshot.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
         self.op = EventTimeOperator::restore(self.event_time, bytes)?;
+        self.features.reset_sliding();
         Ok(())
     }
 
