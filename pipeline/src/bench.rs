@@ -43,8 +43,9 @@ fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// `readings` readings of `assets` assets, one per asset per second, in batches of 5000.
-pub fn synthetic_batches(readings: usize, assets: usize) -> Result<Vec<RecordBatch>, PipelineError> {
+/// `readings` readings of `assets` assets, `rate` per asset per second, in batches of 5000.
+pub fn synthetic_batches(readings: usize, assets: usize, rate: u32) -> Result<Vec<RecordBatch>, PipelineError> {
+    let step_ms = 1000 / i64::from(rate.clamp(1, 1000));
     let schema = schema();
     let names: Vec<String> = (0..assets).map(|a| format!("pump-{a:05}")).collect();
     let t0: i64 = 1_767_225_600_000;
@@ -55,7 +56,7 @@ pub fn synthetic_batches(readings: usize, assets: usize) -> Result<Vec<RecordBat
         let idx: Vec<usize> = (i..i + n).collect();
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(idx.iter().map(|k| names[k % assets].as_str()))),
-            Arc::new(TimestampMillisecondArray::from_iter_values(idx.iter().map(|k| t0 + (k / assets) as i64 * 1000)).with_timezone("UTC")),
+            Arc::new(TimestampMillisecondArray::from_iter_values(idx.iter().map(|k| t0 + (k / assets) as i64 * step_ms)).with_timezone("UTC")),
         ];
         for (m, _) in MEASUREMENTS.iter().enumerate() {
             cols.push(Arc::new(Float64Array::from_iter_values(
@@ -100,15 +101,29 @@ async fn pass(batches: &[RecordBatch], size_ms: i64, slide_ms: i64, pane_based: 
     Ok((windows, rows as f64 / started.elapsed().as_secs_f64()))
 }
 
-/// Runs the benchmark and returns one row per slide.
-pub async fn bench_windows(readings: usize, assets: usize) -> Result<Vec<WindowBenchRow>, PipelineError> {
-    let batches = synthetic_batches(readings, assets)?;
+/// Runs the benchmark and returns one row per panes-per-window value (`reaggregate = false`
+/// skips the comparison pass, e.g. for profiling).
+pub async fn bench_windows(
+    readings: usize,
+    assets: usize,
+    rate: u32,
+    panes_list: &[i64],
+    reaggregate: bool,
+) -> Result<Vec<WindowBenchRow>, PipelineError> {
+    let batches = synthetic_batches(readings, assets, rate)?;
     let size = 60_000;
     let mut rows = Vec::new();
-    for panes in [1, 4, 16] {
+    for &panes in panes_list {
+        if panes <= 0 || size % panes != 0 {
+            return Err(PipelineError::Data(format!("{panes} panes do not divide a 60 s window")));
+        }
         let slide = size / panes;
         let (windows, pane_based_per_s) = pass(&batches, size, slide, true).await?;
-        let (_, reaggregating_per_s) = pass(&batches, size, slide, false).await?;
+        let reaggregating_per_s = if reaggregate {
+            pass(&batches, size, slide, false).await?.1
+        } else {
+            f64::NAN
+        };
         rows.push(WindowBenchRow { panes, windows, pane_based_per_s, reaggregating_per_s });
     }
     Ok(rows)

@@ -39,6 +39,15 @@ enum BenchCommand {
         /// Distinct assets.
         #[arg(long, default_value_t = 1_000)]
         assets: usize,
+        /// Readings per asset per second of event time.
+        #[arg(long, default_value_t = 1)]
+        rate: u32,
+        /// Panes per window to measure (window size / slide).
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        panes: Vec<i64>,
+        /// Skip the re-aggregating comparison (for profiling the pane-based path).
+        #[arg(long)]
+        pane_based_only: bool,
     },
 }
 
@@ -155,14 +164,23 @@ async fn real_main(cli: Cli) -> Result<()> {
             run_demo(opts).await?;
         }
         Command::Bench {
-            what: BenchCommand::Windows { readings, assets },
+            what:
+                BenchCommand::Windows {
+                    readings,
+                    assets,
+                    rate,
+                    panes,
+                    pane_based_only,
+                },
         } => {
-            if readings == 0 || assets == 0 {
-                bail!("--readings and --assets must be positive");
+            if readings == 0 || assets == 0 || rate == 0 || rate > 1000 {
+                bail!("--readings and --assets must be positive, --rate between 1 and 1000");
             }
-            println!("windows of 60 s over {readings} readings of {assets} assets (example pump feature SQL, 9 aggregates)");
+            println!("windows of 60 s over {readings} readings of {assets} assets at {rate}/s each (example pump feature SQL, 9 aggregates)");
             println!("{:>6} {:>8} {:>22} {:>26} {:>8}", "panes", "windows", "pane-based readings/s", "re-aggregating readings/s", "ratio");
-            let rows = vigil_pipeline::bench::bench_windows(readings, assets).await?;
+            let rows =
+                vigil_pipeline::bench::bench_windows(readings, assets, rate, &panes, !pane_based_only)
+                    .await?;
             for r in &rows {
                 println!(
                     "{:>6} {:>8} {:>22.0} {:>26.0} {:>7.2}x",
