@@ -86,6 +86,9 @@ pub struct FeatureQuery {
     plan: LogicalPlan,
     slot: Arc<MemTable>,
     split: Option<Split>,
+    /// The whole physical plan, when it has a single in-memory leaf (reused for one-pane
+    /// windows: tumbling windows need no partial states).
+    whole: Option<Arc<dyn ExecutionPlan>>,
     sliding: std::sync::Mutex<Sliding>,
     feature_names: Vec<String>,
     output_schema: SchemaRef,
@@ -184,11 +187,13 @@ impl FeatureQuery {
         );
         let physical = ctx.state().create_physical_plan(&plan).await?;
         let split = split_plan(&physical)?;
+        let whole = (split.is_some() && memory_leaves(&physical)? == 1).then_some(physical);
         Ok(FeatureQuery {
             ctx,
             plan,
             slot: table,
             split,
+            whole,
             sliding: std::sync::Mutex::new(Sliding::default()),
             feature_names,
             output_schema: Arc::new(Schema::new(fields)),
@@ -225,8 +230,19 @@ impl FeatureQuery {
         window: &ClosedWindow,
         mut new_partials: Option<&mut HashMap<i64, Vec<RecordBatch>>>,
     ) -> Result<RecordBatch, OperatorError> {
-        let out = match &self.split {
-            Some(split) => {
+        let one_raw_pane = match window.panes.as_slice() {
+            [p] => p.partial.is_empty(),
+            _ => false,
+        };
+        let out = match (&self.split, &self.whole) {
+            // A window of one pane that has no partial states yet (every tumbling window): run
+            // the whole plan over its readings; nothing needs to be kept for later windows.
+            (Some(_), Some(whole)) if one_raw_pane => {
+                let plan = with_leaf(whole, window.raw_batches().cloned().collect())?;
+                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
+                concat_batches(&whole.schema(), &parts)?
+            }
+            (Some(split), _) => {
                 let mut per_pane: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
                 for pane in &window.panes {
                     let mut states: Vec<RecordBatch> = pane.partial.clone();
@@ -254,7 +270,7 @@ impl FeatureQuery {
                 let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
                 concat_batches(&split.finish.schema(), &parts)?
             }
-            None => {
+            (None, _) => {
                 if window.panes.iter().any(|p| !p.partial.is_empty()) {
                     return Err(OperatorError::FeatureSql(
                         "partial states given to a single-phase query".into(),
@@ -272,7 +288,15 @@ impl FeatureQuery {
         if window.panes.iter().any(|p| !p.partial.is_empty()) {
             return Err(OperatorError::FeatureSql("window has partial states, not raw readings".into()));
         }
-        let out = self.run_whole(window.raw_batches().cloned().collect()).await?;
+        let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
+        let out = match &self.whole {
+            Some(whole) => {
+                let plan = with_leaf(whole, raw)?;
+                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
+                concat_batches(&whole.schema(), &parts)?
+            }
+            None => self.run_whole(raw).await?,
+        };
         self.shape_output(out, &window.bounds)
     }
 
@@ -507,6 +531,20 @@ fn split_plan(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Split>, OperatorEr
         reduce,
         finish,
     }))
+}
+
+/// Number of in-memory leaves of a plan.
+fn memory_leaves(plan: &Arc<dyn ExecutionPlan>) -> Result<usize, OperatorError> {
+    let mut n = 0;
+    plan.apply(|node| {
+        if let Some(ds) = node.downcast_ref::<DataSourceExec>() {
+            if ds.data_source().downcast_ref::<MemorySourceConfig>().is_some() {
+                n += 1;
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    Ok(n)
 }
 
 /// Address of the last state batch's first buffer: with the pane start and the number of state
