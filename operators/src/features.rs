@@ -125,6 +125,7 @@ impl FeatureQuery {
             .with_physical_optimizer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
+        crate::functions::register_all(&ctx);
         let table = Arc::new(MemTable::try_new(readings_schema, vec![vec![]])?);
         ctx.register_table(READINGS_TABLE, table.clone())?;
         let df = ctx.sql(sql).await?;

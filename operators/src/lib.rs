@@ -3,12 +3,14 @@
 //! This crate owns the decisions about *time*: which windows a reading belongs to ([`window`],
 //! [`windows`]), how far event time has progressed per input partition ([`watermark`]), which
 //! readings are late or duplicated and which data-quality problems start ([`stream`], [`dedup`],
-//! [`quality`]), snapshots of all that state ([`snapshot`]), and running the job's feature SQL
-//! over each closed window on DataFusion ([`features`]). It does no Kafka or file IO.
+//! [`quality`]), snapshots of all that state ([`snapshot`]), running the job's feature SQL over
+//! each closed window on DataFusion ([`features`]) and the predictive-maintenance functions that
+//! SQL can use ([`functions`]). It does no Kafka or file IO.
 
 pub mod dedup;
 pub mod error;
 pub mod features;
+pub mod functions;
 pub mod quality;
 pub mod snapshot;
 pub mod stats;

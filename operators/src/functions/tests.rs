@@ -1,0 +1,200 @@
+//! Tests shared by the feature functions: evaluation helpers, the split-and-merge property test
+//! of every aggregate, SQL registration, and `docs/features.md` kept in sync.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
+use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+use proptest::prelude::*;
+
+use super::stat::Stat;
+use super::*;
+
+/// The sample the reference values in each function's tests were computed on.
+pub const SAMPLE: &[f64] = &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0];
+/// Its event times, ms.
+pub const SAMPLE_TIMES: &[i64] = EXAMPLE_TIMES;
+
+/// One pass of `S` over values (times = index seconds), skipping non-finite ones as the UDAF does.
+pub fn eval<S: Stat>(xs: &[f64]) -> Option<f64> {
+    let pts: Vec<(f64, i64)> = xs.iter().enumerate().map(|(i, x)| (*x, i as i64 * 1000)).collect();
+    eval_t::<S>(&pts)
+}
+
+/// One pass of `S` over `(value, time)` points.
+pub fn eval_t<S: Stat>(pts: &[(f64, i64)]) -> Option<f64> {
+    let mut s = S::default();
+    for (x, t) in pts {
+        if x.is_finite() {
+            s.add(*x, *t);
+        }
+    }
+    s.value()
+}
+
+fn to_arrays(states: &[Vec<ScalarValue>]) -> Vec<ArrayRef> {
+    let cols = states.first().map_or(0, Vec::len);
+    (0..cols)
+        .map(|c| ScalarValue::iter_to_array(states.iter().map(|s| s[c].clone())).expect("state array"))
+        .collect()
+}
+
+/// Splits the points into chunks, takes each chunk's state through Arrow arrays (as DataFusion
+/// does between phases) and merges them, in two levels, into a fresh state.
+fn split_merge<S: Stat>(pts: &[(f64, i64)], cuts: &[usize]) -> Option<f64> {
+    let mut chunks: Vec<Vec<ScalarValue>> = Vec::new();
+    let mut rest = pts;
+    for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+        let n = (*c).min(rest.len());
+        let mut s = S::default();
+        for (x, t) in &rest[..n] {
+            s.add(*x, *t);
+        }
+        chunks.push(s.state());
+        rest = &rest[n..];
+    }
+    // first level: merge pairs into intermediate states, then merge those
+    let mut level: Vec<Vec<ScalarValue>> = Vec::new();
+    for pair in chunks.chunks(2) {
+        let arrays = to_arrays(pair);
+        let mut s = S::default();
+        for row in 0..pair.len() {
+            s.merge_row(&arrays, row);
+        }
+        level.push(s.state());
+    }
+    let arrays = to_arrays(&level);
+    let mut s = S::default();
+    for row in 0..level.len() {
+        s.merge_row(&arrays, row);
+    }
+    s.value()
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())),
+        _ => false,
+    }
+}
+
+proptest! {
+    /// One pass equals any split into partial states merged back, for every aggregate.
+    #[test]
+    fn one_pass_equals_any_split_merged(
+        xs in proptest::collection::vec(-1000.0f64..1000.0, 0..60),
+        cuts in proptest::collection::vec(0usize..15, 0..8),
+        t0 in 1_700_000_000_000i64..1_800_000_000_000,
+    ) {
+        let pts: Vec<(f64, i64)> = xs.iter().enumerate().map(|(i, x)| (*x, t0 + (i as i64 * 7919) % 60_000)).collect();
+        macro_rules! check {
+            ($($s:ty),*) => {$(
+                let one = eval_t::<$s>(&pts);
+                let merged = split_merge::<$s>(&pts, &cuts);
+                prop_assert!(close(one, merged), "{}: one pass {:?}, merged {:?}", stringify!($s), one, merged);
+            )*};
+        }
+        check!(rms::Rms, kurtosis::Kurtosis, skewness::Skewness, crest_factor::CrestFactor,
+               peak_to_peak::PeakToPeak, slope::Slope, zero_crossing_rate::ZeroCrossingRate,
+               mean_abs_change::MeanAbsChange);
+    }
+}
+
+async fn example_context() -> SessionContext {
+    let ctx = SessionContext::new();
+    register_all(&ctx);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Float64Array::from(SAMPLE.to_vec())),
+            Arc::new(TimestampMillisecondArray::from(SAMPLE_TIMES.to_vec()).with_timezone("UTC")),
+        ],
+    )
+    .expect("batch");
+    let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
+    ctx.register_table("samples", Arc::new(table)).expect("register");
+    ctx
+}
+
+async fn sql_value(ctx: &SessionContext, sql: &str) -> Option<f64> {
+    let out = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+    let col = out[0].column(0).as_primitive::<Float64Type>();
+    col.is_valid(0).then(|| col.value(0))
+}
+
+#[tokio::test]
+async fn functions_work_in_sql_with_nulls_and_grouping() {
+    let ctx = example_context().await;
+    for d in docs() {
+        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let got = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
+        assert!(got.is_some(), "{}", d.name);
+        // an empty input gives NULL
+        let empty = sql_value(&ctx, &format!("SELECT {call} FROM samples WHERE x > 100")).await;
+        assert_eq!(empty, None, "{}", d.name);
+    }
+    let rms = sql_value(&ctx, "SELECT rms(x) FROM samples").await.unwrap();
+    assert!((rms - 2.412763679150648).abs() < 1e-12);
+    let err = ctx.sql("SELECT slope(x, x) FROM samples").await.unwrap_err().to_string();
+    assert!(err.contains("event time"), "{err}");
+}
+
+/// The markdown of `docs/features.md`, with each example computed by running it.
+async fn features_markdown() -> String {
+    let ctx = example_context().await;
+    let mut md = String::from(
+        "# Feature functions\n\n\
+         Vigil registers these functions in every DataFusion context it creates (the streaming job, \
+         `vigil train`, `vigil features`, backtests), so a feature means the same thing in training and \
+         serving. Use them in the job's feature SQL like any aggregate: `SELECT asset_id, rms(vibration) AS vib_rms \
+         FROM readings GROUP BY asset_id`. NULL and non-finite inputs (NaN, ±inf) are skipped; a function \
+         returns NULL when it is undefined for the values it saw (none, or too few). Every aggregate has an \
+         exact partial state and merge, so pane-based hopping windows and restarts give the same result as \
+         one pass.\n\n\
+         Percentiles come from DataFusion itself: `median(x)`, `percentile_cont(0.9) WITHIN GROUP (ORDER BY x)`, \
+         `approx_percentile_cont(x, 0.9)`.\n\n\
+         Generated from `operators/src/functions/` by the test `functions::tests::docs_are_in_sync` \
+         (`VIGIL_BLESS=1` rewrites this file); do not edit by hand.\n\n\
+         The examples run on `x` = [2, −1, 3.5, 0.5, −2.5, 4, 1] with `ts` = 0, 1, 2, 3.5, 4, 6, 7 s.\n\n\
+         | function | formula |\n|---|---|\n",
+    );
+    for d in docs() {
+        md.push_str(&format!("| [`{}`](#{}) | {} |\n", d.name, d.name, d.formula.replace('|', "\\|")));
+    }
+    for d in docs() {
+        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let v = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
+        md.push_str(&format!(
+            "\n## {}\n\n`{}`\n\n{}\n\nFormula: {}\n\nExample: `SELECT {call} FROM samples` → {}\n",
+            d.name,
+            d.signature,
+            d.description,
+            d.formula,
+            v.map_or("NULL".to_string(), |v| format!("{v:.6}"))
+        ));
+    }
+    md
+}
+
+#[tokio::test]
+async fn docs_are_in_sync() {
+    let md = features_markdown().await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/features.md");
+    if std::env::var_os("VIGIL_BLESS").is_some() {
+        std::fs::write(&path, &md).expect("write docs/features.md");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == md,
+        "docs/features.md is out of date with operators/src/functions/: run `VIGIL_BLESS=1 cargo test -p vigil-operators docs_are_in_sync`"
+    );
+}
