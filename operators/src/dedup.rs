@@ -1,7 +1,8 @@
 //! Duplicate readings: the same asset, event time and measurement values seen twice.
 //!
 //! When a job asks for deduplication, each accepted reading's identity (a 64-bit SipHash of the
-//! asset id, the event time and the bit patterns of every measurement value, tags excluded) is
+//! asset id, the event time, the bit patterns of every measurement value and waveform sample,
+//! tags excluded) is
 //! remembered in a bucket of its event time. A bucket is forgotten once every window that could
 //! contain its readings has closed: a later copy of such a reading is late anyway, so forgetting
 //! changes no result. (Two different readings colliding on 64 bits is the only way a distinct
@@ -68,6 +69,11 @@ pub fn row_identities(batch: &RecordBatch, ts: &[i64]) -> Vec<u64> {
         .filter(|c| c.data_type() == &DataType::Float64)
         .map(|c| c.as_primitive::<Float64Type>())
         .collect();
+    let lists: Vec<_> = batch
+        .columns()
+        .iter()
+        .filter_map(|c| c.as_list_opt::<i32>())
+        .collect();
     (0..batch.num_rows())
         .map(|r| {
             let mut h = std::hash::DefaultHasher::new();
@@ -80,6 +86,15 @@ pub fn row_identities(batch: &RecordBatch, ts: &[i64]) -> Vec<u64> {
                     v.value(r).to_bits().hash(&mut h);
                 } else {
                     0x7ff8_dead_u64.hash(&mut h);
+                }
+            }
+            for l in &lists {
+                if l.is_valid(r) {
+                    let item = l.value(r);
+                    if let Some(f) = item.as_primitive_opt::<Float64Type>() {
+                        f.len().hash(&mut h);
+                        f.values().iter().for_each(|x| x.to_bits().hash(&mut h));
+                    }
                 }
             }
             h.finish()

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::Float64Type;
 use serde::{Deserialize, Serialize};
 use vigil_schemas::ASSET_COL;
 
@@ -115,7 +115,7 @@ impl QualityTracker {
         }
         let schema = batch.schema();
         let cols: Vec<usize> = (0..schema.fields().len())
-            .filter(|i| schema.field(*i).data_type() == &DataType::Float64)
+            .filter(|i| vigil_schemas::decode::is_measurement(schema.field(*i)))
             .collect();
         if self.measurements.is_empty() {
             self.measurements = cols.iter().map(|i| schema.field(*i).name().clone()).collect();

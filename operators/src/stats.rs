@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::Float64Type;
 use serde::{Deserialize, Serialize};
 use vigil_schemas::ASSET_COL;
 
@@ -71,7 +71,7 @@ impl ValueStats {
             .fields()
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.data_type() == &DataType::Float64)
+            .filter(|(_, f)| vigil_schemas::decode::is_measurement(f))
             .map(|(i, f)| (f.name().clone(), i))
             .collect();
         if self.measurements.is_empty() {

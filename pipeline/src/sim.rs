@@ -186,6 +186,7 @@ impl PlantSim {
                     ("site".to_string(), format!("site-{}", i % self.sites)),
                     ("line".to_string(), format!("line-{}", i % 7)),
                 ]),
+                waveforms: Default::default(),
             });
         }
         self.now_ms += self.step_ms;

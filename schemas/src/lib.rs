@@ -13,7 +13,7 @@ pub mod reading;
 pub use alert::{Alert, AlertKind, Contribution, ModelRef, QualityProblem};
 pub use decode::{BatchDecoder, DeadLetter, DecodeOutcome, FieldMapping, RejectReason};
 pub use error::SchemaError;
-pub use reading::{EventTime, Reading};
+pub use reading::{EventTime, Reading, Waveform};
 
 /// Name of the column holding the asset id in every readings batch.
 pub const ASSET_COL: &str = "asset_id";

@@ -23,6 +23,19 @@ pub struct Reading {
     /// Optional descriptive tags such as `site` and `line`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// Optional waveform snapshots by sensor name, e.g. a vibration accelerometer's samples.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub waveforms: BTreeMap<String, Waveform>,
+}
+
+/// A waveform snapshot: equally spaced samples starting at the reading's event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Waveform {
+    /// Sample rate in hertz (positive).
+    pub rate_hz: f64,
+    /// The samples (finite numbers).
+    pub samples: Vec<f64>,
 }
 
 /// Event time: milliseconds since the Unix epoch (UTC), or an RFC 3339 timestamp string.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use proptest::prelude::*;
-use vigil_schemas::{Alert, BatchDecoder, EventTime, FieldMapping, Reading};
+use vigil_schemas::{Waveform, Alert, BatchDecoder, EventTime, FieldMapping, Reading};
 
 fn check_schema(file: &str, generated: serde_json::Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,13 +49,17 @@ fn reading() -> impl Strategy<Value = Reading> {
         946_684_800_000i64..4_102_444_799_000,
         proptest::collection::btree_map(prop::sample::select(NAMES.to_vec()), -1e9f64..1e9, 1..4),
         proptest::option::of("[A-Z]{1,3}"),
+        proptest::option::of((1.0f64..50_000.0, proptest::collection::vec(-1e3f64..1e3, 0..20))),
     )
-        .prop_map(|(asset_id, ts, m, site)| Reading {
+        .prop_map(|(asset_id, ts, m, site, wave)| Reading {
             asset_id,
             ts: EventTime::Millis(ts),
             measurements: m.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             tags: site
                 .map(|s| BTreeMap::from([("site".to_string(), s)]))
+                .unwrap_or_default(),
+            waveforms: wave
+                .map(|(rate_hz, samples)| BTreeMap::from([("accel".to_string(), Waveform { rate_hz, samples })]))
                 .unwrap_or_default(),
         })
 }
@@ -63,7 +67,9 @@ fn reading() -> impl Strategy<Value = Reading> {
 proptest! {
     #[test]
     fn decoder_reads_exactly_what_the_type_writes(readings in proptest::collection::vec(reading(), 1..40)) {
-        let dec = BatchDecoder::new(FieldMapping::canonical(&NAMES, &["site"])).unwrap();
+        let mut mapping = FieldMapping::canonical(&NAMES, &["site"]);
+        mapping.waveforms = vec!["accel".to_string()];
+        let dec = BatchDecoder::new(mapping).unwrap();
         let payloads: Vec<Vec<u8>> = readings.iter().map(|r| serde_json::to_vec(r).unwrap()).collect();
         let out = dec.decode(payloads.iter().map(|p| Some(p.as_slice()))).unwrap();
         prop_assert!(out.dead.is_empty(), "{:?}", out.dead);
@@ -85,6 +91,16 @@ proptest! {
                 Some(s) => prop_assert_eq!(site.value(i), s.as_str()),
                 None => prop_assert!(site.is_null(i)),
             }
+            let samples = b.column(7).as_list::<i32>();
+            let rate = b.column(8).as_primitive::<Float64Type>();
+            match r.waveforms.get("accel") {
+                Some(w) => {
+                    prop_assert_eq!(rate.value(i), w.rate_hz);
+                    let got = samples.value(i);
+                    prop_assert_eq!(got.as_primitive::<Float64Type>().values().to_vec(), w.samples.clone());
+                }
+                None => prop_assert!(samples.is_null(i) && rate.is_null(i)),
+            }
         }
     }
 }
@@ -96,6 +112,7 @@ fn rfc3339_event_time_is_accepted_by_type_and_decoder() {
         ts: EventTime::Rfc3339("2026-11-26T03:00:00.250Z".into()),
         measurements: BTreeMap::from([("vibration".into(), 1.0)]),
         tags: BTreeMap::new(),
+        waveforms: BTreeMap::new(),
     };
     let json = serde_json::to_vec(&r).unwrap();
     let back: Reading = serde_json::from_slice(&json).unwrap();

@@ -83,6 +83,10 @@ pub struct FieldsSection {
     /// Tag keys kept as string columns.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Waveform snapshot names (keys in the payload's `waveforms` object); each gives the SQL a
+    /// `<name>` column (samples) and a `<name>_rate_hz` column.
+    #[serde(default)]
+    pub waveforms: Vec<String>,
     /// Column renames: `column = "payload key"`.
     #[serde(default)]
     pub rename: BTreeMap<String, String>,
@@ -198,6 +202,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "timestamp",
             "measurements",
             "tags",
+            "waveforms",
             "rename",
             "max_payload_bytes",
         ],

@@ -258,6 +258,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             })
             .collect(),
         tags: f.tags.clone(),
+        waveforms: f.waveforms.clone(),
+        max_waveform_samples: vigil_schemas::decode::DEFAULT_MAX_WAVEFORM_SAMPLES,
         min_ts_ms: DEFAULT_MIN_TS_MS,
         max_ts_ms: DEFAULT_MAX_TS_MS,
         max_payload_bytes: max_payload.max(0) as usize,

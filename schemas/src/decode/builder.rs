@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
@@ -15,6 +15,8 @@ pub(super) struct ColumnsBuilder {
     ts: TimestampMillisecondBuilder,
     measurements: Vec<Float64Builder>,
     tags: Vec<StringBuilder>,
+    wave_samples: Vec<ListBuilder<Float64Builder>>,
+    wave_rates: Vec<Float64Builder>,
 }
 
 impl ColumnsBuilder {
@@ -28,6 +30,8 @@ impl ColumnsBuilder {
                 .map(|_| Float64Builder::with_capacity(capacity))
                 .collect(),
             tags: mapping.tags.iter().map(|_| StringBuilder::new()).collect(),
+            wave_samples: mapping.waveforms.iter().map(|_| ListBuilder::new(Float64Builder::new())).collect(),
+            wave_rates: mapping.waveforms.iter().map(|_| Float64Builder::with_capacity(capacity)).collect(),
         }
     }
 
@@ -39,6 +43,19 @@ impl ColumnsBuilder {
         }
         for (b, v) in self.tags.iter_mut().zip(&s.tags) {
             b.append_option(v.as_deref());
+        }
+        for (i, rate) in s.wave_rate.iter().enumerate() {
+            match rate {
+                Some(r) => {
+                    self.wave_samples[i].values().append_slice(&s.wave_samples[i]);
+                    self.wave_samples[i].append(true);
+                    self.wave_rates[i].append_value(*r);
+                }
+                None => {
+                    self.wave_samples[i].append(false);
+                    self.wave_rates[i].append_null();
+                }
+            }
         }
     }
 
@@ -55,6 +72,11 @@ impl ColumnsBuilder {
                 .iter_mut()
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
+        for (s, r) in self.wave_samples.iter_mut().zip(self.wave_rates.iter_mut()) {
+            // the list's item field must match the schema's (nullable Float64 "item")
+            cols.push(Arc::new(s.finish()) as ArrayRef);
+            cols.push(Arc::new(r.finish()) as ArrayRef);
+        }
         Ok(RecordBatch::try_new(schema, cols)?)
     }
 }

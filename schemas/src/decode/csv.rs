@@ -37,7 +37,7 @@ pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, Schem
     let mut cols = ColumnsBuilder::new(m, 1024);
     let mut rows = Vec::new();
     let mut dead = Vec::new();
-    let mut scratch = Scratch::new(m.measurements.len(), m.tags.len());
+    let mut scratch = Scratch::new(m.measurements.len(), m.tags.len(), m.waveforms.len());
     let mut fields: Vec<&str> = Vec::with_capacity(header.len());
     for (index, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
         fields.clear();

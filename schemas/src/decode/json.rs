@@ -19,12 +19,17 @@ pub(crate) struct Scratch {
     has_ts: bool,
     pub(crate) values: Vec<Option<f64>>,
     pub(crate) tags: Vec<Option<String>>,
+    /// Per mapped waveform: sample rate (None: absent) and samples (buffer reused).
+    pub(crate) wave_rate: Vec<Option<f64>>,
+    pub(crate) wave_samples: Vec<Vec<f64>>,
     reject: Option<(RejectReason, String)>,
 }
 
 impl Scratch {
-    pub(crate) fn new(n_measurements: usize, n_tags: usize) -> Self {
+    pub(crate) fn new(n_measurements: usize, n_tags: usize, n_waves: usize) -> Self {
         Scratch {
+            wave_rate: vec![None; n_waves],
+            wave_samples: vec![Vec::new(); n_waves],
             asset: String::new(),
             has_asset: false,
             ts: 0,
@@ -41,6 +46,8 @@ impl Scratch {
         self.has_ts = false;
         self.values.iter_mut().for_each(|v| *v = None);
         self.tags.iter_mut().for_each(|v| *v = None);
+        self.wave_rate.iter_mut().for_each(|v| *v = None);
+        self.wave_samples.iter_mut().for_each(Vec::clear);
         self.reject = None;
     }
 
@@ -84,7 +91,7 @@ impl Scratch {
                 ),
             ));
         }
-        if self.values.iter().all(Option::is_none) {
+        if self.values.iter().all(Option::is_none) && self.wave_rate.iter().all(Option::is_none) {
             return Err((
                 RejectReason::NoMeasurements,
                 "none of the mapped measurements is present".into(),
@@ -313,6 +320,12 @@ impl<'de> Visitor<'de> for Top<'_> {
                     s: &mut *self.s,
                     kind: NestedKind::Tags,
                 })?;
+            } else if key == "waveforms" {
+                map.next_value_seed(Nested {
+                    dec: self.dec,
+                    s: &mut *self.s,
+                    kind: NestedKind::Waveforms,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -381,6 +394,7 @@ fn tag(key: &str, v: Scalar<'_>) -> Result<Option<String>, Rejection> {
 enum NestedKind {
     Measurements,
     Tags,
+    Waveforms,
 }
 
 struct Nested<'a> {
@@ -420,6 +434,25 @@ impl<'de> Visitor<'de> for Nested<'_> {
                         map.next_value::<IgnoredAny>()?;
                     }
                 },
+                NestedKind::Waveforms => match self.dec.waveform_slot(key) {
+                    Some(slot) => {
+                        map.next_value_seed(WaveformSeed {
+                            s: &mut *self.s,
+                            slot,
+                            name: key,
+                            max: self.dec.mapping().max_waveform_samples,
+                        })?;
+                        if self.s.wave_rate[slot].is_none() {
+                            return Err(self.s.fail(
+                                RejectReason::WrongType,
+                                format!("waveform `{key}` needs a positive `rate_hz` and `samples`"),
+                            ));
+                        }
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
                 NestedKind::Tags => match self.dec.tag_slot(key) {
                     Some(slot) => {
                         let v = map.next_value_seed(ScalarSeed)?;
@@ -439,10 +472,126 @@ impl<'de> Visitor<'de> for Nested<'_> {
         let what = match self.kind {
             NestedKind::Measurements => "measurements",
             NestedKind::Tags => "tags",
+            NestedKind::Waveforms => "waveforms",
         };
         Err(self.s.fail(
             RejectReason::WrongType,
             format!("field `{what}` must be an object, found an array"),
         ))
+    }
+}
+
+/// One waveform snapshot: `{"rate_hz": <number>, "samples": [<number>, ...]}`.
+struct WaveformSeed<'a, 'k> {
+    s: &'a mut Scratch,
+    slot: usize,
+    name: &'k str,
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for WaveformSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WaveformSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a waveform object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.s.fail(RejectReason::WrongType, format!("waveform `{}` is null", self.name)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut rate = None;
+        let mut has_samples = false;
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            match key.as_ref() {
+                "rate_hz" => match map.next_value_seed(ScalarSeed)? {
+                    Scalar::Int(r) if r > 0 => rate = Some(r as f64),
+                    Scalar::Num(r) if r.is_finite() && r > 0.0 => rate = Some(r),
+                    _ => {
+                        return Err(self.s.fail(
+                            RejectReason::WrongType,
+                            format!("waveform `{}`: `rate_hz` must be a positive number", self.name),
+                        ))
+                    }
+                },
+                "samples" => {
+                    map.next_value_seed(SamplesSeed { s: &mut *self.s, slot: self.slot, name: self.name, max: self.max })?;
+                    has_samples = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if has_samples {
+            self.s.wave_rate[self.slot] = rate;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.s.fail(
+            RejectReason::WrongType,
+            format!("waveform `{}` must be an object with `rate_hz` and `samples`", self.name),
+        ))
+    }
+}
+
+struct SamplesSeed<'a, 'k> {
+    s: &'a mut Scratch,
+    slot: usize,
+    name: &'k str,
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SamplesSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of numbers")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element_seed(ScalarSeed)? {
+            let x = match v {
+                Scalar::Int(x) => x as f64,
+                Scalar::Num(x) if x.is_finite() => x,
+                Scalar::Num(_) => {
+                    return Err(self.s.fail(RejectReason::NonFinite, format!("waveform `{}` has a non-finite sample", self.name)))
+                }
+                other => {
+                    return Err(self.s.fail(
+                        RejectReason::WrongType,
+                        format!("waveform `{}` samples must be numbers, found {}", self.name, describe(&other)),
+                    ))
+                }
+            };
+            let buf = &mut self.s.wave_samples[self.slot];
+            if buf.len() >= self.max {
+                return Err(self.s.fail(
+                    RejectReason::Oversized,
+                    format!("waveform `{}` has more than {} samples", self.name, self.max),
+                ));
+            }
+            buf.push(x);
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.s.fail(RejectReason::WrongType, format!("waveform `{}` samples must be an array", self.name)))
     }
 }

@@ -27,6 +27,19 @@ use builder::ColumnsBuilder;
 pub const DEFAULT_MIN_TS_MS: i64 = 946_684_800_000;
 /// Default upper bound of accepted event times: 2100-01-01T00:00:00Z.
 pub const DEFAULT_MAX_TS_MS: i64 = 4_102_444_800_000;
+/// Default largest number of samples in one waveform snapshot.
+pub const DEFAULT_MAX_WAVEFORM_SAMPLES: usize = 65_536;
+/// Field metadata key marking the columns of a waveform (`samples` or `rate`), which are not
+/// scalar measurements.
+pub const WAVEFORM_META: &str = "vigil.waveform";
+/// Suffix of the sample-rate column of a waveform.
+pub const RATE_SUFFIX: &str = "_rate_hz";
+
+/// True for a scalar measurement column (`Float64`, not part of a waveform).
+pub fn is_measurement(field: &Field) -> bool {
+    field.data_type() == &DataType::Float64 && !field.metadata().contains_key(WAVEFORM_META)
+}
+
 /// Default largest accepted payload, in bytes.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 
@@ -50,6 +63,11 @@ pub struct FieldMapping {
     pub measurements: Vec<MeasurementField>,
     /// Tag keys (inside the `tags` object, or at the top level) kept as string columns.
     pub tags: Vec<String>,
+    /// Waveform snapshots (keys inside the `waveforms` object): each becomes a column `<name>`
+    /// (list of samples) and a column `<name>_rate_hz` (sample rate).
+    pub waveforms: Vec<String>,
+    /// Snapshots with more samples are rejected.
+    pub max_waveform_samples: usize,
     /// Event times outside `[min_ts_ms, max_ts_ms)` are rejected.
     pub min_ts_ms: i64,
     /// See `min_ts_ms`.
@@ -72,6 +90,8 @@ impl FieldMapping {
                 })
                 .collect(),
             tags: tags.iter().map(|t| t.as_ref().to_string()).collect(),
+            waveforms: Vec::new(),
+            max_waveform_samples: DEFAULT_MAX_WAVEFORM_SAMPLES,
             min_ts_ms: DEFAULT_MIN_TS_MS,
             max_ts_ms: DEFAULT_MAX_TS_MS,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
@@ -81,15 +101,21 @@ impl FieldMapping {
     /// Checks the mapping; returns every problem found.
     pub fn validate(&self) -> Vec<String> {
         let mut errs = Vec::new();
-        if self.measurements.is_empty() {
-            errs.push("at least one measurement must be mapped".to_string());
+        if self.measurements.is_empty() && self.waveforms.is_empty() {
+            errs.push("at least one measurement or waveform must be mapped".to_string());
         }
         let mut seen = HashMap::new();
+        let wave_cols: Vec<String> = self
+            .waveforms
+            .iter()
+            .flat_map(|w| [w.clone(), format!("{w}{RATE_SUFFIX}")])
+            .collect();
         for col in self
             .measurements
             .iter()
             .map(|m| &m.column)
             .chain(self.tags.iter())
+            .chain(wave_cols.iter())
         {
             if col == ASSET_COL || col == TS_COL {
                 errs.push(format!("column name `{col}` is reserved"));
@@ -130,6 +156,14 @@ impl FieldMapping {
                 .iter()
                 .map(|t| Field::new(t, DataType::Utf8, true)),
         );
+        for w in &self.waveforms {
+            let meta: HashMap<String, String> = [(WAVEFORM_META.to_string(), w.clone())].into();
+            fields.push(
+                Field::new(w, DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))), true)
+                    .with_metadata(meta.clone()),
+            );
+            fields.push(Field::new(format!("{w}{RATE_SUFFIX}"), DataType::Float64, true).with_metadata(meta));
+        }
         Arc::new(Schema::new(fields))
     }
 }
@@ -163,6 +197,7 @@ pub struct BatchDecoder {
     schema: SchemaRef,
     measurement_index: HashMap<String, usize>,
     tag_index: HashMap<String, usize>,
+    waveform_index: HashMap<String, usize>,
 }
 
 impl BatchDecoder {
@@ -184,12 +219,14 @@ impl BatchDecoder {
             .enumerate()
             .map(|(i, t)| (t.clone(), i))
             .collect();
+        let waveform_index = mapping.waveforms.iter().enumerate().map(|(i, w)| (w.clone(), i)).collect();
         let schema = mapping.arrow_schema();
         Ok(BatchDecoder {
             mapping,
             schema,
             measurement_index,
             tag_index,
+            waveform_index,
         })
     }
 
@@ -213,7 +250,7 @@ impl BatchDecoder {
         let mut rows = Vec::with_capacity(iter.size_hint().0);
         let mut dead = Vec::new();
         let mut scratch =
-            json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len());
+            json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len(), self.mapping.waveforms.len());
         for (index, payload) in iter.enumerate() {
             match json::decode_one(self, payload, &mut scratch) {
                 Ok(()) => {
@@ -236,6 +273,10 @@ impl BatchDecoder {
 
     pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {
         self.measurement_index.get(key).copied()
+    }
+
+    pub(crate) fn waveform_slot(&self, key: &str) -> Option<usize> {
+        self.waveform_index.get(key).copied()
     }
 
     pub(crate) fn tag_slot(&self, key: &str) -> Option<usize> {
