@@ -19,6 +19,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Crest factor: peak over RMS; 1 for a constant, √2 for a sine, high for impulsive signals.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
+    sql_args: "",
 };
 
 /// State of `crest_factor`.

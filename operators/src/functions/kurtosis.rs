@@ -21,6 +21,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Kurtosis (Pearson, population): 3 for Gaussian noise, higher for impulsive signals.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
+    sql_args: "",
 };
 
 /// State of `kurtosis`.

@@ -20,6 +20,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Mean absolute change between consecutive readings.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: true,
+    sql_args: "",
 };
 
 /// State of `mean_abs_change`.

@@ -8,7 +8,10 @@
 //! each has a partial state and an exact merge, which pane-based windows and restarts rely on
 //! (checked by a split-and-merge property test).
 
+pub mod band_energy;
 pub mod crest_factor;
+pub mod dominant_frequency;
+pub mod envelope_band_energy;
 pub mod kurtosis;
 pub mod mean_abs_change;
 pub mod moments;
@@ -17,10 +20,12 @@ pub mod rms;
 pub mod series;
 pub mod skewness;
 pub mod slope;
+pub mod spectral_centroid;
+pub mod spectrum;
 pub mod stat;
 pub mod zero_crossing_rate;
 
-use datafusion::logical_expr::AggregateUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 use stat::StatUdaf;
@@ -40,6 +45,8 @@ pub struct FunctionDoc {
     pub example: &'static [f64],
     /// Whether the function's second argument is the event time.
     pub takes_time: bool,
+    /// Arguments of the documentation example of a waveform function (empty for aggregates).
+    pub sql_args: &'static str,
 }
 
 /// Event times (ms) of the documentation examples.
@@ -57,6 +64,22 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(StatUdaf::<zero_crossing_rate::ZeroCrossingRate>::new("zero_crossing_rate", true)),
         AggregateUDF::from(StatUdaf::<mean_abs_change::MeanAbsChange>::new("mean_abs_change", true)),
     ]
+}
+
+/// Every scalar (waveform) function Vigil adds.
+pub fn scalars() -> Vec<ScalarUDF> {
+    use spectrum::SpectralUdf;
+    vec![
+        ScalarUDF::from(SpectralUdf::new("band_energy", 2, band_energy::compute)),
+        ScalarUDF::from(SpectralUdf::new("dominant_frequency", 0, dominant_frequency::compute)),
+        ScalarUDF::from(SpectralUdf::new("spectral_centroid", 0, spectral_centroid::compute)),
+        ScalarUDF::from(SpectralUdf::new("envelope_band_energy", 2, envelope_band_energy::compute)),
+    ]
+}
+
+/// Documentation of the waveform functions.
+pub fn spectral_docs() -> Vec<FunctionDoc> {
+    vec![band_energy::DOC, dominant_frequency::DOC, spectral_centroid::DOC, envelope_band_energy::DOC]
 }
 
 /// Documentation of every function, in the order of `docs/features.md`.
@@ -77,6 +100,9 @@ pub fn docs() -> Vec<FunctionDoc> {
 pub fn register_all(ctx: &SessionContext) {
     for f in aggregates() {
         ctx.register_udaf(f);
+    }
+    for f in scalars() {
+        ctx.register_udf(f);
     }
 }
 

@@ -18,6 +18,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Peak-to-peak amplitude: the swing of a signal over the window.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
+    sql_args: "",
 };
 
 /// State of `peak_to_peak`.

@@ -20,6 +20,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Skewness (population): 0 for a symmetric distribution.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
+    sql_args: "",
 };
 
 /// State of `skewness`.

@@ -23,6 +23,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Least-squares trend of x against event time, in units of x per second.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: true,
+    sql_args: "",
 };
 
 /// State of `slope`.

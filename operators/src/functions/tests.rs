@@ -121,6 +121,21 @@ async fn example_context() -> SessionContext {
     .expect("batch");
     let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
     ctx.register_table("samples", Arc::new(table)).expect("register");
+    // one snapshot: sin(2π·50t) + 0.5·sin(2π·120t) at 1000 Hz, 1000 samples
+    let wave: Vec<f64> = (0..1000)
+        .map(|i| {
+            let t = i as f64 / 1000.0;
+            (2.0 * std::f64::consts::PI * 50.0 * t).sin() + 0.5 * (2.0 * std::f64::consts::PI * 120.0 * t).sin()
+        })
+        .collect();
+    let list = datafusion::arrow::array::ListArray::from_iter_primitive::<Float64Type, _, _>(vec![Some(wave.into_iter().map(Some).collect::<Vec<_>>())]);
+    let wschema = Arc::new(Schema::new(vec![
+        Field::new("samples", list.data_type().clone(), true),
+        Field::new("rate_hz", DataType::Float64, true),
+    ]));
+    let wbatch = RecordBatch::try_new(wschema.clone(), vec![Arc::new(list), Arc::new(Float64Array::from(vec![1000.0]))]).expect("wave batch");
+    let wtable = MemTable::try_new(wschema, vec![vec![wbatch]]).expect("wave table");
+    ctx.register_table("snapshots", Arc::new(wtable)).expect("register");
     ctx
 }
 
@@ -145,6 +160,17 @@ async fn functions_work_in_sql_with_nulls_and_grouping() {
     assert!((rms - 2.412763679150648).abs() < 1e-12);
     let err = ctx.sql("SELECT slope(x, x) FROM samples").await.unwrap_err().to_string();
     assert!(err.contains("event time"), "{err}");
+    for d in spectral_docs() {
+        let v = sql_value(&ctx, &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args)).await;
+        assert!(v.is_some(), "{}", d.name);
+    }
+    let be = sql_value(&ctx, "SELECT band_energy(samples, rate_hz, 40, 60) FROM snapshots").await.unwrap();
+    assert!((be - 0.5).abs() < 1e-9, "{be}");
+    let err = ctx.sql("SELECT band_energy(x, 1000, 40, 60) FROM samples").await.unwrap_err().to_string();
+    assert!(err.contains("waveform's samples"), "{err}");
+    // a NULL snapshot gives NULL, in an aggregate it is skipped
+    let v = sql_value(&ctx, "SELECT avg(dominant_frequency(samples, rate_hz)) FROM snapshots WHERE rate_hz > 5000").await;
+    assert_eq!(v, None);
 }
 
 /// The markdown of `docs/features.md`, with each example computed by running it.
@@ -166,7 +192,7 @@ async fn features_markdown() -> String {
          The examples run on `x` = [2, −1, 3.5, 0.5, −2.5, 4, 1] with `ts` = 0, 1, 2, 3.5, 4, 6, 7 s.\n\n\
          | function | formula |\n|---|---|\n",
     );
-    for d in docs() {
+    for d in docs().into_iter().chain(spectral_docs()) {
         md.push_str(&format!("| [`{}`](#{}) | {} |\n", d.name, d.name, d.formula.replace('|', "\\|")));
     }
     for d in docs() {
@@ -178,6 +204,29 @@ async fn features_markdown() -> String {
             d.signature,
             d.description,
             d.formula,
+            v.map_or("NULL".to_string(), |v| format!("{v:.6}"))
+        ));
+    }
+    md.push_str(
+        "\n## Waveform functions\n\n\
+         A reading may carry waveform snapshots (`\"waveforms\": {\"vibration\": {\"rate_hz\": 2560, \"samples\": [...]}}`); \
+         a job maps them with `[fields] waveforms = [\"vibration\"]`, and the SQL sees a `vibration` column (the samples) and a \
+         `vibration_rate_hz` column. These functions are scalar (one value per snapshot, computed with rustfft); aggregate \
+         them over the window, e.g. `avg(band_energy(vibration, vibration_rate_hz, 300, 600))`. `P_k` is the one-sided power \
+         spectrum: `P_k = c_k |X_k|² / N²`, `f_k = k·rate/N`, `c_k = 2` except at DC and Nyquist, so the powers sum to the \
+         mean square of the snapshot.\n\n\
+         The examples run on one snapshot of sin(2π·50t) + 0.5·sin(2π·120t) sampled at 1000 Hz for 1 s.\n",
+    );
+    for d in spectral_docs() {
+        let v = sql_value(&ctx, &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args)).await;
+        md.push_str(&format!(
+            "\n### {}\n\n`{}`\n\n{}\n\nFormula: {}\n\nExample: `SELECT {}({}) FROM snapshots` → {}\n",
+            d.name,
+            d.signature,
+            d.description,
+            d.formula,
+            d.name,
+            d.sql_args,
             v.map_or("NULL".to_string(), |v| format!("{v:.6}"))
         ));
     }

@@ -22,6 +22,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     description: "Share of consecutive readings between which the sign changes.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: true,
+    sql_args: "",
 };
 
 /// State of `zero_crossing_rate`.
