@@ -42,6 +42,7 @@ batch_timeout = "50ms"
 [fields]
 measurements = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"]
 tags = ["site", "line"]
+waveforms = ["vibration"]
 max_payload_bytes = 4096
 [window]
 kind = "tumbling"

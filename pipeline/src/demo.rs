@@ -112,7 +112,8 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         .replace("vigil-pump-fleet", &format!("vigil-{unique}"))
         .replace("plant.readings", &format!("{unique}.readings"))
         .replace("plant.alerts", &format!("{unique}.alerts"))
-        .replace("plant.dead-letter", &format!("{unique}.dead-letter"));
+        .replace("plant.dead-letter", &format!("{unique}.dead-letter"))
+        .replace("plant.late", &format!("{unique}.late"));
     write(&job_path, &job_text)?;
     write(&dir.join("pump_features.sql"), FEATURE_SQL)?;
     let cfg = JobConfig::load(&job_path)?.with_brokers(&brokers);

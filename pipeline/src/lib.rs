@@ -10,6 +10,7 @@ pub mod bench;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod history;
 pub mod job;
 pub mod kafka;

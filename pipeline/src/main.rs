@@ -1,4 +1,4 @@
-//! The `vigil` command line: `demo`, `run`, `train`, `check`, `simulate`, `bench`.
+//! The `vigil` command line: `demo`, `run`, `train`, `features`, `check`, `simulate`, `bench`.
 //!
 //! Parses flags (clap), resolves them into a job and options, calls the library, and turns
 //! errors into readable messages and exit codes. No processing logic lives here.
@@ -75,6 +75,18 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+    /// Compute the job's feature rows in batch over history files (the streaming job's exact path).
+    Features {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// History file(s), CSV or JSONL; default: the job's [training] input.
+        #[arg(long)]
+        input: Vec<PathBuf>,
+        /// Write JSON Lines here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run a job against a Kafka cluster until SIGINT/SIGTERM.
     Run {
@@ -195,6 +207,36 @@ async fn real_main(cli: Cli) -> Result<()> {
                     first.reaggregating_per_s / last.reaggregating_per_s
                 );
             }
+        }
+        Command::Features { job, input, out } => {
+            let cfg = JobConfig::load(&job)?;
+            let inputs: Vec<PathBuf> = if input.is_empty() {
+                cfg.training_input.clone().into_iter().collect()
+            } else {
+                input
+            };
+            if inputs.is_empty() {
+                bail!("no input: pass --input FILE or set [training] input in the job");
+            }
+            let refs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+            let run = vigil_pipeline::features::features_from_files(&cfg, &refs).await?;
+            let mut text = String::new();
+            for row in run.rows() {
+                text.push_str(&row.to_string());
+                text.push('\n');
+            }
+            match out {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{text}"),
+            }
+            eprintln!(
+                "{} readings ({} rejected, {} late) -> {} feature rows of {} features",
+                run.readings,
+                run.rejected,
+                run.late,
+                run.batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                run.names.len()
+            );
         }
         Command::Run { job, brokers } => {
             let mut cfg = JobConfig::load(&job)?;

@@ -77,6 +77,9 @@ pub async fn run(
         (k.dead_letter_topic.as_str(), 1),
         (k.late_topic.as_str(), 1),
     ];
+    if let Some(t) = &k.features_topic {
+        topics.push((t.as_str(), 1));
+    }
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
     if opts.create_topics {
         ensure_topics(&k.brokers, &topics).await?;
@@ -149,7 +152,12 @@ fn run_blocking(
         if msgs.is_empty() {
             // No data: event time may still move (idle input), closing windows.
             let step = rt.block_on(engine.tick(wall))?;
-            if emit_alerts(&step, &sink, opts.on_alert.as_ref())? {
+            let names = engine.features().feature_names().to_vec();
+            let mut produced = false;
+            for f in &step.features {
+                produced |= sink.features(f, &names)? > 0;
+            }
+            if emit_alerts(&step, &sink, opts.on_alert.as_ref())? || produced {
                 sink.flush(Duration::from_secs(30))?;
             }
             continue;
@@ -230,6 +238,10 @@ fn process_batch(
             let idx = decoded.rows[*row as usize] as usize;
             sink.late(&dead_letter(&msgs[idx], RejectReason::Late, &detail))?;
         }
+    }
+    let names = engine.features().feature_names();
+    for f in &step.features {
+        produced |= sink.features(f, names)? > 0;
     }
     produced |= emit_alerts(&step, sink, on_alert)?;
     Ok(produced)

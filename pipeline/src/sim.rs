@@ -6,6 +6,13 @@
 //! * bearing wear: vibration rises (with impacts) and the bearing runs hotter;
 //! * cavitation: discharge pressure drops and fluctuates, flow falls, vibration rises.
 //!
+//! Every reading also carries a vibration waveform snapshot (`waveforms.vibration`: 256 samples
+//! at 2560 Hz): the running-speed line (≈25 Hz) and its second harmonic plus noise, scaled to the
+//! reading's vibration level. Bearing wear adds a 900 Hz structural resonance amplitude-modulated
+//! at the outer-race defect frequency (BPFO ≈ 3.57 × running speed ≈ 88 Hz), which the envelope
+//! spectrum reveals; cavitation adds broadband noise, which raises high-band energy and the
+//! spectral centroid.
+//!
 //! Used by `vigil demo` and the tests; deterministic for a given seed.
 
 use std::collections::BTreeMap;
@@ -13,7 +20,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use vigil_schemas::{EventTime, Reading};
+use vigil_schemas::{EventTime, Reading, Waveform};
 
 /// The measurements the simulator produces (and the demo job maps).
 pub const MEASUREMENTS: [&str; 5] = [
@@ -23,6 +30,11 @@ pub const MEASUREMENTS: [&str; 5] = [
     "motor_current",
     "flow",
 ];
+
+/// Sample rate of the simulated vibration snapshots, Hz.
+pub const WAVE_RATE_HZ: f64 = 2560.0;
+/// Samples per simulated vibration snapshot.
+pub const WAVE_SAMPLES: usize = 256;
 
 /// A fault that develops on one pump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +77,8 @@ pub struct PlantSim {
     now_ms: i64,
     step_ms: i64,
     sites: usize,
+    /// Separate stream for waveforms, so the scalar signals do not depend on them.
+    wave_rng: StdRng,
 }
 
 impl PlantSim {
@@ -94,6 +108,7 @@ impl PlantSim {
             now_ms: start_ms,
             step_ms,
             sites: 3,
+            wave_rng: StdRng::seed_from_u64(seed ^ 0x5eed_0f_5a3b1e5),
         }
     }
 
@@ -171,6 +186,8 @@ impl PlantSim {
                 }
                 None => {}
             }
+            let load = self.pumps[i].load;
+            let wave = self.waveform(vib, load, fault);
             let mut measurements = BTreeMap::new();
             for (k, v) in MEASUREMENTS
                 .iter()
@@ -186,10 +203,44 @@ impl PlantSim {
                     ("site".to_string(), format!("site-{}", i % self.sites)),
                     ("line".to_string(), format!("line-{}", i % 7)),
                 ]),
-                waveforms: Default::default(),
+                waveforms: BTreeMap::from([("vibration".to_string(), wave)]),
             });
         }
         self.now_ms += self.step_ms;
+    }
+
+    /// A vibration snapshot for a pump at vibration level `vib` and load `load`.
+    fn waveform(&mut self, vib: f64, load: f64, fault: Option<(FaultKind, f64)>) -> Waveform {
+        use std::f64::consts::PI;
+        let fr = 24.6 * (0.9 + 0.1 * load);
+        let bpfo = 3.57 * fr;
+        let phase1: f64 = self.wave_rng.random::<f64>() * 2.0 * PI;
+        let phase2: f64 = self.wave_rng.random::<f64>() * 2.0 * PI;
+        let samples = (0..WAVE_SAMPLES)
+            .map(|k| {
+                let t = k as f64 / WAVE_RATE_HZ;
+                let z: f64 = self.noise.sample(&mut self.wave_rng);
+                let mut x = 1.2 * vib * (2.0 * PI * fr * t + phase1).sin()
+                    + 0.4 * vib * (2.0 * PI * 2.0 * fr * t + phase2).sin()
+                    + 0.3 * vib * z;
+                match fault {
+                    Some((FaultKind::BearingWear, s)) => {
+                        let am = 0.5 * (1.0 + (2.0 * PI * bpfo * t).cos());
+                        x += 1.5 * s * vib * am * (2.0 * PI * 900.0 * t).sin();
+                    }
+                    Some((FaultKind::Cavitation, s)) => {
+                        let w: f64 = self.noise.sample(&mut self.wave_rng);
+                        x += 0.8 * s * vib * w;
+                    }
+                    None => {}
+                }
+                (x * 1000.0).round() / 1000.0
+            })
+            .collect();
+        Waveform {
+            rate_hz: WAVE_RATE_HZ,
+            samples,
+        }
     }
 
     /// Readings for `steps` steps, as JSON payloads.

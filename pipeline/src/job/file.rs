@@ -57,6 +57,9 @@ pub struct KafkaSection {
     /// `<job name>.late`).
     #[serde(default)]
     pub late_topic: Option<String>,
+    /// Optional topic receiving every feature row (JSON, keyed by asset id) as windows close.
+    #[serde(default)]
+    pub features_topic: Option<String>,
     /// Most records per poll batch (default 5000).
     #[serde(default)]
     pub max_batch: Option<i64>,
@@ -190,6 +193,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "alert_topic",
             "dead_letter_topic",
             "late_topic",
+            "features_topic",
             "max_batch",
             "batch_timeout",
             "properties",

@@ -34,6 +34,8 @@ pub struct KafkaSettings {
     pub dead_letter_topic: String,
     /// Topic readings that arrived after their windows closed are produced to.
     pub late_topic: String,
+    /// Topic feature rows are produced to, if any.
+    pub features_topic: Option<String>,
     /// Extra librdkafka properties for both clients.
     pub properties: BTreeMap<String, String>,
     /// Most records taken per poll batch.

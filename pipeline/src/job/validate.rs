@@ -178,6 +178,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         .input_topics
         .iter()
         .chain([&k.alert_topic, &k.dead_letter_topic, &late_topic])
+        .chain(k.features_topic.iter())
     {
         if !valid_topic(t) {
             cx.problem(
@@ -310,6 +311,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 alert_topic: k.alert_topic.clone(),
                 dead_letter_topic: k.dead_letter_topic.clone(),
                 late_topic,
+                features_topic: k.features_topic.clone(),
                 properties: k.properties.clone(),
                 max_batch: max_batch as usize,
                 batch_timeout_ms: batch_timeout_ms as u64,

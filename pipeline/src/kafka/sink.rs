@@ -65,6 +65,7 @@ pub struct Sink {
     alert_topic: String,
     dead_letter_topic: String,
     late_topic: String,
+    features_topic: Option<String>,
 }
 
 impl Sink {
@@ -80,6 +81,7 @@ impl Sink {
             alert_topic: k.alert_topic.clone(),
             dead_letter_topic: k.dead_letter_topic.clone(),
             late_topic: k.late_topic.clone(),
+            features_topic: k.features_topic.clone(),
         })
     }
 
@@ -105,6 +107,26 @@ impl Sink {
                 .key(alert.asset_id.as_bytes())
                 .payload(json.as_slice()),
         )
+    }
+
+    /// Queues the rows of a feature batch on the features topic (if the job has one), keyed by
+    /// asset id; returns how many were queued.
+    pub fn features(
+        &self,
+        batch: &vigil_operators::arrow::array::RecordBatch,
+        names: &[String],
+    ) -> Result<usize, PipelineError> {
+        let Some(topic) = &self.features_topic else {
+            return Ok(0);
+        };
+        for i in 0..batch.num_rows() {
+            let row = crate::features::row_json(batch, names, i);
+            let key = row["asset_id"].as_str().unwrap_or_default().to_string();
+            let json = serde_json::to_vec(&row)
+                .map_err(|e| PipelineError::Data(format!("feature row serialization: {e}")))?;
+            self.send(BaseRecord::to(topic).key(key.as_bytes()).payload(json.as_slice()))?;
+        }
+        Ok(batch.num_rows())
     }
 
     /// Queues a dead letter (a rejected record) on the dead-letter topic.
