@@ -247,3 +247,48 @@ async fn docs_are_in_sync() {
         "docs/features.md is out of date with operators/src/functions/: run `VIGIL_BLESS=1 cargo test -p vigil-operators docs_are_in_sync`"
     );
 }
+
+/// Waveform functions on edge-case snapshots, through SQL: a NULL snapshot, an empty one, one
+/// sample, a constant, one with a non-finite sample, and a bad rate.
+#[tokio::test]
+async fn waveform_functions_edge_cases() {
+    let ctx = SessionContext::new();
+    register_all(&ctx);
+    let snaps: Vec<Option<Vec<Option<f64>>>> = vec![
+        None,
+        Some(vec![]),
+        Some(vec![Some(3.0)]),
+        Some(vec![Some(2.0); 8]),
+        Some(vec![Some(1.0), Some(f64::NAN), Some(1.0), Some(-1.0)]),
+        Some(vec![Some(1.0), Some(-1.0), Some(1.0), Some(-1.0)]),
+    ];
+    let list = datafusion::arrow::array::ListArray::from_iter_primitive::<Float64Type, _, _>(snaps);
+    let rates = Float64Array::from(vec![Some(8.0), Some(8.0), Some(8.0), Some(8.0), Some(8.0), Some(0.0)]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("samples", list.data_type().clone(), true),
+        Field::new("rate_hz", DataType::Float64, true),
+        Field::new("id", DataType::Float64, false),
+    ]));
+    let ids = Float64Array::from((0..6).map(f64::from).collect::<Vec<_>>());
+    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(list), Arc::new(rates), Arc::new(ids)]).expect("batch");
+    ctx.register_table("w", Arc::new(MemTable::try_new(schema, vec![vec![b]]).expect("table"))).expect("register");
+    let out = ctx
+        .sql("SELECT band_energy(samples, rate_hz, 0, 4), dominant_frequency(samples, rate_hz), spectral_centroid(samples, rate_hz), envelope_band_energy(samples, rate_hz, 0, 4) FROM w ORDER BY id")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    let col = |c: usize| -> Vec<Option<f64>> {
+        let a = out[0].column(c).as_primitive::<Float64Type>();
+        (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+    };
+    // band_energy: NULL, empty -> NULL, one sample -> its square (DC), constant 2 -> DC power 4,
+    // NaN sample -> NULL, rate 0 -> NULL
+    assert_eq!(col(0), vec![None, None, Some(9.0), Some(4.0), None, None]);
+    // dominant frequency and centroid: undefined without non-DC power
+    assert_eq!(col(1), vec![None, None, None, None, None, None]);
+    assert_eq!(col(2), vec![None, None, None, None, None, None]);
+    // envelope of a constant is flat: no energy
+    assert_eq!(col(3), vec![None, None, Some(0.0), Some(0.0), None, None]);
+}
