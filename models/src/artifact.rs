@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, PcaDetector};
+use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, PcaDetector};
 
 /// Version of the artifact layout this build writes and reads.
 pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
@@ -26,6 +26,15 @@ pub struct TrainingInfo {
     pub to_ms: i64,
     /// Fraction of training rows scoring above the threshold.
     pub training_alarm_rate: f64,
+    /// Calibration: the false-alarm rate the threshold was set for (None: margin rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_far: Option<f64>,
+    /// Calibration: validation rows (held-out latest windows of the normal history).
+    #[serde(default)]
+    pub validation_rows: usize,
+    /// Calibration: false-alarm rate of the threshold on the validation rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_far: Option<f64>,
 }
 
 /// The trained detector.
@@ -34,6 +43,30 @@ pub struct TrainingInfo {
 pub enum Detector {
     /// PCA with Hotelling T² and SPE.
     Pca(PcaDetector),
+    /// Distance to the nearest k-means centre.
+    Kmeans(KMeansDetector),
+    /// Gaussian-mixture negative log-likelihood.
+    Gmm(GmmDetector),
+}
+
+impl Detector {
+    /// Number of features the detector expects.
+    pub fn n_features(&self) -> usize {
+        match self {
+            Detector::Pca(d) => d.n_features(),
+            Detector::Kmeans(d) => d.scaler.mean.len(),
+            Detector::Gmm(d) => d.scaler.mean.len(),
+        }
+    }
+
+    /// The detector behind the common trait.
+    pub fn as_dyn(&self) -> &dyn AnomalyDetector {
+        match self {
+            Detector::Pca(d) => d,
+            Detector::Kmeans(d) => d,
+            Detector::Gmm(d) => d,
+        }
+    }
 }
 
 /// A trained, versioned model.
@@ -99,13 +132,13 @@ impl ModelArtifact {
             path: origin.to_string(),
             detail: e.to_string(),
         })?;
-        let Detector::Pca(p) = &a.detector;
-        if p.n_features() != a.feature_names.len() {
+        let n = a.detector.n_features();
+        if n != a.feature_names.len() {
             return Err(ModelError::Format {
                 path: origin.to_string(),
                 detail: format!(
                     "detector expects {} features but the artifact names {}",
-                    p.n_features(),
+                    n,
                     a.feature_names.len()
                 ),
             });
@@ -184,9 +217,8 @@ impl ModelArtifact {
     }
 
     /// The detector's scorer.
-    pub fn pca(&self) -> &PcaDetector {
-        let Detector::Pca(p) = &self.detector;
-        p
+    pub fn scorer(&self) -> &dyn AnomalyDetector {
+        self.detector.as_dyn()
     }
 }
 
@@ -220,6 +252,9 @@ mod tests {
                 from_ms: 0,
                 to_ms: 1,
                 training_alarm_rate: 0.0,
+                target_far: None,
+                validation_rows: 0,
+                validation_far: None,
             },
             detector: Detector::Pca(det),
         }

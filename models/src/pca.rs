@@ -276,6 +276,24 @@ impl PcaDetector {
     }
 }
 
+impl crate::AnomalyDetector for PcaDetector {
+    fn kind(&self) -> &'static str {
+        "pca"
+    }
+
+    fn score(&self, row: ArrayView1<'_, f64>) -> crate::Score {
+        let s = PcaDetector::score(self, row);
+        crate::Score {
+            score: s.score,
+            contributions: s.contributions,
+        }
+    }
+
+    fn normal_range(&self, j: usize) -> (f64, f64) {
+        (self.mean[j] - 3.0 * self.std[j], self.mean[j] + 3.0 * self.std[j])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::array;

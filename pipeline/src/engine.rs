@@ -328,7 +328,7 @@ pub fn score(
     top_k: usize,
 ) -> Vec<Alert> {
     let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
-    let det = model.pca();
+    let det = model.scorer();
     let emitted_at = now_ms();
     let mut alerts = Vec::new();
     for (i, row) in m.values.rows().into_iter().enumerate() {
@@ -346,8 +346,8 @@ pub fn score(
                 feature: names[j].clone(),
                 value: row[j],
                 share: s.contributions[j],
-                normal_low: det.mean[j] - 3.0 * det.std[j],
-                normal_high: det.mean[j] + 3.0 * det.std[j],
+                normal_low: det.normal_range(j).0,
+                normal_high: det.normal_range(j).1,
             })
             .collect();
         alerts.push(Alert {

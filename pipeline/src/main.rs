@@ -111,6 +111,13 @@ enum Command {
         /// Model version written to the artifact.
         #[arg(long, default_value = "1")]
         version: String,
+        /// Detector: pca, kmeans[:k] or gmm[:k].
+        #[arg(long, default_value = "pca")]
+        detector: vigil_pipeline::train::DetectorChoice,
+        /// Calibrate the threshold to this false-alarm rate (e.g. 0.01) on the latest 20 % of
+        /// the history's windows, held out from fitting.
+        #[arg(long)]
+        target_far: Option<f64>,
     },
     /// Validate a job file, plan its SQL and check its model, without connecting to Kafka.
     Check {
@@ -260,6 +267,8 @@ async fn real_main(cli: Cli) -> Result<()> {
             input,
             out,
             version,
+            detector,
+            target_far,
         } => {
             let cfg = JobConfig::load(&job)?;
             let inputs: Vec<PathBuf> = if input.is_empty() {
@@ -274,6 +283,8 @@ async fn real_main(cli: Cli) -> Result<()> {
             }
             let mut opts = TrainOptions::for_job(&cfg);
             opts.version = version;
+            opts.detector = detector;
+            opts.target_far = target_far;
             let refs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
             let report = train_from_files(&cfg, &refs, &opts).await?;
             let out = out.unwrap_or_else(|| cfg.model_path.clone());

@@ -112,6 +112,11 @@ impl PlantSim {
         }
     }
 
+    /// Plans another fault (e.g. to continue a normal history into a faulty period).
+    pub fn add_fault(&mut self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
     /// Asset id of pump `i`.
     pub fn asset_id(i: usize) -> String {
         format!("pump-{i:03}")
