@@ -8,6 +8,7 @@
 //! never Arrow, Kafka or files other than the artifact it is asked to read or write.
 
 pub mod artifact;
+pub mod baselines;
 pub mod calibrate;
 pub mod detector;
 pub mod error;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::Array2;
+use vigil_models::baselines::{BaselineSpec, BaselineState};
 use vigil_models::ModelArtifact;
 use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
@@ -101,6 +102,10 @@ pub struct Engine {
     model: Option<Arc<ModelArtifact>>,
     top_features: usize,
     event_time: EventTimeConfig,
+    /// Per-asset streaming baselines and the index of their feature.
+    baselines: Vec<(BaselineSpec, usize)>,
+    /// Their state, per asset (one entry per baseline).
+    baseline_states: HashMap<String, Vec<BaselineState>>,
     stats: Arc<JobStats>,
 }
 
@@ -116,7 +121,20 @@ impl Engine {
         if let Some(m) = &model {
             m.check_matches(features.feature_names(), features.fingerprint())?;
         }
+        let mut baselines = Vec::new();
+        for b in &cfg.baselines {
+            let Some(j) = features.feature_names().iter().position(|n| *n == b.feature) else {
+                return Err(PipelineError::Data(format!(
+                    "baseline on `{}`: the feature SQL has no such column (it gives: {})",
+                    b.feature,
+                    features.feature_names().join(", ")
+                )));
+            };
+            baselines.push((b.clone(), j));
+        }
         Ok(Engine {
+            baselines,
+            baseline_states: HashMap::new(),
             decoder,
             op: EventTimeOperator::new(cfg.event_time)?,
             features,
@@ -219,16 +237,92 @@ impl Engine {
         self.on_advanced(adv).await
     }
 
-    /// The event-time state as bytes (see [`EventTimeOperator::snapshot`]).
+    /// The job's state as bytes: the event-time operator's snapshot and the baselines' per-asset
+    /// state, in one versioned JSON document.
     pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
-        Ok(self.op.snapshot()?)
+        let op: serde_json::Value = serde_json::from_slice(&self.op.snapshot()?)
+            .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))?;
+        serde_json::to_vec(&serde_json::json!({
+            "format": 1,
+            "event_time": op,
+            "baselines": self.baseline_states,
+        }))
+        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
     }
 
-    /// Replaces the event-time state with a snapshot.
+    /// Replaces the job's state with a snapshot from [`Engine::snapshot`].
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
-        self.op = EventTimeOperator::restore(self.event_time, bytes)?;
+        let v: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| PipelineError::Data(format!("not an engine snapshot: {e}")))?;
+        if v["format"].as_u64().is_some_and(|f| f > 1) {
+            return Err(PipelineError::Data(format!(
+                "engine snapshot format {} was written by a newer Vigil; this one reads format 1",
+                v["format"]
+            )));
+        }
+        let op = serde_json::to_vec(&v["event_time"]).map_err(|e| PipelineError::Data(e.to_string()))?;
+        let states: HashMap<String, Vec<BaselineState>> = serde_json::from_value(v["baselines"].clone())
+            .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
+        self.op = EventTimeOperator::restore(self.event_time, &op)?;
+        self.baseline_states = states;
         self.features.reset_sliding();
         Ok(())
+    }
+
+    /// Feeds a window's feature rows to the per-asset baselines; returns their alerts.
+    fn run_baselines(&mut self, feats: &RecordBatch) -> Vec<Alert> {
+        if self.baselines.is_empty() || feats.num_rows() == 0 {
+            return Vec::new();
+        }
+        let n = self.features.feature_names().len();
+        let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), n);
+        let mut out = Vec::new();
+        for i in 0..m.len() {
+            let asset = &m.assets[i];
+            let states = self
+                .baseline_states
+                .entry(asset.clone())
+                .or_insert_with(Vec::new);
+            // a restored state from a job with fewer baselines: start the new ones fresh
+            if states.len() != self.baselines.len() {
+                states.truncate(self.baselines.len());
+                for (b, _) in &self.baselines[states.len()..] {
+                    states.push(b.new_state());
+                }
+            }
+            for ((spec, j), state) in self.baselines.iter().zip(states.iter_mut()) {
+                let x = m.values[(i, *j)];
+                let (mean, sd) = state.reference();
+                let score = spec.update(state, x);
+                if score < 1.0 {
+                    continue;
+                }
+                let detail = format!("baseline:{}:{}", spec.method.name(), spec.feature);
+                out.push(Alert {
+                    alert_id: Alert::make_id(asset, m.window_start[i], AlertKind::Anomaly, &detail),
+                    kind: AlertKind::Anomaly,
+                    asset_id: asset.clone(),
+                    window_start: m.window_start[i],
+                    window_end: m.window_end[i],
+                    score,
+                    threshold: 1.0,
+                    model: Some(ModelRef {
+                        name: format!("baseline/{}", spec.method.name()),
+                        version: spec.feature.clone(),
+                    }),
+                    quality: None,
+                    top_features: vec![Contribution {
+                        feature: spec.feature.clone(),
+                        value: x,
+                        share: 1.0,
+                        normal_low: mean - 3.0 * sd,
+                        normal_high: mean + 3.0 * sd,
+                    }],
+                    emitted_at: now_ms(),
+                });
+            }
+        }
+        out
     }
 
     async fn on_advanced(&mut self, adv: Advanced) -> Result<Step, PipelineError> {
@@ -251,6 +345,9 @@ impl Engine {
                 self.stats.record_alerts(alerts.len());
                 step.alerts.extend(alerts);
             }
+            let alerts = self.run_baselines(&feats);
+            self.stats.record_alerts(alerts.len());
+            step.alerts.extend(alerts);
             step.features.push(feats);
         }
         if !partials.is_empty() {

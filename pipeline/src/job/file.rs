@@ -26,6 +26,9 @@ pub struct JobFile {
     /// `[quality]`: data-quality checks (silent and stuck sensors).
     #[serde(default)]
     pub quality: QualitySection,
+    /// `[[baselines]]`: per-asset streaming baselines on single features.
+    #[serde(default)]
+    pub baselines: Vec<BaselineSection>,
     /// `[training]`: defaults for `vigil train`.
     #[serde(default)]
     pub training: TrainingSection,
@@ -140,6 +143,37 @@ pub struct QualitySection {
     pub stuck_windows: Option<i64>,
 }
 
+/// `[[baselines]]`: one per-asset streaming baseline on one feature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSection {
+    /// The feature (a column of the feature SQL).
+    pub feature: String,
+    /// `ewma`, `cusum` or `page_hinkley`.
+    pub method: String,
+    /// Windows per asset used to learn its normal before it may alarm (default 30).
+    #[serde(default)]
+    pub warmup: Option<i64>,
+    /// EWMA weight of the newest value (default 0.05).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// EWMA z-score limit (default 4).
+    #[serde(default)]
+    pub limit: Option<f64>,
+    /// CUSUM allowance in standard deviations (default 0.5).
+    #[serde(default)]
+    pub k: Option<f64>,
+    /// CUSUM decision interval in standard deviations (default 8).
+    #[serde(default)]
+    pub h: Option<f64>,
+    /// Page-Hinkley tolerated drift in standard deviations (default 0.5).
+    #[serde(default)]
+    pub delta: Option<f64>,
+    /// Page-Hinkley threshold in standard deviations (default 10).
+    #[serde(default)]
+    pub lambda: Option<f64>,
+}
+
 /// `[features]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,7 +214,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
         "",
         &[
             "job", "kafka", "fields", "window", "features", "model", "alerts", "quality",
-            "training",
+            "baselines", "training",
         ],
     ),
     ("job", &["name"]),

@@ -57,6 +57,8 @@ pub struct JobConfig {
     pub mapping: FieldMapping,
     /// Windows, watermarks, lateness, deduplication and data-quality checks.
     pub event_time: EventTimeConfig,
+    /// Per-asset streaming baselines.
+    pub baselines: Vec<vigil_models::baselines::BaselineSpec>,
     /// Feature SQL file (absolute).
     pub feature_sql_path: PathBuf,
     /// The feature SQL text.

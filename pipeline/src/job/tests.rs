@@ -206,3 +206,19 @@ fn invalid_event_time_combinations_are_rejected_clearly() {
         assert!(p.iter().any(|x| x.contains(want)), "want {want:?} in {p:#?}");
     }
 }
+
+#[test]
+fn baselines_parse_with_defaults_and_bad_ones_are_explained() {
+    let t = GOOD.replace("[features]", "[[baselines]]\nfeature = \"vib_mean\"\nmethod = \"ewma\"\n\n[[baselines]]\nfeature = \"temp_mean\"\nmethod = \"cusum\"\nh = 6.0\nwarmup = 10\n\n[features]");
+    let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
+    use vigil_models::baselines::Method;
+    assert_eq!(cfg.baselines.len(), 2);
+    assert_eq!(cfg.baselines[0].method, Method::Ewma { alpha: 0.05, limit: 4.0 });
+    assert_eq!(cfg.baselines[0].warmup, 30);
+    assert_eq!(cfg.baselines[1].method, Method::Cusum { k: 0.5, h: 6.0 });
+    let bad = GOOD.replace("[features]", "[[baselines]]\nfeature = \"x\"\nmethod = \"ewma\"\nlambda = 3.0\nalpha = 2.0\n\n[[baselines]]\nfeature = \"y\"\nmethod = \"holt\"\n\n[features]");
+    let p = problems_of(&bad);
+    assert!(p.iter().any(|x| x.contains("`lambda` belong(s) to another method")), "{p:#?}");
+    assert!(p.iter().any(|x| x.contains("parameters out of range")), "{p:#?}");
+    assert!(p.iter().any(|x| x.contains("`holt` is not a method")), "{p:#?}");
+}

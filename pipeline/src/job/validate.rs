@@ -300,6 +300,50 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         cx.problem(&["alerts", "top_features"], "must be between 1 and 50");
     }
 
+    // [[baselines]]
+    let mut baselines = Vec::new();
+    for (i, b) in file.baselines.iter().enumerate() {
+        use vigil_models::baselines::{BaselineSpec, Method};
+        let at = ["baselines"];
+        let pos = |v: Option<f64>, d: f64| v.unwrap_or(d);
+        let method = match b.method.as_str() {
+            "ewma" => Method::Ewma { alpha: pos(b.alpha, 0.05), limit: pos(b.limit, 4.0) },
+            "cusum" => Method::Cusum { k: pos(b.k, 0.5), h: pos(b.h, 8.0) },
+            "page_hinkley" => Method::PageHinkley { delta: pos(b.delta, 0.5), lambda: pos(b.lambda, 10.0) },
+            other => {
+                cx.problem(&at, format!("baseline #{}: `{other}` is not a method (ewma, cusum, page_hinkley)", i + 1));
+                continue;
+            }
+        };
+        let foreign: Vec<&str> = [
+            ("alpha", b.alpha.is_some() && b.method != "ewma"),
+            ("limit", b.limit.is_some() && b.method != "ewma"),
+            ("k", b.k.is_some() && b.method != "cusum"),
+            ("h", b.h.is_some() && b.method != "cusum"),
+            ("delta", b.delta.is_some() && b.method != "page_hinkley"),
+            ("lambda", b.lambda.is_some() && b.method != "page_hinkley"),
+        ]
+        .into_iter()
+        .filter_map(|(k, bad)| bad.then_some(k))
+        .collect();
+        if !foreign.is_empty() {
+            cx.problem(&at, format!("baseline #{} ({}): `{}` belong(s) to another method", i + 1, b.method, foreign.join("`, `")));
+        }
+        let params_ok = match method {
+            Method::Ewma { alpha, limit } => alpha > 0.0 && alpha <= 1.0 && limit > 0.0,
+            Method::Cusum { k, h } => k >= 0.0 && h > 0.0,
+            Method::PageHinkley { delta, lambda } => delta >= 0.0 && lambda > 0.0,
+        };
+        if !params_ok {
+            cx.problem(&at, format!("baseline #{}: parameters out of range (alpha in (0, 1], limit/h/lambda > 0, k/delta >= 0)", i + 1));
+        }
+        let warmup = b.warmup.unwrap_or(30);
+        if !(2..=100_000).contains(&warmup) {
+            cx.problem(&at, format!("baseline #{}: warmup must be between 2 and 100000 windows", i + 1));
+        }
+        baselines.push(BaselineSpec { feature: b.feature.clone(), warmup: warmup.clamp(2, 100_000) as u32, method });
+    }
+
     match (cx.problems.is_empty(), window.zip(event_time)) {
         (true, Some((window, event_time))) => Ok(JobConfig {
             name: file.job.name.clone(),
@@ -318,6 +362,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             },
             mapping,
             event_time: EventTimeConfig { window, ..event_time },
+            baselines,
             feature_sql_path,
             feature_sql,
             model_path: resolve(&file.model.artifact),
