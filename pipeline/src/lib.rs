@@ -6,6 +6,7 @@
 //! the demo ([`sim`], [`demo`]), and job metrics ([`metrics`]). The `vigil` binary (`main.rs`)
 //! is a thin CLI over these.
 
+pub mod backtest;
 pub mod bench;
 pub mod demo;
 pub mod engine;

@@ -119,6 +119,18 @@ enum Command {
         #[arg(long)]
         target_far: Option<f64>,
     },
+    /// Replay labelled history through the job's production path and score the alarms.
+    Backtest {
+        /// The job file (with a [backtest] section).
+        #[arg(long)]
+        job: PathBuf,
+        /// Labelled data instead of the job's: a CSV file or a folder of them.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Print one JSON object (f1, far, mar, nab_*, rmse, phm_score; null where not applicable).
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a job file, plan its SQL and check its model, without connecting to Kafka.
     Check {
         /// The job file.
@@ -291,6 +303,15 @@ async fn real_main(cli: Cli) -> Result<()> {
             report.artifact.save(&out)?;
             println!("{report}");
             println!("wrote {}", out.display());
+        }
+        Command::Backtest { job, input, json } => {
+            let cfg = JobConfig::load(&job)?;
+            let report = vigil_pipeline::backtest::run_backtest(&cfg, input.as_deref()).await?;
+            if json {
+                println!("{}", report.json());
+            } else {
+                println!("{report}");
+            }
         }
         Command::Check { job } => {
             let cfg = JobConfig::load(&job)?;

@@ -32,6 +32,32 @@ pub struct JobFile {
     /// `[training]`: defaults for `vigil train`.
     #[serde(default)]
     pub training: TrainingSection,
+    /// `[backtest]`: labelled history for `vigil backtest`.
+    #[serde(default)]
+    pub backtest: Option<BacktestSection>,
+}
+
+/// `[backtest]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestSection {
+    /// Labelled history: a CSV file or a folder of them (relative to the job file).
+    pub data: String,
+    /// Sub-folders of `data` to use (default: all).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// `per_file`: the first `train_rows` rows of each file train, the rest is tested.
+    pub protocol: String,
+    /// Rows of each file that train (protocol `per_file`).
+    pub train_rows: i64,
+    /// The 0/1 label column.
+    pub label: String,
+    /// Detector: pca, kmeans[:k], gmm[:k] (default pca).
+    #[serde(default)]
+    pub detector: Option<String>,
+    /// Threshold = this multiple of the highest training-part score (default 1.0).
+    #[serde(default)]
+    pub threshold_margin: Option<f64>,
 }
 
 /// `[job]`
@@ -214,7 +240,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
         "",
         &[
             "job", "kafka", "fields", "window", "features", "model", "alerts", "quality",
-            "baselines", "training",
+            "baselines", "training", "backtest",
         ],
     ),
     ("job", &["name"]),
@@ -263,4 +289,8 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("alerts", &["top_features"]),
     ("quality", &["silent_after", "stuck_windows"]),
     ("training", &["input"]),
+    (
+        "backtest",
+        &["data", "include", "protocol", "train_rows", "label", "detector", "threshold_margin"],
+    ),
 ];

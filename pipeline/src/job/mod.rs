@@ -69,6 +69,25 @@ pub struct JobConfig {
     pub top_features: usize,
     /// History file for `vigil train` when none is given on the command line.
     pub training_input: Option<PathBuf>,
+    /// `vigil backtest` settings, if the job has them.
+    pub backtest: Option<BacktestSettings>,
+}
+
+/// Resolved `[backtest]` settings.
+#[derive(Debug, Clone)]
+pub struct BacktestSettings {
+    /// Labelled data (absolute): a CSV file or a folder.
+    pub data: PathBuf,
+    /// Sub-folders of `data` to use.
+    pub include: Vec<String>,
+    /// Rows of each file used for training.
+    pub train_rows: usize,
+    /// The label column.
+    pub label: String,
+    /// The detector.
+    pub detector: crate::train::DetectorChoice,
+    /// Threshold margin over the highest training score.
+    pub threshold_margin: f64,
 }
 
 impl JobConfig {

@@ -344,6 +344,38 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         baselines.push(BaselineSpec { feature: b.feature.clone(), warmup: warmup.clamp(2, 100_000) as u32, method });
     }
 
+    // [backtest]
+    let backtest = match &file.backtest {
+        None => None,
+        Some(b) => {
+            if b.protocol != "per_file" {
+                cx.problem(&["backtest", "protocol"], format!("`{}` is not a protocol (per_file)", b.protocol));
+            }
+            if b.train_rows < 10 {
+                cx.problem(&["backtest", "train_rows"], "must be at least 10");
+            }
+            let detector = match b.detector.as_deref().unwrap_or("pca").parse::<crate::train::DetectorChoice>() {
+                Ok(d) => d,
+                Err(e) => {
+                    cx.problem(&["backtest", "detector"], e);
+                    crate::train::DetectorChoice::Pca
+                }
+            };
+            let margin = b.threshold_margin.unwrap_or(1.0);
+            if !(margin > 0.0) {
+                cx.problem(&["backtest", "threshold_margin"], "must be positive");
+            }
+            Some(super::BacktestSettings {
+                data: resolve(&b.data),
+                include: b.include.clone(),
+                train_rows: b.train_rows.max(0) as usize,
+                label: b.label.clone(),
+                detector,
+                threshold_margin: margin,
+            })
+        }
+    };
+
     match (cx.problems.is_empty(), window.zip(event_time)) {
         (true, Some((window, event_time))) => Ok(JobConfig {
             name: file.job.name.clone(),
@@ -368,6 +400,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             model_path: resolve(&file.model.artifact),
             top_features: top_features as usize,
             training_input: file.training.input.as_deref().map(resolve),
+            backtest,
         }),
         _ => Err(cx.problems),
     }

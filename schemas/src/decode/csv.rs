@@ -1,5 +1,7 @@
-//! Decoding of history files in CSV (header row, comma-separated, no embedded commas) into the
-//! same readings batches as the Kafka path, for `vigil train` and batch feature runs.
+//! Decoding of history files in CSV (header row; `,` or `;` separated, detected from the
+//! header; no embedded separators) into the same readings batches as the Kafka path, for
+//! `vigil train`, `vigil features` and backtests. A file without an asset column (one machine per
+//! file, as in SKAB) takes its asset id from the caller.
 
 use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 
@@ -11,18 +13,35 @@ use crate::SchemaError;
 /// Decodes CSV text whose header names the mapping's fields. Rows that cannot be decoded become
 /// dead letters whose `index` is the 0-based data row number.
 pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, SchemaError> {
+    decode_csv_for(dec, text, None)
+}
+
+/// The separator of a CSV header line: `;` when it has more of those than commas.
+pub fn csv_separator(header: &str) -> char {
+    if header.matches(';').count() > header.matches(',').count() {
+        ';'
+    } else {
+        ','
+    }
+}
+
+/// Like [`decode_csv`]; when the header has no asset column, every row belongs to
+/// `default_asset` (an error if that is `None` too).
+pub fn decode_csv_for(
+    dec: &BatchDecoder,
+    text: &str,
+    default_asset: Option<&str>,
+) -> Result<DecodeOutcome, SchemaError> {
     let m = dec.mapping();
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(clean)
-        .collect();
+    let first = lines.next().unwrap_or_default();
+    let sep = csv_separator(first);
+    let header: Vec<&str> = first.split(sep).map(clean).collect();
     let find = |name: &str| header.iter().position(|h| *h == name);
-    let asset_col = find(&m.asset_field).ok_or_else(|| {
-        SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.asset_field))
-    })?;
+    let asset_col = find(&m.asset_field);
+    if asset_col.is_none() && default_asset.is_none() {
+        return Err(SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.asset_field)));
+    }
     let ts_col = find(&m.time_field).ok_or_else(|| {
         SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.time_field))
     })?;
@@ -41,10 +60,13 @@ pub fn decode_csv(dec: &BatchDecoder, text: &str) -> Result<DecodeOutcome, Schem
     let mut fields: Vec<&str> = Vec::with_capacity(header.len());
     for (index, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
         fields.clear();
-        fields.extend(line.split(',').map(clean));
+        fields.extend(line.split(sep).map(clean));
         let get = |c: usize| fields.get(c).copied().unwrap_or("");
         let result = (|| -> Result<(), (RejectReason, String)> {
-            let asset = get(asset_col);
+            let asset = match asset_col {
+                Some(c) => get(c),
+                None => default_asset.unwrap_or_default(),
+            };
             if asset.is_empty() {
                 return Err((
                     RejectReason::MissingAssetId,

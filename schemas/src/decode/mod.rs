@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
-pub use self::csv::decode_csv;
+pub use self::csv::{csv_separator, decode_csv, decode_csv_for};
 pub use reject::RejectReason;
 
 use crate::{SchemaError, ASSET_COL, TS_COL};
