@@ -31,9 +31,13 @@ async fn skab_pooled_metrics_meet_the_floors() {
     assert!(f1 >= 0.70, "SKAB F1 {f1:.3} < 0.70");
     assert!(far <= 25.0, "SKAB FAR {far:.2} % > 25 %");
     assert!(mar <= 40.0, "SKAB MAR {mar:.2} % > 40 %");
-    for key in ["nab_standard", "nab_low_fp", "nab_low_fn", "rmse", "phm_score"] {
+    let nab = j["nab_standard"].as_f64().expect("NAB standard (the job scores change points)");
+    assert!(nab >= 25.0, "SKAB NAB standard {nab:.2} < 25");
+    assert_eq!(j["nab_windows"], 79, "one window per labelled change point in the test parts");
+    for key in ["nab_low_fp", "nab_low_fn", "rmse", "phm_score"] {
         assert!(j.get(key).is_some(), "--json has key {key}");
     }
+    assert!(j["rmse"].is_null() && j["phm_score"].is_null(), "not a RUL job");
     // the training part of each file is never scored
     assert!(report.files.iter().all(|f| f.train_rows == 400 && f.test_rows > 500));
 }

@@ -7,7 +7,10 @@
 //! through the job's engine; a test row's prediction is the alarm of the window that holds it
 //! (for hopping windows, the first window containing it that closes). Outlier metrics are
 //! pointwise over all test rows pooled: `F1 = TP / (TP + (FP + FN)/2)`, `FAR = FP / (FP + TN)`,
-//! `MAR = FN / (FN + TP)`. Keys that do not apply (NAB, RUL) are reported as null.
+//! `MAR = FN / (FN + TP)`. When the job names a `changepoint` column, change points are scored
+//! with NAB (`nab.rs`): a window of `changepoint_window_rows` rows to the right of each labelled
+//! change point, and the predicted change points where the test part's binary prediction flips.
+//! Keys that do not apply (NAB without change points, RUL) are reported as null.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -89,6 +92,10 @@ pub struct BacktestReport {
     pub files: Vec<FileResult>,
     /// Pooled over all test rows.
     pub total: Confusion,
+    /// NAB change-point scores (standard, low FP, low FN), when change points are labelled.
+    pub nab: Option<[f64; 3]>,
+    /// Labelled change-point windows in the test parts, and predicted change points.
+    pub nab_counts: (usize, usize),
 }
 
 impl BacktestReport {
@@ -98,12 +105,14 @@ impl BacktestReport {
             "f1": self.total.f1(),
             "far": self.total.far(),
             "mar": self.total.mar(),
-            "nab_standard": null,
-            "nab_low_fp": null,
-            "nab_low_fn": null,
+            "nab_standard": self.nab.map(|n| n[0]),
+            "nab_low_fp": self.nab.map(|n| n[1]),
+            "nab_low_fn": self.nab.map(|n| n[2]),
             "rmse": null,
             "phm_score": null,
             "files": self.files.len(),
+            "nab_windows": self.nab_counts.0,
+            "nab_detections": self.nab_counts.1,
             "test_rows": self.files.iter().map(|f| f.test_rows).sum::<usize>(),
             "confusion": self.total,
         })
@@ -133,7 +142,11 @@ impl std::fmt::Display for BacktestReport {
             pct(self.total.f1()),
             pct(self.total.far()),
             pct(self.total.mar())
-        )
+        )?;
+        if let Some(n) = self.nab {
+            write!(f, "\nNAB change points (standard / low FP / low FN): {:.2} / {:.2} / {:.2}", n[0], n[1], n[2])?;
+        }
+        Ok(())
     }
 }
 
@@ -162,6 +175,10 @@ pub fn list_files(path: &Path, include: &[String], ext: &str) -> Result<Vec<Path
         return Err(PipelineError::Data(format!("no .{ext} files under {}", path.display())));
     }
     Ok(out)
+}
+
+fn labels_fn(text: &str, column: &str) -> Result<Vec<bool>, PipelineError> {
+    labels(text, column)
 }
 
 /// The 0/1 label of each data row of a CSV file.
@@ -208,7 +225,9 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         WindowKind::Fixed { size_ms, slide_ms } => (size_ms, slide_ms),
         WindowKind::Session { .. } => return Err(PipelineError::Data("backtests need tumbling or hopping windows".into())),
     };
-    let mut report = BacktestReport { files: Vec::new(), total: Confusion::default() };
+    let mut report = BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0) };
+    let mut nab_raw = [0.0; 3];
+    let mut nab_windows = 0usize;
     for path in files {
         let rel = path.strip_prefix(&data).ok().filter(|r| !r.as_os_str().is_empty());
         let name = rel
@@ -219,6 +238,10 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         let asset = name.trim_end_matches(".csv").to_string();
         let decoded = decode_csv_for(&decoder, &text, Some(&asset))?;
         let labels = labels(&text, &bt.label)?;
+        let changepoints = match &bt.changepoint {
+            Some(c) => Some(labels_fn(&text, c)?),
+            None => None,
+        };
         // decoded row i came from data row decoded.rows[i]
         let split = bt.train_rows;
         let train = slice_rows(&decoded.batch, |i| (decoded.rows[i] as usize) < split)?;
@@ -241,6 +264,8 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
             .ok_or_else(|| PipelineError::Data("no event time column".into()))?;
         let mut conf = Confusion::default();
         let mut test_rows = 0;
+        // test-part predictions by data row
+        let mut pred: Vec<(usize, bool)> = Vec::new();
         for (i, src) in decoded.rows.iter().enumerate() {
             let src = *src as usize;
             if src < split {
@@ -251,13 +276,46 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
             let end = t.div_euclid(slide) * slide + slide;
             let predicted = alarm.get(&(end - size)).copied().unwrap_or(false);
             conf.add(predicted, labels.get(src).copied().unwrap_or(false));
+            pred.push((src, predicted));
             test_rows += 1;
+        }
+        if let Some(cps) = &changepoints {
+            // windows: `changepoint_window_rows` rows from each labelled change point in the test part
+            let n = labels.len();
+            let mut windows: Vec<(usize, usize)> = Vec::new();
+            for (r, cp) in cps.iter().enumerate() {
+                if *cp && r >= split {
+                    // one window per labelled change point; one that would overlap the next is
+                    // cut short there, so every change point must be found on its own
+                    let w = (r, (r + bt.changepoint_window_rows - 1).min(n.saturating_sub(1)));
+                    if let Some(last) = windows.last_mut() {
+                        if last.1 >= w.0 {
+                            last.1 = w.0 - 1;
+                        }
+                    }
+                    windows.push(w);
+                }
+            }
+            let detections: Vec<usize> = pred.windows(2).filter(|p| p[0].1 != p[1].1).map(|p| p[1].0).collect();
+            for (k, profile) in crate::nab::PROFILES.iter().enumerate() {
+                nab_raw[k] += crate::nab::raw_score(&windows, &detections, *profile);
+            }
+            nab_windows += windows.len();
+            report.nab_counts.0 += windows.len();
+            report.nab_counts.1 += detections.len();
         }
         report.total.tp += conf.tp;
         report.total.fp += conf.fp;
         report.total.fn_ += conf.fn_;
         report.total.tn += conf.tn;
         report.files.push(FileResult { file: name, train_rows: split.min(decoded.rows.len()), test_rows, confusion: conf });
+    }
+    if bt.changepoint.is_some() && nab_windows > 0 {
+        let mut n = [0.0; 3];
+        for (k, profile) in crate::nab::PROFILES.iter().enumerate() {
+            n[k] = crate::nab::normalised(nab_raw[k], nab_windows, *profile).unwrap_or(0.0);
+        }
+        report.nab = Some(n);
     }
     Ok(report)
 }

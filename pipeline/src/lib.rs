@@ -16,6 +16,7 @@ pub mod history;
 pub mod job;
 pub mod kafka;
 pub mod metrics;
+pub mod nab;
 pub mod runner;
 pub mod sim;
 pub mod train;

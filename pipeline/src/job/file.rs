@@ -52,6 +52,12 @@ pub struct BacktestSection {
     pub train_rows: i64,
     /// The 0/1 label column.
     pub label: String,
+    /// The 0/1 change-point column (scored with NAB), if any.
+    #[serde(default)]
+    pub changepoint: Option<String>,
+    /// Rows of the NAB window to the right of each change point (default 60).
+    #[serde(default)]
+    pub changepoint_window_rows: Option<i64>,
     /// Detector: pca, kmeans[:k], gmm[:k] (default pca).
     #[serde(default)]
     pub detector: Option<String>,
@@ -291,6 +297,16 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("training", &["input"]),
     (
         "backtest",
-        &["data", "include", "protocol", "train_rows", "label", "detector", "threshold_margin"],
+        &[
+            "data",
+            "include",
+            "protocol",
+            "train_rows",
+            "label",
+            "changepoint",
+            "changepoint_window_rows",
+            "detector",
+            "threshold_margin",
+        ],
     ),
 ];

@@ -84,6 +84,10 @@ pub struct BacktestSettings {
     pub train_rows: usize,
     /// The label column.
     pub label: String,
+    /// The change-point column, if change points are scored (NAB).
+    pub changepoint: Option<String>,
+    /// Rows in the NAB window to the right of each change point.
+    pub changepoint_window_rows: usize,
     /// The detector.
     pub detector: crate::train::DetectorChoice,
     /// Threshold margin over the highest training score.

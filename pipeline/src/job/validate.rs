@@ -370,6 +370,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 include: b.include.clone(),
                 train_rows: b.train_rows.max(0) as usize,
                 label: b.label.clone(),
+                changepoint: b.changepoint.clone(),
+                changepoint_window_rows: b.changepoint_window_rows.unwrap_or(60).clamp(1, 1_000_000) as usize,
                 detector,
                 threshold_margin: margin,
             })
