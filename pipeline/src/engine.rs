@@ -35,6 +35,8 @@ pub struct Step {
     pub features: Vec<RecordBatch>,
     /// Alerts raised by those windows.
     pub alerts: Vec<Alert>,
+    /// Alerts the shadow model version would have raised (not acted on).
+    pub shadow_alerts: Vec<Alert>,
 }
 
 /// Feature rows with their asset ids and window bounds, as a plain matrix.
@@ -100,6 +102,7 @@ pub struct Engine {
     op: EventTimeOperator,
     features: FeatureQuery,
     model: Option<Arc<ModelArtifact>>,
+    shadow: Option<Arc<ModelArtifact>>,
     top_features: usize,
     event_time: EventTimeConfig,
     /// Per-asset streaming baselines and the index of their feature.
@@ -139,6 +142,7 @@ impl Engine {
             op: EventTimeOperator::new(cfg.event_time)?,
             features,
             model: model.map(Arc::new),
+            shadow: None,
             top_features: cfg.top_features,
             event_time: cfg.event_time,
             stats,
@@ -153,6 +157,28 @@ impl Engine {
     /// The model in use, if any.
     pub fn model(&self) -> Option<&ModelArtifact> {
         self.model.as_deref()
+    }
+
+    /// Swaps the active model between batches (hot swap): windows closed from now on are
+    /// scored by it; none is scored twice or skipped. Refused when its features do not match.
+    pub fn set_model(&mut self, model: ModelArtifact) -> Result<(), PipelineError> {
+        model.check_matches(self.features.feature_names(), self.features.fingerprint())?;
+        self.model = Some(Arc::new(model));
+        Ok(())
+    }
+
+    /// Sets or clears the shadow model (scored alongside, its alerts kept apart).
+    pub fn set_shadow(&mut self, model: Option<ModelArtifact>) -> Result<(), PipelineError> {
+        if let Some(m) = &model {
+            m.check_matches(self.features.feature_names(), self.features.fingerprint())?;
+        }
+        self.shadow = model.map(Arc::new);
+        Ok(())
+    }
+
+    /// The shadow model, if any.
+    pub fn shadow(&self) -> Option<&ModelArtifact> {
+        self.shadow.as_deref()
     }
 
     /// The current watermark.
@@ -344,6 +370,9 @@ impl Engine {
                 );
                 self.stats.record_alerts(alerts.len());
                 step.alerts.extend(alerts);
+            }
+            if let Some(shadow) = &self.shadow {
+                step.shadow_alerts.extend(score(shadow, &feats, self.features.feature_names(), self.top_features));
             }
             let alerts = self.run_baselines(&feats);
             self.stats.record_alerts(alerts.len());

@@ -1,4 +1,5 @@
-//! The `vigil` command line: `demo`, `run`, `train`, `features`, `check`, `simulate`, `bench`.
+//! The `vigil` command line: `demo`, `run`, `train`, `features`, `backtest`, `model`, `check`,
+//! `simulate`, `bench`.
 //!
 //! Parses flags (clap), resolves them into a job and options, calls the library, and turns
 //! errors into readable messages and exit codes. No processing logic lives here.
@@ -52,7 +53,45 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum ModelCommand {
+    /// Publish an artifact as a new version in the job's registry topic.
+    Publish {
+        /// The artifact (default: the job's [model] artifact).
+        #[arg(long)]
+        artifact: Option<PathBuf>,
+    },
+    /// List published versions and the active and shadow ones.
+    List,
+    /// Make a published version active; running jobs swap it in without restarting.
+    Promote {
+        /// The version.
+        version: String,
+    },
+    /// Make the previously active version active again.
+    Rollback,
+    /// Score a published version in shadow (its alerts go to the shadow topic), or stop (--off).
+    Shadow {
+        /// The version (omit with --off).
+        version: Option<String>,
+        /// Stop shadow scoring.
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Manage the job's model versions in its registry topic ([model] registry_topic).
+    Model {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// Override the job's brokers (also: VIGIL_BROKERS).
+        #[arg(long, env = "VIGIL_BROKERS")]
+        brokers: Option<String>,
+        #[command(subcommand)]
+        what: ModelCommand,
+    },
     /// Run the example pump job end to end on simulated telemetry (embedded broker unless --brokers).
     Demo {
         /// Use this Kafka cluster instead of the embedded mock broker.
@@ -262,7 +301,15 @@ async fn real_main(cli: Cli) -> Result<()> {
             if let Some(b) = brokers {
                 cfg = cfg.with_brokers(&b);
             }
-            let model = ModelArtifact::load(&cfg.model_path)?;
+            // with a registry, a missing local artifact is fine: the active version is used
+            let model = match ModelArtifact::load(&cfg.model_path) {
+                Ok(m) => Some(m),
+                Err(e) if cfg.registry_topic.is_some() => {
+                    eprintln!("no local model ({e}); waiting for the registry's active version");
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
             let mut opts = RunOptions::new();
             opts.progress_every = Some(Duration::from_secs(10));
             let stop = opts.stop.clone();
@@ -271,7 +318,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                 eprintln!("stopping: finishing the current batch and committing offsets");
                 stop.store(true, Ordering::Relaxed);
             });
-            let stats = run(cfg, Some(model), opts).await?;
+            let stats = run(cfg, model, opts).await?;
             eprintln!("final: {stats:?}");
         }
         Command::Train {
@@ -303,6 +350,60 @@ async fn real_main(cli: Cli) -> Result<()> {
             report.artifact.save(&out)?;
             println!("{report}");
             println!("wrote {}", out.display());
+        }
+        Command::Model { job, brokers, what } => {
+            use vigil_pipeline::kafka::registry::RegistryClient;
+            let mut cfg = JobConfig::load(&job)?;
+            if let Some(b) = brokers {
+                cfg = cfg.with_brokers(&b);
+            }
+            let topic = cfg
+                .registry_topic
+                .clone()
+                .context("the job has no [model] registry_topic")?;
+            vigil_pipeline::kafka::ensure_compacted_topic(&cfg.kafka.brokers, &topic).await?;
+            let mut reg = RegistryClient::new(&cfg.kafka.brokers, &topic)?;
+            reg.catch_up(Duration::from_secs(30))?;
+            let name = cfg.model_name.clone();
+            match what {
+                ModelCommand::Publish { artifact } => {
+                    let path = artifact.unwrap_or_else(|| cfg.model_path.clone());
+                    let mut a = ModelArtifact::load(&path)?;
+                    a.name = name.clone();
+                    reg.publish(&a)?;
+                    println!("published {} version {} to {topic}", a.name, a.version);
+                }
+                ModelCommand::List => {
+                    let entry = reg.view.models.get(&name);
+                    println!("{name} in {topic}:");
+                    for (v, a) in entry.map(|e| e.versions.iter().collect::<Vec<_>>()).unwrap_or_default() {
+                        let active = entry.and_then(|e| e.active.version.as_deref()) == Some(v.as_str());
+                        let shadow = entry.and_then(|e| e.shadow.version.as_deref()) == Some(v.as_str());
+                        println!(
+                            "  {v:<10} {} threshold {:.3}, {} features, trained on {} rows{}{}",
+                            a.detector.as_dyn().kind(),
+                            a.threshold,
+                            a.feature_names.len(),
+                            a.training.rows,
+                            if active { "  [active]" } else { "" },
+                            if shadow { "  [shadow]" } else { "" }
+                        );
+                    }
+                }
+                ModelCommand::Promote { version } => {
+                    let a = reg.promote(&name, &version)?;
+                    println!("{name}: version {version} is active (earlier: {:?})", a.history);
+                }
+                ModelCommand::Rollback => {
+                    let a = reg.rollback(&name)?;
+                    println!("{name}: rolled back to version {}", a.version.unwrap_or_default());
+                }
+                ModelCommand::Shadow { version, off } => {
+                    let v = if off { None } else { Some(version.context("give a version, or --off")?) };
+                    reg.set_shadow(&name, v.as_deref())?;
+                    println!("{name}: shadow {}", v.unwrap_or_else(|| "off".into()));
+                }
+            }
         }
         Command::Backtest { job, input, json } => {
             let cfg = JobConfig::load(&job)?;

@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::{BorrowedMessage, Message};
-use tracing::info;
+use tracing::{info, warn};
 use vigil_models::ModelArtifact;
 use vigil_schemas::{Alert, RejectReason};
 
 use crate::engine::{now_ms, Engine, Step};
 use crate::job::JobConfig;
+use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, Sink, Source};
 use crate::metrics::{JobStats, StatsSnapshot};
 use crate::PipelineError;
@@ -80,9 +81,13 @@ pub async fn run(
     if let Some(t) = &k.features_topic {
         topics.push((t.as_str(), 1));
     }
+    topics.push((k.shadow_topic.as_str(), 1));
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
     if opts.create_topics {
         ensure_topics(&k.brokers, &topics).await?;
+        if let Some(t) = &cfg.registry_topic {
+            crate::kafka::ensure_compacted_topic(&k.brokers, t).await?;
+        }
     }
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || run_blocking(&cfg, engine, opts, &handle))
@@ -137,8 +142,17 @@ fn run_blocking(
     let timeout = Duration::from_millis(cfg.kafka.batch_timeout_ms);
     let mut last_progress = Instant::now();
     let mut sources = Sources::default();
+    let mut registry = match &cfg.registry_topic {
+        Some(t) => Some(RegistryClient::new(&cfg.kafka.brokers, t)?),
+        None => None,
+    };
     info!(job = %cfg.name, topics = ?cfg.kafka.input_topics, "job started");
     while !opts.stop.load(Ordering::Relaxed) {
+        if let Some(r) = registry.as_mut() {
+            if r.poll() > 0 {
+                follow_registry(&mut engine, r, &cfg.model_name);
+            }
+        }
         let msgs = source.poll_batch(cfg.kafka.max_batch, timeout);
         let wall = now_ms();
         sources.sync(&source, &mut engine, wall);
@@ -247,11 +261,36 @@ fn process_batch(
     Ok(produced)
 }
 
+/// Applies the registry's active and shadow versions of `name` to the engine, between
+/// batches: the windows closed before were scored by the old version, those after by the new.
+fn follow_registry(engine: &mut Engine, r: &RegistryClient, name: &str) {
+    if let Some(a) = r.view.active(name) {
+        if engine.model().map(|m| m.version.as_str()) != Some(a.version.as_str()) {
+            let v = a.version.clone();
+            match engine.set_model(a.clone()) {
+                Ok(()) => info!(model = name, version = %v, "active model version swapped in"),
+                Err(e) => warn!(model = name, version = %v, error = %e, "promoted version refused; keeping the current one"),
+            }
+        }
+    }
+    let want = r.view.shadow(name);
+    let have = engine.shadow().map(|m| m.version.clone());
+    if want.map(|m| &m.version) != have.as_ref() {
+        match engine.set_shadow(want.cloned()) {
+            Ok(()) => info!(model = name, shadow = ?want.map(|m| &m.version), "shadow model set"),
+            Err(e) => warn!(model = name, error = %e, "shadow version refused"),
+        }
+    }
+}
+
 /// Queues a step's alerts (and runs the hook after they are delivered); returns whether any
 /// were queued.
 fn emit_alerts(step: &Step, sink: &Sink, on_alert: Option<&AlertHook>) -> Result<bool, PipelineError> {
     for a in &step.alerts {
         sink.alert(a)?;
+    }
+    for a in &step.shadow_alerts {
+        sink.shadow_alert(a)?;
     }
     if let Some(hook) = on_alert {
         if !step.alerts.is_empty() {
@@ -259,5 +298,5 @@ fn emit_alerts(step: &Step, sink: &Sink, on_alert: Option<&AlertHook>) -> Result
             step.alerts.iter().for_each(|a| hook(a));
         }
     }
-    Ok(!step.alerts.is_empty())
+    Ok(!step.alerts.is_empty() || !step.shadow_alerts.is_empty())
 }

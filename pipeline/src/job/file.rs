@@ -95,6 +95,9 @@ pub struct KafkaSection {
     /// Optional topic receiving every feature row (JSON, keyed by asset id) as windows close.
     #[serde(default)]
     pub features_topic: Option<String>,
+    /// Alerts of a shadow (candidate) model version (default `<alert_topic>.shadow`).
+    #[serde(default)]
+    pub shadow_topic: Option<String>,
     /// Most records per poll batch (default 5000).
     #[serde(default)]
     pub max_batch: Option<i64>,
@@ -218,8 +221,15 @@ pub struct FeaturesSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// Path of the model artifact, relative to the job file.
+    /// Path of the model artifact, relative to the job file (used until the registry has an
+    /// active version).
     pub artifact: String,
+    /// Compacted registry topic the job follows for promoted and shadow versions.
+    #[serde(default)]
+    pub registry_topic: Option<String>,
+    /// Model name in the registry (default: the job name).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// `[alerts]`
@@ -260,6 +270,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "dead_letter_topic",
             "late_topic",
             "features_topic",
+            "shadow_topic",
             "max_batch",
             "batch_timeout",
             "properties",
@@ -291,7 +302,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("features", &["sql_file"]),
-    ("model", &["artifact"]),
+    ("model", &["artifact", "registry_topic", "name"]),
     ("alerts", &["top_features"]),
     ("quality", &["silent_after", "stuck_windows"]),
     ("training", &["input"]),

@@ -36,6 +36,8 @@ pub struct KafkaSettings {
     pub late_topic: String,
     /// Topic feature rows are produced to, if any.
     pub features_topic: Option<String>,
+    /// Topic a shadow model version's alerts go to.
+    pub shadow_topic: String,
     /// Extra librdkafka properties for both clients.
     pub properties: BTreeMap<String, String>,
     /// Most records taken per poll batch.
@@ -65,6 +67,10 @@ pub struct JobConfig {
     pub feature_sql: String,
     /// Model artifact (absolute).
     pub model_path: PathBuf,
+    /// Registry topic the job follows, if any.
+    pub registry_topic: Option<String>,
+    /// Model name in the registry.
+    pub model_name: String,
     /// How many contributing features an alert lists.
     pub top_features: usize,
     /// History file for `vigil train` when none is given on the command line.

@@ -4,12 +4,13 @@
 //! anything about readings: it moves bytes and Kafka coordinates in and out in batches.
 
 mod admin;
+pub mod registry;
 mod sink;
 mod source;
 
 use std::collections::BTreeMap;
 
-pub use admin::ensure_topics;
+pub use admin::{ensure_compacted_topic, ensure_topics};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
 pub use source::Source;

@@ -66,6 +66,7 @@ pub struct Sink {
     dead_letter_topic: String,
     late_topic: String,
     features_topic: Option<String>,
+    shadow_topic: String,
 }
 
 impl Sink {
@@ -82,6 +83,7 @@ impl Sink {
             dead_letter_topic: k.dead_letter_topic.clone(),
             late_topic: k.late_topic.clone(),
             features_topic: k.features_topic.clone(),
+            shadow_topic: k.shadow_topic.clone(),
         })
     }
 
@@ -100,13 +102,18 @@ impl Sink {
 
     /// Queues an alert, keyed by asset id.
     pub fn alert(&self, alert: &Alert) -> Result<(), PipelineError> {
+        self.alert_to(&self.alert_topic, alert)
+    }
+
+    /// Queues a shadow model's alert on the shadow topic (it carries the candidate's version).
+    pub fn shadow_alert(&self, alert: &Alert) -> Result<(), PipelineError> {
+        self.alert_to(&self.shadow_topic, alert)
+    }
+
+    fn alert_to(&self, topic: &str, alert: &Alert) -> Result<(), PipelineError> {
         let json = serde_json::to_vec(alert)
             .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        self.send(
-            BaseRecord::to(&self.alert_topic)
-                .key(alert.asset_id.as_bytes())
-                .payload(json.as_slice()),
-        )
+        self.send(BaseRecord::to(topic).key(alert.asset_id.as_bytes()).payload(json.as_slice()))
     }
 
     /// Queues the rows of a feature batch on the features topic (if the job has one), keyed by
