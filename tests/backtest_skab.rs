@@ -40,6 +40,13 @@ async fn skab_pooled_metrics_meet_the_floors() {
     assert!(j["rmse"].is_null() && j["phm_score"].is_null(), "not a RUL job");
     // the training part of each file is never scored
     assert!(report.files.iter().all(|f| f.train_rows == 400 && f.test_rows > 500));
+    // the report: a summary and one plot per file, kept as a test artifact
+    let dir = std::env::temp_dir().join("vigil-skab-report");
+    let written = vigil_pipeline::backtest::write_report(&dir, &report).expect("report");
+    assert_eq!(written.len(), 21);
+    let svg = std::fs::read_to_string(dir.join("valve1_0.svg")).expect("plot");
+    assert!(svg.contains("<polyline") && svg.contains("stroke-dasharray"));
+    println!("report in {}", dir.display());
 }
 
 #[tokio::test]

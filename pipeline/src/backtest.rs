@@ -83,6 +83,11 @@ pub struct FileResult {
     pub test_rows: usize,
     /// Counts on the test part.
     pub confusion: Confusion,
+    /// The file's threshold.
+    pub threshold: f64,
+    /// Per test row: data row, score of its window, label (for the report's plots).
+    #[serde(skip)]
+    pub trace: Vec<(usize, f64, bool)>,
 }
 
 /// A backtest's result.
@@ -253,10 +258,11 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         let (all_feats, _, _) = features_of(cfg, &decoded.batch).await?;
         let m = FeatureMatrix::from_batches(&all_feats, names.len());
         let scorer = artifact.scorer();
-        let mut alarm: HashMap<i64, bool> = HashMap::new();
+        let mut window_score: HashMap<i64, f64> = HashMap::new();
         for (i, row) in m.values.rows().into_iter().enumerate() {
-            alarm.insert(m.window_start[i], scorer.score(row).score > artifact.threshold);
+            window_score.insert(m.window_start[i], scorer.score(row).score);
         }
+        let mut trace = Vec::new();
         let ts = decoded
             .batch
             .column_by_name(vigil_schemas::TS_COL)
@@ -274,8 +280,11 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
             let t = ts.value(i);
             // the first window holding t that closes: it ends at the end of t's pane
             let end = t.div_euclid(slide) * slide + slide;
-            let predicted = alarm.get(&(end - size)).copied().unwrap_or(false);
-            conf.add(predicted, labels.get(src).copied().unwrap_or(false));
+            let score = window_score.get(&(end - size)).copied();
+            let predicted = score.is_some_and(|s| s > artifact.threshold);
+            let label = labels.get(src).copied().unwrap_or(false);
+            conf.add(predicted, label);
+            trace.push((src, score.unwrap_or(f64::NAN), label));
             pred.push((src, predicted));
             test_rows += 1;
         }
@@ -308,7 +317,14 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         report.total.fp += conf.fp;
         report.total.fn_ += conf.fn_;
         report.total.tn += conf.tn;
-        report.files.push(FileResult { file: name, train_rows: split.min(decoded.rows.len()), test_rows, confusion: conf });
+        report.files.push(FileResult {
+            file: name,
+            train_rows: split.min(decoded.rows.len()),
+            test_rows,
+            confusion: conf,
+            threshold: artifact.threshold,
+            trace,
+        });
     }
     if bt.changepoint.is_some() && nab_windows > 0 {
         let mut n = [0.0; 3];
@@ -320,9 +336,86 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
     Ok(report)
 }
 
+/// An SVG plot of one file's test part: the score of each row's window (line), the threshold
+/// (dashed) and the labelled anomalies (shaded).
+pub fn plot_svg(r: &FileResult) -> String {
+    let (w, h, pad) = (900.0, 260.0, 40.0);
+    let n = r.trace.len().max(2) as f64;
+    let cap = (r.threshold.abs() * 3.0).max(r.trace.iter().map(|t| t.1).filter(|v| v.is_finite()).fold(0.0, f64::max).min(r.threshold.abs() * 3.0)).max(1e-9);
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v.clamp(0.0, cap) / cap);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n<text x=\"{pad}\" y=\"20\">{} — score (blue), threshold {:.3} (dashed), labelled anomaly (red); F1 {}</text>\n",
+        r.file,
+        r.threshold,
+        r.confusion.f1().map_or("-".into(), |f| format!("{f:.2}"))
+    );
+    let mut i = 0;
+    while i < r.trace.len() {
+        if r.trace[i].2 {
+            let start = i;
+            while i < r.trace.len() && r.trace[i].2 {
+                i += 1;
+            }
+            svg.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{pad}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#f4c7c3\"/>\n",
+                x(start),
+                (x(i.saturating_sub(1)) - x(start)).max(1.0),
+                h - 2.0 * pad
+            ));
+        } else {
+            i += 1;
+        }
+    }
+    let points: Vec<String> = r
+        .trace
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.1.is_finite())
+        .map(|(i, t)| format!("{:.1},{:.1}", x(i), y(t.1)))
+        .collect();
+    svg.push_str(&format!("<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"1.2\" points=\"{}\"/>\n", points.join(" ")));
+    let ty = y(r.threshold);
+    svg.push_str(&format!("<line x1=\"{pad}\" x2=\"{:.1}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"black\" stroke-dasharray=\"6 4\"/>\n", w - pad));
+    svg.push_str(&format!("<text x=\"{pad}\" y=\"{:.1}\">test rows →</text>\n</svg>\n", h - 12.0));
+    svg
+}
+
+/// Writes the report: `summary.txt` (the table) and one SVG plot per file.
+pub fn write_report(dir: &Path, report: &BacktestReport) -> Result<Vec<PathBuf>, PipelineError> {
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+    let mut written = Vec::new();
+    let summary = dir.join("summary.txt");
+    std::fs::write(&summary, format!("{report}\n{}\n", report.json())).map_err(|e| PipelineError::io(&summary, e))?;
+    written.push(summary);
+    for r in &report.files {
+        let p = dir.join(format!("{}.svg", r.file.replace(['/', '\\'], "_").trim_end_matches(".csv")));
+        std::fs::write(&p, plot_svg(r)).map_err(|e| PipelineError::io(&p, e))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plot_has_score_threshold_and_label_shading() {
+        let r = FileResult {
+            file: "valve1/0.csv".into(),
+            train_rows: 400,
+            test_rows: 4,
+            confusion: Confusion { tp: 1, fp: 0, fn_: 1, tn: 2 },
+            threshold: 1.0,
+            trace: vec![(400, 0.2, false), (401, 0.5, false), (402, 2.0, true), (403, f64::NAN, true)],
+        };
+        let svg = plot_svg(&r);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("<polyline") && svg.contains("stroke-dasharray") && svg.contains("#f4c7c3"));
+        let points = svg.split("points=\"").nth(1).and_then(|p| p.split('"').next()).unwrap_or_default();
+        assert_eq!(points.split_whitespace().count(), 3, "three finite points: {svg}");
+    }
 
     #[test]
     fn skab_metric_definitions() {

@@ -169,6 +169,9 @@ enum Command {
         /// Print one JSON object (f1, far, mar, nab_*, rmse, phm_score; null where not applicable).
         #[arg(long)]
         json: bool,
+        /// Write a report folder: summary.txt and an SVG plot (score, threshold, labels) per file.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Validate a job file, plan its SQL and check its model, without connecting to Kafka.
     Check {
@@ -344,6 +347,7 @@ async fn real_main(cli: Cli) -> Result<()> {
             opts.version = version;
             opts.detector = detector;
             opts.target_far = target_far;
+            opts.progress = true;
             let refs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
             let report = train_from_files(&cfg, &refs, &opts).await?;
             let out = out.unwrap_or_else(|| cfg.model_path.clone());
@@ -405,9 +409,13 @@ async fn real_main(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Backtest { job, input, json } => {
+        Command::Backtest { job, input, json, report: report_dir } => {
             let cfg = JobConfig::load(&job)?;
             let report = vigil_pipeline::backtest::run_backtest(&cfg, input.as_deref()).await?;
+            if let Some(dir) = report_dir {
+                let files = vigil_pipeline::backtest::write_report(&dir, &report)?;
+                eprintln!("report: {} files in {}", files.len(), dir.display());
+            }
             if json {
                 println!("{}", report.json());
             } else {

@@ -41,6 +41,8 @@ pub struct TrainOptions {
     pub detector: DetectorChoice,
     /// Calibrate the threshold to this false-alarm rate on held-out validation windows.
     pub target_far: Option<f64>,
+    /// Draw a progress bar on standard error while the history is windowed.
+    pub progress: bool,
 }
 
 /// The detector `vigil train` fits.
@@ -81,6 +83,7 @@ impl TrainOptions {
             threshold_margin: 1.2,
             detector: DetectorChoice::Pca,
             target_far: None,
+            progress: false,
         }
     }
 }
@@ -176,10 +179,19 @@ async fn train_with(
 ) -> Result<TrainReport, PipelineError> {
     let mut features = Vec::new();
     let mut late = 0;
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut done = 0;
     for b in batches {
         let step = engine.process_all(b).await?;
         late += step.late_rows.len();
         features.extend(step.features);
+        done += b.num_rows();
+        if opts.progress {
+            eprint!("\r{}", progress_bar(done, total, features.len()));
+        }
+    }
+    if opts.progress {
+        eprintln!();
     }
     features.extend(engine.flush().await?.features);
     let names = engine.features().feature_names().to_vec();
@@ -193,6 +205,18 @@ async fn train_with(
         windows: features.len(),
         components,
     })
+}
+
+/// A one-line progress bar: `[#####.....]  52%  1234/2345 readings, 17 windows`.
+pub fn progress_bar(done: usize, total: usize, windows: usize) -> String {
+    let frac = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let filled = (frac * 30.0).round() as usize;
+    format!(
+        "[{}{}] {:>3.0}%  {done}/{total} readings, {windows} windows",
+        "#".repeat(filled.min(30)),
+        ".".repeat(30 - filled.min(30)),
+        frac * 100.0
+    )
 }
 
 /// Fits the chosen detector on feature batches (as the engine produced them) and calibrates its
@@ -266,6 +290,13 @@ pub fn fit_artifact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_bar_draws_fractions() {
+        assert_eq!(progress_bar(0, 10, 0), format!("[{}]   0%  0/10 readings, 0 windows", ".".repeat(30)));
+        assert!(progress_bar(5, 10, 3).starts_with(&format!("[{}{}]  50%", "#".repeat(15), ".".repeat(15))));
+        assert!(progress_bar(0, 0, 0).contains("100%"));
+    }
     use crate::engine::score;
     use crate::history::decode_jsonl;
     use crate::sim::{Fault, FaultKind, PlantSim};
