@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, PcaDetector};
+use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, OcsvmDetector, PcaDetector};
 
 /// Version of the artifact layout this build writes and reads.
 pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
@@ -47,6 +47,8 @@ pub enum Detector {
     Kmeans(KMeansDetector),
     /// Gaussian-mixture negative log-likelihood.
     Gmm(GmmDetector),
+    /// One-class SVM decision value.
+    Ocsvm(OcsvmDetector),
 }
 
 impl Detector {
@@ -56,6 +58,7 @@ impl Detector {
             Detector::Pca(d) => d.n_features(),
             Detector::Kmeans(d) => d.scaler.mean.len(),
             Detector::Gmm(d) => d.scaler.mean.len(),
+            Detector::Ocsvm(d) => d.scaler.mean.len(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Detector {
             Detector::Pca(d) => d,
             Detector::Kmeans(d) => d,
             Detector::Gmm(d) => d,
+            Detector::Ocsvm(d) => d,
         }
     }
 }

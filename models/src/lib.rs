@@ -1,7 +1,7 @@
 //! Vigil's models: detectors, their training, and versioned artifacts.
 //!
 //! This crate owns the maths that turns feature rows into anomaly scores (the [`detector`] trait
-//! and its implementations [`pca`], [`kmeans`], [`gmm`]), the
+//! and its implementations [`pca`], [`kmeans`], [`gmm`], [`ocsvm`]), the
 //! calibration of thresholds from training scores ([`calibrate`]), the JSON artifact that carries
 //! a trained model with the feature names and SQL fingerprint it was trained on ([`artifact`]), and
 //! the explanation of a score by feature ([`Scored::contributions`]). It sees plain `f64` matrices,
@@ -14,6 +14,7 @@ pub mod detector;
 pub mod error;
 pub mod gmm;
 pub mod kmeans;
+pub mod ocsvm;
 pub mod pca;
 pub mod scaler;
 
@@ -22,5 +23,6 @@ pub use error::ModelError;
 pub use detector::{AnomalyDetector, Score};
 pub use gmm::GmmDetector;
 pub use kmeans::KMeansDetector;
+pub use ocsvm::OcsvmDetector;
 pub use pca::{PcaDetector, PcaParams, Scored};
 pub use scaler::Scaler;

@@ -150,7 +150,7 @@ enum Command {
         /// Model version written to the artifact.
         #[arg(long, default_value = "1")]
         version: String,
-        /// Detector: pca, kmeans[:k] or gmm[:k].
+        /// Detector: pca, kmeans[:k], gmm[:k] or ocsvm.
         #[arg(long, default_value = "pca")]
         detector: vigil_pipeline::train::DetectorChoice,
         /// Calibrate the threshold to this false-alarm rate (e.g. 0.01) on the latest 20 % of

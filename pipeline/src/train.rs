@@ -54,6 +54,8 @@ pub enum DetectorChoice {
     KMeans(usize),
     /// Negative log-likelihood under a `k`-component Gaussian mixture.
     Gmm(usize),
+    /// One-class SVM (ν = 0.05).
+    Ocsvm,
 }
 
 impl std::str::FromStr for DetectorChoice {
@@ -68,7 +70,8 @@ impl std::str::FromStr for DetectorChoice {
             "pca" => Ok(DetectorChoice::Pca),
             "kmeans" => Ok(DetectorChoice::KMeans(k)),
             "gmm" => Ok(DetectorChoice::Gmm(k)),
-            other => Err(format!("`{other}` is not a detector (pca, kmeans[:k], gmm[:k])")),
+            "ocsvm" => Ok(DetectorChoice::Ocsvm),
+            other => Err(format!("`{other}` is not a detector (pca, kmeans[:k], gmm[:k], ocsvm)")),
         }
     }
 }
@@ -248,6 +251,7 @@ pub fn fit_artifact(
         }
         DetectorChoice::KMeans(k) => (Detector::Kmeans(KMeansDetector::fit(fit.view(), k)?), 0),
         DetectorChoice::Gmm(k) => (Detector::Gmm(GmmDetector::fit(fit.view(), k)?), 0),
+        DetectorChoice::Ocsvm => (Detector::Ocsvm(vigil_models::OcsvmDetector::fit(fit.view(), 0.05)?), 0),
     };
     let scorer = detector.as_dyn();
     let scores: Vec<f64> = fit.axis_iter(Axis(0)).map(|r| scorer.score(r).score).collect();
@@ -335,7 +339,7 @@ mod tests {
             feats.extend(eng.process_all(b).await.unwrap().features);
         }
         feats.extend(eng.flush().await.unwrap().features);
-        for choice in [DetectorChoice::Pca, DetectorChoice::KMeans(3), DetectorChoice::Gmm(2)] {
+        for choice in [DetectorChoice::Pca, DetectorChoice::KMeans(3), DetectorChoice::Gmm(2), DetectorChoice::Ocsvm] {
             let mut opts = TrainOptions::for_job(&cfg);
             opts.detector = choice;
             opts.target_far = Some(0.02);
