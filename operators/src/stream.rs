@@ -299,6 +299,12 @@ impl EventTimeOperator {
         serde_json::to_vec(&snap).map_err(|e| OperatorError::Snapshot(e.to_string()))
     }
 
+    /// After a restore, counts partition idleness from wall time `wall` (see
+    /// [`Watermarks::resume`]); the runner calls it with the time it resumes consuming.
+    pub fn resume(&mut self, wall: i64) {
+        self.watermarks.resume(wall);
+    }
+
     /// Restores an operator for `cfg` from [`EventTimeOperator::snapshot`] bytes. Refuses a
     /// snapshot of a newer format or of a different window shape.
     pub fn restore(cfg: EventTimeConfig, bytes: &[u8]) -> Result<Self, OperatorError> {

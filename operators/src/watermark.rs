@@ -89,6 +89,18 @@ impl Watermarks {
         }
     }
 
+    /// Resumes after a restore at wall time `wall`: idleness is counted from now, not from the
+    /// wall times of the process that wrote the snapshot (otherwise a downtime longer than
+    /// `idle_timeout` would make every source look idle and move event time by the downtime).
+    pub fn resume(&mut self, wall: i64) {
+        for p in self.sources.values_mut() {
+            p.last_active_wall = wall;
+        }
+        if self.last_any_wall.is_some() {
+            self.last_any_wall = Some(wall);
+        }
+    }
+
     /// Stops tracking `sources` (revoked partitions). The watermark floor is kept.
     pub fn revoke(&mut self, sources: impl IntoIterator<Item = u32>) {
         for s in sources {
@@ -220,6 +232,21 @@ mod tests {
         assert_eq!(w.advance(500).0, Some(10_000));
         assert_eq!(w.advance(1_100), (Some(11_000), WatermarkBasis::WallClock));
         assert_eq!(w.advance(5_100).0, Some(15_000));
+    }
+
+    #[test]
+    fn resume_after_downtime_does_not_jump_event_time() {
+        let mut w = Watermarks::new(cfg(0, Some(100)));
+        w.assign([0, 1], 0);
+        w.observe(0, 1_000, 10);
+        w.observe(1, 900, 10);
+        assert_eq!(w.advance(20), (Some(900), WatermarkBasis::EventTime));
+        // A snapshot taken here is restored an hour (of wall clock) later.
+        let mut restored = w.clone();
+        restored.resume(3_600_000);
+        assert_eq!(restored.advance(3_600_010), (Some(900), WatermarkBasis::EventTime));
+        // Without resume every source would look idle and event time would jump by the downtime.
+        assert_eq!(w.advance(3_600_010).1, WatermarkBasis::WallClock);
     }
 
     #[test]

@@ -77,11 +77,11 @@ async fn pass(batches: &[RecordBatch], size_ms: i64, slide_ms: i64, pane_based: 
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let started = Instant::now();
     let mut windows = 0;
-    for b in batches {
+    for (i, b) in batches.iter().enumerate() {
         let sources = vec![0u32; b.num_rows()];
         op.ingest(b, &sources, 0)?;
         let mut adv = op.advance(0)?;
-        if Some(b) == batches.last() {
+        if i + 1 == batches.len() {
             adv.closed.extend(op.flush()?.closed);
         }
         let mut partials = HashMap::new();

@@ -276,8 +276,9 @@ impl Engine {
         .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
     }
 
-    /// Replaces the job's state with a snapshot from [`Engine::snapshot`].
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
+    /// Replaces the job's state with a snapshot from [`Engine::snapshot`]; `wall` is the time
+    /// consumption resumes, from which partition idleness is counted again.
+    pub fn restore(&mut self, bytes: &[u8], wall: i64) -> Result<(), PipelineError> {
         let v: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| PipelineError::Data(format!("not an engine snapshot: {e}")))?;
         if v["format"].as_u64().is_some_and(|f| f > 1) {
@@ -290,6 +291,7 @@ impl Engine {
         let states: HashMap<String, Vec<BaselineState>> = serde_json::from_value(v["baselines"].clone())
             .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
         self.op = EventTimeOperator::restore(self.event_time, &op)?;
+        self.op.resume(wall);
         self.baseline_states = states;
         self.features.reset_sliding();
         Ok(())

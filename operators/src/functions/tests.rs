@@ -121,6 +121,41 @@ async fn example_context() -> SessionContext {
     .expect("batch");
     let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
     ctx.register_table("samples", Arc::new(table)).expect("register");
+    // "dirty": asset `a` holds SAMPLE with a NULL, a NaN, +inf and -inf interleaved (at their
+    // own event times); asset `b` only non-finite values and NULLs
+    let mut xs: Vec<Option<f64>> = Vec::new();
+    let mut ts: Vec<i64> = Vec::new();
+    let mut assets: Vec<&str> = Vec::new();
+    let junk = [None, Some(f64::NAN), Some(f64::INFINITY), Some(f64::NEG_INFINITY)];
+    for (i, (x, t)) in SAMPLE.iter().zip(SAMPLE_TIMES).enumerate() {
+        xs.push(Some(*x));
+        ts.push(*t);
+        assets.push("a");
+        if i < junk.len() {
+            xs.push(junk[i]);
+            ts.push(t + 500);
+            assets.push("a");
+            xs.push(junk[i]);
+            ts.push(*t);
+            assets.push("b");
+        }
+    }
+    let dschema = Arc::new(Schema::new(vec![
+        Field::new("asset_id", DataType::Utf8, false),
+        Field::new("x", DataType::Float64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+    ]));
+    let dbatch = RecordBatch::try_new(
+        dschema.clone(),
+        vec![
+            Arc::new(datafusion::arrow::array::StringArray::from(assets)),
+            Arc::new(Float64Array::from(xs)),
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+        ],
+    )
+    .expect("dirty batch");
+    let dtable = MemTable::try_new(dschema, vec![vec![dbatch]]).expect("dirty table");
+    ctx.register_table("dirty", Arc::new(dtable)).expect("register");
     // one snapshot: sin(2π·50t) + 0.5·sin(2π·120t) at 1000 Hz, 1000 samples
     let wave: Vec<f64> = (0..1000)
         .map(|i| {
@@ -173,6 +208,29 @@ async fn functions_work_in_sql_with_nulls_and_grouping() {
     assert_eq!(v, None);
 }
 
+/// Through SQL with GROUP BY, NULL, NaN and ±inf readings are skipped: asset `a` (the sample
+/// with junk interleaved) gets exactly the clean sample's value, and asset `b` (only junk) NULL.
+#[tokio::test]
+async fn nulls_and_non_finite_values_are_skipped_in_grouped_sql() {
+    let ctx = example_context().await;
+    for d in docs() {
+        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let clean = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
+        let out = ctx
+            .sql(&format!("SELECT asset_id, {call} AS v FROM dirty GROUP BY asset_id ORDER BY asset_id"))
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let b = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).expect("concat");
+        assert_eq!(b.num_rows(), 2, "{}", d.name);
+        let v = b.column(1).as_primitive::<Float64Type>();
+        assert_eq!(v.is_valid(0).then(|| v.value(0)), clean, "{}: asset a", d.name);
+        assert!(v.is_null(1), "{}: asset b has only NULL/non-finite values", d.name);
+    }
+}
+
 /// The markdown of `docs/features.md`, with each example computed by running it.
 async fn features_markdown() -> String {
     let ctx = example_context().await;
@@ -185,8 +243,11 @@ async fn features_markdown() -> String {
          returns NULL when it is undefined for the values it saw (none, or too few). Every aggregate has an \
          exact partial state and merge, so pane-based hopping windows and restarts give the same result as \
          one pass.\n\n\
-         Percentiles come from DataFusion itself: `median(x)`, `percentile_cont(0.9) WITHIN GROUP (ORDER BY x)`, \
-         `approx_percentile_cont(x, 0.9)`.\n\n\
+         Percentiles come from DataFusion itself. `median(x)` and `percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` \
+         are exact: their state keeps the window's values, so they merge exactly too (property-tested through \
+         hopping panes in `features::tests`). `approx_percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` keeps a \
+         t-digest: bounded state, but approximate, and its merge depends on how readings fell into panes, so a \
+         hopping window may differ slightly from one pass; prefer the exact ones unless windows are very large.\n\n\
          Generated from `operators/src/functions/` by the test `functions::tests::docs_are_in_sync` \
          (`VIGIL_BLESS=1` rewrites this file); do not edit by hand.\n\n\
          The examples run on `x` = [2, −1, 3.5, 0.5, −2.5, 4, 1] with `ts` = 0, 1, 2, 3.5, 4, 6, 7 s.\n\n\

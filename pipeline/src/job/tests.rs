@@ -172,14 +172,14 @@ fn problems_of(text: &str) -> Vec<String> {
 #[test]
 fn session_lateness_dedup_and_quality_settings() {
     let t = GOOD
-        .replace("kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"", "kind = \"session\"\ngap = \"5m\"\nallowed_lateness = \"30s\"\nidle_timeout = \"off\"\ndedup = true")
+        .replace("kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"", "kind = \"session\"\ngap = \"5m\"\nallowed_lateness = \"30s\"\nidle_timeout = \"2m\"\ndedup = true")
         .replace("[features]", "[quality]\nsilent_after = \"10m\"\nstuck_windows = 5\n\n[features]")
         .replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.late\"");
     let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
     let e = cfg.event_time;
     assert_eq!(e.window, vigil_operators::WindowKind::Session { gap_ms: 300_000 });
     assert_eq!(e.allowed_lateness_ms, 30_000);
-    assert_eq!(e.idle_timeout_ms, None);
+    assert_eq!(e.idle_timeout_ms, Some(120_000));
     assert!(e.dedup);
     assert_eq!(e.quality.silent_after_ms, Some(600_000));
     assert_eq!(e.quality.stuck_windows, Some(5));
@@ -200,6 +200,8 @@ fn invalid_event_time_combinations_are_rejected_clearly() {
         (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nallowed_lateness = \"soon\""), "window.allowed_lateness"),
         (GOOD.replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.readings\""), "late_topic"),
         (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ndedup = \"yes\""), "expected a boolean"),
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"off\"").replace("[features]", "[quality]\nsilent_after = \"5m\"\n[features]"), "needs [window] idle_timeout"),
+        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"20ms\""), "longer than [kafka] batch_timeout"),
     ];
     for (text, want) in cases {
         let p = problems_of(&text);

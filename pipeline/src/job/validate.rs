@@ -510,6 +510,15 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
             cx.problem(&["quality", "silent_after"], format!("is shorter than the window slide ({slide_ms} ms): windows would close before silence could be told from a gap between readings"));
         }
     }
+    if silent_after_ms.is_some() && w.idle_timeout.as_deref() == Some("off") {
+        cx.problem(&["quality", "silent_after"], "needs [window] idle_timeout: with it \"off\", event time stops when the whole input goes quiet, so a dead gateway's sensors would never be reported silent");
+    }
+    if let Some(idle_ms) = idle {
+        let batch_ms = file.kafka.batch_timeout.as_deref().and_then(|t| parse_duration_ms(t).ok()).unwrap_or(50);
+        if idle_ms <= batch_ms {
+            cx.problem(&["window", "idle_timeout"], format!("must be longer than [kafka] batch_timeout ({batch_ms} ms): a busy partition missing from one poll batch would count as idle"));
+        }
+    }
     let stuck_windows = match q.stuck_windows {
         Some(n) if !(2..=10_000).contains(&n) => {
             cx.problem(&["quality", "stuck_windows"], "must be between 2 and 10000");
