@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, OcsvmDetector, PcaDetector};
+use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, OcsvmDetector, PcaDetector, RulDetector};
 
 /// Version of the artifact layout this build writes and reads.
 pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
@@ -35,6 +35,9 @@ pub struct TrainingInfo {
     /// Calibration: false-alarm rate of the threshold on the validation rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_far: Option<f64>,
+    /// RUL models: RMSE of the fit on its training rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_rmse: Option<f64>,
 }
 
 /// The trained detector.
@@ -49,6 +52,8 @@ pub enum Detector {
     Gmm(GmmDetector),
     /// One-class SVM decision value.
     Ocsvm(OcsvmDetector),
+    /// Remaining-useful-life regressor (score: horizon / predicted RUL).
+    Rul(RulDetector),
 }
 
 impl Detector {
@@ -59,6 +64,7 @@ impl Detector {
             Detector::Kmeans(d) => d.scaler.mean.len(),
             Detector::Gmm(d) => d.scaler.mean.len(),
             Detector::Ocsvm(d) => d.scaler.mean.len(),
+            Detector::Rul(d) => d.n_features(),
         }
     }
 
@@ -69,6 +75,15 @@ impl Detector {
             Detector::Kmeans(d) => d,
             Detector::Gmm(d) => d,
             Detector::Ocsvm(d) => d,
+            Detector::Rul(d) => d,
+        }
+    }
+
+    /// The RUL model, when the detector is one.
+    pub fn rul(&self) -> Option<&RulDetector> {
+        match self {
+            Detector::Rul(d) => Some(d),
+            _ => None,
         }
     }
 }
@@ -259,6 +274,7 @@ mod tests {
                 target_far: None,
                 validation_rows: 0,
                 validation_far: None,
+                fit_rmse: None,
             },
             detector: Detector::Pca(det),
         }

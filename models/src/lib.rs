@@ -1,7 +1,8 @@
 //! Vigil's models: detectors, their training, and versioned artifacts.
 //!
 //! This crate owns the maths that turns feature rows into anomaly scores (the [`detector`] trait
-//! and its implementations [`pca`], [`kmeans`], [`gmm`], [`ocsvm`]), the
+//! and its implementations [`pca`], [`kmeans`], [`gmm`], [`ocsvm`]), remaining useful life
+//! ([`rul`], on the gradient-boosted trees of [`gbr`]), the
 //! calibration of thresholds from training scores ([`calibrate`]), the JSON artifact that carries
 //! a trained model with the feature names and SQL fingerprint it was trained on ([`artifact`]), and
 //! the explanation of a score by feature ([`Scored::contributions`]). It sees plain `f64` matrices,
@@ -12,10 +13,12 @@ pub mod baselines;
 pub mod calibrate;
 pub mod detector;
 pub mod error;
+pub mod gbr;
 pub mod gmm;
 pub mod kmeans;
 pub mod ocsvm;
 pub mod pca;
+pub mod rul;
 pub mod scaler;
 
 pub use artifact::{Detector, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT_VERSION};
@@ -25,4 +28,5 @@ pub use gmm::GmmDetector;
 pub use kmeans::KMeansDetector;
 pub use ocsvm::OcsvmDetector;
 pub use pca::{PcaDetector, PcaParams, Scored};
+pub use rul::{RulDetector, RulMetrics, RulParams};
 pub use scaler::Scaler;

@@ -24,7 +24,7 @@ use vigil_operators::WindowKind;
 use vigil_schemas::decode::{csv_separator, decode_csv_for};
 
 use crate::engine::{Engine, FeatureMatrix};
-use crate::job::{BacktestSettings, JobConfig};
+use crate::job::{BacktestProtocol, BacktestSettings, JobConfig};
 use crate::metrics::JobStats;
 use crate::train::{fit_artifact, TrainOptions};
 use crate::PipelineError;
@@ -101,6 +101,8 @@ pub struct BacktestReport {
     pub nab: Option<[f64; 3]>,
     /// Labelled change-point windows in the test parts, and predicted change points.
     pub nab_counts: (usize, usize),
+    /// Remaining-useful-life results (protocol `rul`).
+    pub rul: Option<crate::backtest_rul::RulReport>,
 }
 
 impl BacktestReport {
@@ -113,8 +115,9 @@ impl BacktestReport {
             "nab_standard": self.nab.map(|n| n[0]),
             "nab_low_fp": self.nab.map(|n| n[1]),
             "nab_low_fn": self.nab.map(|n| n[2]),
-            "rmse": null,
-            "phm_score": null,
+            "rmse": self.rul.as_ref().map(|r| r.metrics.rmse),
+            "phm_score": self.rul.as_ref().map(|r| r.metrics.phm_score),
+            "rul": self.rul,
             "files": self.files.len(),
             "nab_windows": self.nab_counts.0,
             "nab_detections": self.nab_counts.1,
@@ -126,6 +129,9 @@ impl BacktestReport {
 
 impl std::fmt::Display for BacktestReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(r) = &self.rul {
+            return write!(f, "{r}");
+        }
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         writeln!(f, "{:<28} {:>6} {:>6} {:>7} {:>7} {:>7}", "file", "train", "test", "F1", "FAR %", "MAR %")?;
         for r in &self.files {
@@ -210,7 +216,7 @@ fn slice_rows(batch: &RecordBatch, keep: impl Fn(usize) -> bool) -> Result<Recor
     filter_record_batch(batch, &mask).map_err(|e| PipelineError::Data(e.to_string()))
 }
 
-async fn features_of(cfg: &JobConfig, batch: &RecordBatch) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
+pub(crate) async fn features_of(cfg: &JobConfig, batch: &RecordBatch) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
     let mut feats = engine.process_all(batch).await?.features;
     feats.extend(engine.flush().await?.features);
@@ -223,6 +229,13 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         .backtest
         .as_ref()
         .ok_or_else(|| PipelineError::Data("the job has no [backtest] section".into()))?;
+    let (train_rows, label) = match &bt.protocol {
+        BacktestProtocol::PerFile { train_rows, label } => (*train_rows, label.as_str()),
+        BacktestProtocol::Rul { train, test, truth } => {
+            let r = crate::backtest_rul::run(cfg, bt, input, train, test, truth).await?;
+            return Ok(BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0), rul: Some(r) });
+        }
+    };
     let data = input.map(Path::to_path_buf).unwrap_or_else(|| bt.data.clone());
     let files = list_files(&data, &bt.include, "csv")?;
     let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone())?;
@@ -230,7 +243,7 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         WindowKind::Fixed { size_ms, slide_ms } => (size_ms, slide_ms),
         WindowKind::Session { .. } => return Err(PipelineError::Data("backtests need tumbling or hopping windows".into())),
     };
-    let mut report = BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0) };
+    let mut report = BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0), rul: None };
     let mut nab_raw = [0.0; 3];
     let mut nab_windows = 0usize;
     for path in files {
@@ -242,13 +255,13 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         let text = std::fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
         let asset = name.trim_end_matches(".csv").to_string();
         let decoded = decode_csv_for(&decoder, &text, Some(&asset))?;
-        let labels = labels(&text, &bt.label)?;
+        let labels = labels(&text, label)?;
         let changepoints = match &bt.changepoint {
             Some(c) => Some(labels_fn(&text, c)?),
             None => None,
         };
         // decoded row i came from data row decoded.rows[i]
-        let split = bt.train_rows;
+        let split = train_rows;
         let train = slice_rows(&decoded.batch, |i| (decoded.rows[i] as usize) < split)?;
         let (train_feats, names, fp) = features_of(cfg, &train).await?;
         let mut opts = TrainOptions::for_job(cfg);

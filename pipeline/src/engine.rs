@@ -109,6 +109,9 @@ pub struct Engine {
     baselines: Vec<(BaselineSpec, usize)>,
     /// Their state, per asset (one entry per baseline).
     baseline_states: HashMap<String, Vec<BaselineState>>,
+    /// Last age scored per asset by a RUL model (active and shadow).
+    rul_ages: HashMap<String, f64>,
+    shadow_rul_ages: HashMap<String, f64>,
     stats: Arc<JobStats>,
 }
 
@@ -138,6 +141,8 @@ impl Engine {
         Ok(Engine {
             baselines,
             baseline_states: HashMap::new(),
+            rul_ages: HashMap::new(),
+            shadow_rul_ages: HashMap::new(),
             decoder,
             op: EventTimeOperator::new(cfg.event_time)?,
             features,
@@ -272,6 +277,7 @@ impl Engine {
             "format": 1,
             "event_time": op,
             "baselines": self.baseline_states,
+            "rul_ages": self.rul_ages,
         }))
         .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
     }
@@ -293,6 +299,7 @@ impl Engine {
         self.op = EventTimeOperator::restore(self.event_time, &op)?;
         self.op.resume(wall);
         self.baseline_states = states;
+        self.rul_ages = serde_json::from_value(v["rul_ages"].clone()).unwrap_or_default();
         self.features.reset_sliding();
         Ok(())
     }
@@ -339,6 +346,7 @@ impl Engine {
                         version: spec.feature.clone(),
                     }),
                     quality: None,
+                    rul: None,
                     top_features: vec![Contribution {
                         feature: spec.feature.clone(),
                         value: x,
@@ -369,12 +377,13 @@ impl Engine {
                     &feats,
                     self.features.feature_names(),
                     self.top_features,
+                    &mut self.rul_ages,
                 );
                 self.stats.record_alerts(alerts.len());
                 step.alerts.extend(alerts);
             }
             if let Some(shadow) = &self.shadow {
-                step.shadow_alerts.extend(score(shadow, &feats, self.features.feature_names(), self.top_features));
+                step.shadow_alerts.extend(score(shadow, &feats, self.features.feature_names(), self.top_features, &mut self.shadow_rul_ages));
             }
             let alerts = self.run_baselines(&feats);
             self.stats.record_alerts(alerts.len());
@@ -443,23 +452,40 @@ pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
         threshold,
         model: None,
         quality: Some(problem),
+        rul: None,
         top_features: Vec::new(),
         emitted_at: now_ms(),
     }
 }
 
 /// Scores a feature batch and returns the alerts for rows over the model's threshold.
+///
+/// A remaining-useful-life model scores only the *current* row of each asset: the first window
+/// in which the asset's age feature reached a new value (`ages` remembers the last age scored
+/// per asset), so the windows that still hold an asset after it stopped reporting are not
+/// scored again. Its alerts have kind `rul` and carry the predicted life.
 pub fn score(
     model: &ModelArtifact,
     feats: &RecordBatch,
     names: &[String],
     top_k: usize,
+    ages: &mut HashMap<String, f64>,
 ) -> Vec<Alert> {
     let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
     let det = model.scorer();
+    let rul = model.detector.rul();
+    let kind = if rul.is_some() { AlertKind::Rul } else { AlertKind::Anomaly };
     let emitted_at = now_ms();
     let mut alerts = Vec::new();
     for (i, row) in m.values.rows().into_iter().enumerate() {
+        if let Some(r) = rul {
+            let age = row[r.age_feature];
+            let last = ages.entry(m.assets[i].clone()).or_insert(f64::NEG_INFINITY);
+            if !(age > *last) {
+                continue;
+            }
+            *last = age;
+        }
         let s = det.score(row);
         if !(s.score > model.threshold) {
             continue;
@@ -479,13 +505,8 @@ pub fn score(
             })
             .collect();
         alerts.push(Alert {
-            alert_id: Alert::make_id(
-                &m.assets[i],
-                m.window_start[i],
-                AlertKind::Anomaly,
-                &model.version,
-            ),
-            kind: AlertKind::Anomaly,
+            alert_id: Alert::make_id(&m.assets[i], m.window_start[i], kind, &model.version),
+            kind,
             asset_id: m.assets[i].clone(),
             window_start: m.window_start[i],
             window_end: m.window_end[i],
@@ -496,6 +517,7 @@ pub fn score(
                 version: model.version.clone(),
             }),
             quality: None,
+            rul: rul.map(|r| r.predict(row)),
             top_features,
             emitted_at,
         });

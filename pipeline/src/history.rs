@@ -68,3 +68,33 @@ pub fn decode_jsonl(text: &str, decoder: &BatchDecoder) -> Result<History, Pipel
     }
     Ok(h)
 }
+
+/// CSV text with `columns` as its header, from a headerless file whose fields are separated by
+/// whitespace or commas (C-MAPSS: single spaces and trailing blanks).
+pub fn with_header(text: &str, columns: &[String]) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    out.push_str(&columns.join(","));
+    out.push('\n');
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut first = true;
+        for field in line.split(|c: char| c.is_whitespace() || c == ',').filter(|f| !f.is_empty()) {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(field);
+            first = false;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn headerless_whitespace_files_get_the_job_header() {
+        let cols = vec!["unit".to_string(), "cycle".to_string(), "s1".to_string()];
+        let t = super::with_header("1 1 518.67  \n1 2 518.70  \n\n", &cols);
+        assert_eq!(t, "unit,cycle,s1\n1,1,518.67\n1,2,518.70\n");
+    }
+}

@@ -7,6 +7,7 @@
 //! is a thin CLI over these.
 
 pub mod backtest;
+pub mod backtest_rul;
 pub mod bench;
 pub mod demo;
 pub mod engine;

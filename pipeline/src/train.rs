@@ -43,6 +43,8 @@ pub struct TrainOptions {
     pub target_far: Option<f64>,
     /// Draw a progress bar on standard error while the history is windowed.
     pub progress: bool,
+    /// Train a remaining-useful-life model (the job's `[rul]`) instead of a detector.
+    pub rul: Option<crate::job::RulSettings>,
 }
 
 /// The detector `vigil train` fits.
@@ -87,6 +89,7 @@ impl TrainOptions {
             detector: DetectorChoice::Pca,
             target_far: None,
             progress: false,
+            rul: cfg.rul.clone(),
         }
     }
 }
@@ -124,6 +127,16 @@ impl std::fmt::Display for TrainReport {
             "  data: {} readings ({} rejected, {} late) -> {} windows -> {} feature rows from {} assets",
             self.readings, self.rejected, self.late, self.windows, a.training.rows, a.training.assets
         )?;
+        if let Some(r) = a.detector.rul() {
+            writeln!(
+                f,
+                "  remaining useful life: targets capped at {}, alert below {} (threshold 1 = horizon / RUL), fit RMSE {:.2} on the training rows",
+                r.cap,
+                r.horizon,
+                a.training.fit_rmse.unwrap_or(f64::NAN)
+            )?;
+            return write!(f, "  features: {}", a.feature_names.join(", "));
+        }
         match (a.training.target_far, a.training.validation_far) {
             (Some(t), Some(v)) => writeln!(
                 f,
@@ -236,6 +249,9 @@ pub fn fit_artifact(
             "the history produced no feature rows: is it empty, or are all rows rejected?".into(),
         ));
     }
+    if let Some(rul) = &opts.rul {
+        return Ok((fit_rul(&m, names, fingerprint, opts, rul)?, 0));
+    }
     // Time-ordered split: the latest windows validate the threshold and are never fitted on.
     let mut order: Vec<usize> = (0..m.len()).collect();
     order.sort_by_key(|i| (m.window_end[*i], i.to_owned()));
@@ -285,10 +301,82 @@ pub fn fit_artifact(
             target_far: opts.target_far,
             validation_rows: val_scores.len(),
             validation_far: opts.target_far.map(|_| alarm_rate(&val_scores, threshold)),
+            fit_rmse: None,
         },
         detector,
     };
     Ok((artifact, components))
+}
+
+/// The RUL training rows of a feature matrix from run-to-failure histories: for each asset and
+/// age, the first window that reached that age (later windows only repeat an asset that stopped
+/// reporting), with target `min(final age − age, cap)`. Returns row indices and targets.
+pub fn rul_targets(m: &FeatureMatrix, age_j: usize, cap: f64) -> (Vec<usize>, Vec<f64>) {
+    let mut order: Vec<usize> = (0..m.len()).collect();
+    order.sort_by_key(|i| (m.window_end[*i], *i));
+    let mut final_age: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for i in 0..m.len() {
+        let a = m.values[(i, age_j)];
+        if a.is_finite() {
+            let e = final_age.entry(m.assets[i].as_str()).or_insert(a);
+            *e = e.max(a);
+        }
+    }
+    let mut last: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    let (mut idx, mut y) = (Vec::new(), Vec::new());
+    for i in order {
+        let a = m.values[(i, age_j)];
+        let prev = last.entry(m.assets[i].as_str()).or_insert(f64::NEG_INFINITY);
+        if !(a > *prev) {
+            continue;
+        }
+        *prev = a;
+        idx.push(i);
+        y.push((final_age[m.assets[i].as_str()] - a).min(cap));
+    }
+    (idx, y)
+}
+
+fn fit_rul(
+    m: &FeatureMatrix,
+    names: Vec<String>,
+    fingerprint: String,
+    opts: &TrainOptions,
+    rul: &crate::job::RulSettings,
+) -> Result<ModelArtifact, PipelineError> {
+    let age_j = names.iter().position(|n| *n == rul.age_feature).ok_or_else(|| {
+        PipelineError::Data(format!("[rul] age_feature `{}` is not a column of the feature SQL ({})", rul.age_feature, names.join(", ")))
+    })?;
+    let (idx, y) = rul_targets(m, age_j, rul.cap);
+    let x = m.values.select(Axis(0), &idx);
+    let params = vigil_models::RulParams { cap: rul.cap, horizon: rul.horizon, age_feature: age_j, gbr: rul.gbr };
+    let det = vigil_models::RulDetector::fit(x.view(), &y, params)?;
+    let pairs: Vec<(f64, f64)> = x.axis_iter(Axis(0)).zip(&y).map(|(r, t)| (det.predict(r), *t)).collect();
+    let fit_metrics = vigil_models::RulMetrics::of(&pairs);
+    let scorer: &dyn vigil_models::AnomalyDetector = &det;
+    let scores: Vec<f64> = x.axis_iter(Axis(0)).map(|r| scorer.score(r).score).collect();
+    let assets: BTreeSet<&str> = idx.iter().map(|i| m.assets[*i].as_str()).collect();
+    Ok(ModelArtifact {
+        format_version: ARTIFACT_FORMAT_VERSION,
+        name: opts.name.clone(),
+        version: opts.version.clone(),
+        created_at_ms: now_ms(),
+        feature_names: names,
+        feature_sql_hash: fingerprint,
+        threshold: 1.0,
+        training: TrainingInfo {
+            rows: idx.len(),
+            assets: assets.len(),
+            from_ms: idx.iter().map(|i| m.window_start[*i]).min().unwrap_or_default(),
+            to_ms: idx.iter().map(|i| m.window_end[*i]).max().unwrap_or_default(),
+            training_alarm_rate: alarm_rate(&scores, 1.0),
+            target_far: None,
+            validation_rows: 0,
+            validation_far: None,
+            fit_rmse: fit_metrics.map(|f| f.rmse),
+        },
+        detector: Detector::Rul(det),
+    })
 }
 
 #[cfg(test)]
@@ -302,6 +390,7 @@ mod tests {
         assert!(progress_bar(0, 0, 0).contains("100%"));
     }
     use crate::engine::score;
+    use std::collections::HashMap;
     use crate::history::decode_jsonl;
     use crate::sim::{Fault, FaultKind, PlantSim};
 
@@ -348,7 +437,7 @@ mod tests {
             assert!(a.training.validation_rows >= 50, "{choice:?}: {}", a.training.validation_rows);
             assert!(a.training.validation_far.unwrap() <= 0.02, "{choice:?}: {:?}", a.training.validation_far);
             // score the live hour: the faulty pump alerts in its last windows, healthy ones rarely
-            let alerts: Vec<_> = feats.iter().flat_map(|f| score(a, f, &names, 3)).collect();
+            let alerts: Vec<_> = feats.iter().flat_map(|f| score(a, f, &names, 3, &mut HashMap::new())).collect();
             let faulty_alerts = alerts.iter().filter(|x| x.asset_id == PlantSim::asset_id(2)).count();
             let healthy_alerts = alerts.len() - faulty_alerts;
             println!("{choice:?}: threshold {:.3}, faulty pump alerts {faulty_alerts}, healthy {healthy_alerts} of {} healthy windows", a.threshold, 7 * 60);

@@ -15,6 +15,8 @@ pub enum AlertKind {
     Anomaly,
     /// A sensor of the asset is silent or stuck (see `quality`).
     DataQuality,
+    /// The predicted remaining useful life fell below the model's horizon (see `rul`).
+    Rul,
 }
 
 impl AlertKind {
@@ -23,6 +25,7 @@ impl AlertKind {
         match self {
             AlertKind::Anomaly => "anomaly",
             AlertKind::DataQuality => "data_quality",
+            AlertKind::Rul => "rul",
         }
     }
 }
@@ -123,6 +126,9 @@ pub struct Alert {
     /// The data-quality problem (kind `data_quality` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityProblem>,
+    /// Predicted remaining useful life, in the unit of the model's age feature (kind `rul`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rul: Option<f64>,
     /// Features that drove the score, largest share first.
     pub top_features: Vec<Contribution>,
     /// Wall-clock time the alert was produced, UTC milliseconds.

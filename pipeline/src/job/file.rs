@@ -35,6 +35,33 @@ pub struct JobFile {
     /// `[backtest]`: labelled history for `vigil backtest`.
     #[serde(default)]
     pub backtest: Option<BacktestSection>,
+    /// `[rul]`: a remaining-useful-life model instead of an anomaly detector.
+    #[serde(default)]
+    pub rul: Option<RulSection>,
+}
+
+/// `[rul]`: remaining useful life, trained on run-to-failure histories (each asset's last
+/// reading is its failure).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulSection {
+    /// The feature (a column of the feature SQL) giving the asset's age, e.g. `max(cycle)`;
+    /// RUL is counted in its unit.
+    pub age_feature: String,
+    /// Training targets are capped at this remaining life (default 125).
+    #[serde(default)]
+    pub cap: Option<f64>,
+    /// Alert (kind `rul`) when the predicted remaining life is below this.
+    pub horizon: f64,
+    /// Boosted trees (default 300).
+    #[serde(default)]
+    pub trees: Option<i64>,
+    /// Depth of each tree (default 4).
+    #[serde(default)]
+    pub depth: Option<i64>,
+    /// Shrinkage (default 0.05).
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
 }
 
 /// `[backtest]`
@@ -47,11 +74,29 @@ pub struct BacktestSection {
     #[serde(default)]
     pub include: Vec<String>,
     /// `per_file`: the first `train_rows` rows of each file train, the rest is tested.
+    /// `rul`: `train` (run-to-failure histories) trains, each asset of `test` is predicted at its
+    /// last reading and compared with the line of `truth` for it.
     pub protocol: String,
     /// Rows of each file that train (protocol `per_file`).
-    pub train_rows: i64,
-    /// The 0/1 label column.
-    pub label: String,
+    #[serde(default)]
+    pub train_rows: Option<i64>,
+    /// The 0/1 label column (protocol `per_file`).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Training file under `data` (protocol `rul`).
+    #[serde(default)]
+    pub train: Option<String>,
+    /// Test file under `data` (protocol `rul`).
+    #[serde(default)]
+    pub test: Option<String>,
+    /// True remaining life of the test assets, one per line in the order of their first
+    /// appearance in `test` (protocol `rul`).
+    #[serde(default)]
+    pub truth: Option<String>,
+    /// Column names of data files that have no header row (then fields are separated by
+    /// whitespace or commas).
+    #[serde(default)]
+    pub columns: Vec<String>,
     /// The 0/1 change-point column (scored with NAB), if any.
     #[serde(default)]
     pub changepoint: Option<String>,
@@ -131,6 +176,13 @@ pub struct FieldsSection {
     /// Column renames: `column = "payload key"`.
     #[serde(default)]
     pub rename: BTreeMap<String, String>,
+    /// A numeric event time counts this unit (default `1ms`: epoch milliseconds), e.g. `1s`
+    /// for a cycle counter read as one second per cycle.
+    #[serde(default)]
+    pub timestamp_unit: Option<String>,
+    /// A numeric event time counts from this instant (RFC 3339; default the Unix epoch).
+    #[serde(default)]
+    pub timestamp_origin: Option<String>,
     /// Largest accepted payload in bytes (default 1 MiB).
     #[serde(default)]
     pub max_payload_bytes: Option<i64>,
@@ -256,7 +308,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
         "",
         &[
             "job", "kafka", "fields", "window", "features", "model", "alerts", "quality",
-            "baselines", "training", "backtest",
+            "baselines", "training", "backtest", "rul",
         ],
     ),
     ("job", &["name"]),
@@ -286,6 +338,8 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "waveforms",
             "rename",
             "max_payload_bytes",
+            "timestamp_unit",
+            "timestamp_origin",
         ],
     ),
     (
@@ -318,6 +372,11 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "changepoint_window_rows",
             "detector",
             "threshold_margin",
+            "train",
+            "test",
+            "truth",
+            "columns",
         ],
     ),
+    ("rul", &["age_feature", "cap", "horizon", "trees", "depth", "learning_rate"]),
 ];

@@ -77,6 +77,43 @@ pub struct JobConfig {
     pub training_input: Option<PathBuf>,
     /// `vigil backtest` settings, if the job has them.
     pub backtest: Option<BacktestSettings>,
+    /// Remaining-useful-life settings, if the job predicts RUL.
+    pub rul: Option<RulSettings>,
+}
+
+/// Resolved `[rul]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulSettings {
+    /// The age feature's name.
+    pub age_feature: String,
+    /// Target cap.
+    pub cap: f64,
+    /// Alert horizon.
+    pub horizon: f64,
+    /// Regressor settings.
+    pub gbr: vigil_models::gbr::GbrParams,
+}
+
+/// How a backtest splits and scores its data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BacktestProtocol {
+    /// SKAB's: per file, the first `train_rows` rows train; pointwise labels in `label`.
+    PerFile {
+        /// Rows of each file used for training.
+        train_rows: usize,
+        /// The label column.
+        label: String,
+    },
+    /// C-MAPSS's: train on run-to-failure histories, predict each test asset at its last
+    /// reading, compare with the truth file.
+    Rul {
+        /// Training file (absolute).
+        train: PathBuf,
+        /// Test file (absolute).
+        test: PathBuf,
+        /// True RUL per test asset (absolute).
+        truth: PathBuf,
+    },
 }
 
 /// Resolved `[backtest]` settings.
@@ -86,10 +123,10 @@ pub struct BacktestSettings {
     pub data: PathBuf,
     /// Sub-folders of `data` to use.
     pub include: Vec<String>,
-    /// Rows of each file used for training.
-    pub train_rows: usize,
-    /// The label column.
-    pub label: String,
+    /// The protocol.
+    pub protocol: BacktestProtocol,
+    /// Column names of headerless data files (empty: the files have a header row).
+    pub columns: Vec<String>,
     /// The change-point column, if change points are scored (NAB).
     pub changepoint: Option<String>,
     /// Rows in the NAB window to the right of each change point.

@@ -264,6 +264,29 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         min_ts_ms: DEFAULT_MIN_TS_MS,
         max_ts_ms: DEFAULT_MAX_TS_MS,
         max_payload_bytes: max_payload.max(0) as usize,
+        numeric_time: vigil_schemas::decode::NumericTime {
+            origin_ms: match &f.timestamp_origin {
+                None => 0,
+                Some(t) => match vigil_operators::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(t) {
+                    Ok(ns) => ns.div_euclid(1_000_000),
+                    Err(_) => {
+                        cx.problem(&["fields", "timestamp_origin"], format!("`{t}` is not an RFC 3339 time"));
+                        0
+                    }
+                },
+            },
+            unit_ms: match &f.timestamp_unit {
+                None => 1,
+                Some(t) => match cx.duration(&["fields", "timestamp_unit"], t) {
+                    Some(ms) if ms > 0 => ms,
+                    Some(_) => {
+                        cx.problem(&["fields", "timestamp_unit"], "must be positive");
+                        1
+                    }
+                    None => 1,
+                },
+            },
+        },
     };
     for p in mapping.validate() {
         cx.problem(&["fields", "measurements"], p);
@@ -348,12 +371,37 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let backtest = match &file.backtest {
         None => None,
         Some(b) => {
-            if b.protocol != "per_file" {
-                cx.problem(&["backtest", "protocol"], format!("`{}` is not a protocol (per_file)", b.protocol));
-            }
-            if b.train_rows < 10 {
-                cx.problem(&["backtest", "train_rows"], "must be at least 10");
-            }
+            let protocol = match b.protocol.as_str() {
+                "per_file" => {
+                    let train_rows = b.train_rows.unwrap_or(0);
+                    if train_rows < 10 {
+                        cx.problem(&["backtest", "train_rows"], "protocol per_file needs train_rows of at least 10");
+                    }
+                    if b.label.is_none() {
+                        cx.problem(&["backtest", "protocol"], "protocol per_file needs a `label` column");
+                    }
+                    super::BacktestProtocol::PerFile { train_rows: train_rows.max(0) as usize, label: b.label.clone().unwrap_or_default() }
+                }
+                "rul" => {
+                    let data = resolve(&b.data);
+                    let mut need = |key: &str, v: &Option<String>| match v {
+                        Some(f) => data.join(f),
+                        None => {
+                            cx.problem(&["backtest", "protocol"], format!("protocol rul needs `{key}`"));
+                            PathBuf::new()
+                        }
+                    };
+                    let (train, test, truth) = (need("train", &b.train), need("test", &b.test), need("truth", &b.truth));
+                    if file.rul.is_none() {
+                        cx.problem(&["backtest", "protocol"], "protocol rul needs a [rul] section");
+                    }
+                    super::BacktestProtocol::Rul { train, test, truth }
+                }
+                other => {
+                    cx.problem(&["backtest", "protocol"], format!("`{other}` is not a protocol (per_file, rul)"));
+                    super::BacktestProtocol::PerFile { train_rows: 0, label: String::new() }
+                }
+            };
             let detector = match b.detector.as_deref().unwrap_or("pca").parse::<crate::train::DetectorChoice>() {
                 Ok(d) => d,
                 Err(e) => {
@@ -368,8 +416,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             Some(super::BacktestSettings {
                 data: resolve(&b.data),
                 include: b.include.clone(),
-                train_rows: b.train_rows.max(0) as usize,
-                label: b.label.clone(),
+                protocol,
+                columns: b.columns.clone(),
                 changepoint: b.changepoint.clone(),
                 changepoint_window_rows: b.changepoint_window_rows.unwrap_or(60).clamp(1, 1_000_000) as usize,
                 detector,
@@ -377,6 +425,37 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             })
         }
     };
+
+    // [rul]
+    let rul = file.rul.as_ref().map(|r| {
+        let cap = r.cap.unwrap_or(125.0);
+        if !(cap > 0.0 && r.horizon > 0.0 && r.horizon <= cap) {
+            cx.problem(&["rul", "horizon"], format!("must be positive and at most the cap ({cap})"));
+        }
+        let trees = r.trees.unwrap_or(300);
+        if !(1..=5000).contains(&trees) {
+            cx.problem(&["rul", "trees"], "must be between 1 and 5000");
+        }
+        let depth = r.depth.unwrap_or(4);
+        if !(1..=12).contains(&depth) {
+            cx.problem(&["rul", "depth"], "must be between 1 and 12");
+        }
+        let lr = r.learning_rate.unwrap_or(0.05);
+        if !(lr > 0.0 && lr <= 1.0) {
+            cx.problem(&["rul", "learning_rate"], "must be in (0, 1]");
+        }
+        super::RulSettings {
+            age_feature: r.age_feature.clone(),
+            cap,
+            horizon: r.horizon,
+            gbr: vigil_models::gbr::GbrParams {
+                trees: trees.clamp(1, 5000) as usize,
+                depth: depth.clamp(1, 12) as usize,
+                learning_rate: lr,
+                ..Default::default()
+            },
+        }
+    });
 
     match (cx.problems.is_empty(), window.zip(event_time)) {
         (true, Some((window, event_time))) => Ok(JobConfig {
@@ -406,6 +485,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             top_features: top_features as usize,
             training_input: file.training.input.as_deref().map(resolve),
             backtest,
+            rul,
         }),
         _ => Err(cx.problems),
     }

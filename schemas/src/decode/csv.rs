@@ -75,7 +75,9 @@ pub fn decode_csv_for(
             }
             let ts_text = get(ts_col);
             let ts = match ts_text.parse::<i64>() {
-                Ok(ms) => ms,
+                Ok(n) => m.numeric_time.to_ms(n).ok_or_else(|| {
+                    (RejectReason::BadTimestamp, format!("`{ts_text}` is out of range"))
+                })?,
                 Err(_) => string_to_timestamp_nanos(ts_text)
                     .map(|ns| ns.div_euclid(1_000_000))
                     .map_err(|_| {

@@ -297,8 +297,8 @@ impl<'de> Visitor<'de> for Top<'_> {
                 self.s.has_asset = true;
             } else if key == m.time_field {
                 let v = map.next_value_seed(ScalarSeed)?;
-                self.s.ts =
-                    event_time(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                self.s.ts = event_time(key, v, m.numeric_time)
+                    .map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
                 self.s.has_ts = true;
             } else if let Some(slot) = self.dec.measurement_slot(key) {
                 let v = map.next_value_seed(ScalarSeed)?;
@@ -334,10 +334,13 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-fn event_time(key: &str, v: Scalar<'_>) -> Result<i64, Rejection> {
+fn event_time(key: &str, v: Scalar<'_>, nt: super::NumericTime) -> Result<i64, Rejection> {
+    let numeric = |n: i64| {
+        nt.to_ms(n).ok_or_else(|| (RejectReason::BadTimestamp, format!("field `{key}`: {n} is out of range")))
+    };
     match v {
-        Scalar::Int(ms) => Ok(ms),
-        Scalar::Num(ms) if ms.is_finite() => Ok(ms as i64),
+        Scalar::Int(n) => numeric(n),
+        Scalar::Num(n) if n.is_finite() => numeric(n as i64),
         Scalar::Num(_) => Err((
             RejectReason::NonFinite,
             format!("field `{key}` is not a finite number"),

@@ -74,6 +74,32 @@ pub struct FieldMapping {
     pub max_ts_ms: i64,
     /// Payloads longer than this are rejected unread.
     pub max_payload_bytes: usize,
+    /// How a numeric event time is read: `origin_ms + value · unit_ms` (default: epoch ms).
+    pub numeric_time: NumericTime,
+}
+
+/// The meaning of a numeric event time: a count of `unit_ms` since `origin_ms`. The default
+/// (`0`, `1`) is epoch milliseconds; a counter such as an engine cycle number can be read as, for
+/// example, one second per cycle from 2000-01-01.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumericTime {
+    /// Event time of the value 0, UTC ms.
+    pub origin_ms: i64,
+    /// Milliseconds per unit of the value.
+    pub unit_ms: i64,
+}
+
+impl Default for NumericTime {
+    fn default() -> Self {
+        NumericTime { origin_ms: 0, unit_ms: 1 }
+    }
+}
+
+impl NumericTime {
+    /// The event time (UTC ms) of a numeric value, `None` on overflow.
+    pub fn to_ms(self, value: i64) -> Option<i64> {
+        value.checked_mul(self.unit_ms)?.checked_add(self.origin_ms)
+    }
 }
 
 impl FieldMapping {
@@ -95,6 +121,7 @@ impl FieldMapping {
             min_ts_ms: DEFAULT_MIN_TS_MS,
             max_ts_ms: DEFAULT_MAX_TS_MS,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            numeric_time: NumericTime::default(),
         }
     }
 
