@@ -80,6 +80,7 @@ async fn streaming_rul_alerts_carry_the_prediction_and_stop_with_the_data() {
         let rul = a.rul.expect("predicted RUL");
         assert!(rul < 30.0 && a.score > 1.0, "{rul} {}", a.score);
         assert!(!a.top_features.is_empty(), "explained");
+        assert!(a.top_features.iter().all(|c| c.z.is_some_and(f64::is_finite)), "each driver has its z-score");
         // the window's last one-cycle pane holds the engine's newest cycle at most
         let end_cycle = (a.window_end - ORIGIN_MS) / 1000;
         assert!(end_cycle <= last[&a.asset_id] + 1, "engine {} scored after its data stopped", a.asset_id);

@@ -32,6 +32,9 @@ pub struct RulDetector {
     pub age_feature: usize,
     /// Each feature's training 1 % and 99 % quantiles (its "normal range" in explanations).
     pub ranges: Vec<(f64, f64)>,
+    /// Each feature's training mean and standard deviation (for z-scores).
+    #[serde(default)]
+    pub moments: Vec<(f64, f64)>,
 }
 
 /// RUL training settings.
@@ -66,7 +69,15 @@ impl RulDetector {
                 )
             })
             .collect();
-        Ok(RulDetector { regressor, cap: p.cap, horizon: p.horizon, age_feature: p.age_feature, ranges })
+        let moments = (0..x.ncols())
+            .map(|j| {
+                let v: Vec<f64> = x.column(j).iter().copied().filter(|v| v.is_finite()).collect();
+                let n = v.len().max(1) as f64;
+                let m = v.iter().sum::<f64>() / n;
+                (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt())
+            })
+            .collect();
+        Ok(RulDetector { regressor, cap: p.cap, horizon: p.horizon, age_feature: p.age_feature, ranges, moments })
     }
 
     /// Predicted remaining life of one feature row, in `[0, cap]`.
@@ -96,6 +107,11 @@ impl AnomalyDetector for RulDetector {
 
     fn normal_range(&self, j: usize) -> (f64, f64) {
         self.ranges.get(j).copied().unwrap_or((f64::NAN, f64::NAN))
+    }
+
+    fn z_score(&self, j: usize, x: f64) -> Option<f64> {
+        let (m, sd) = self.moments.get(j).copied()?;
+        (x.is_finite() && sd > 0.0).then(|| (x - m) / sd)
     }
 }
 
@@ -178,6 +194,11 @@ mod tests {
         }
         let near = m.score(ndarray::arr1(&[1.0, 150.0]).view());
         assert!(near.contributions[0] > near.contributions[1], "{:?}", near.contributions);
+        // z-scores against the training distribution: the mean is 0, one sd away is 1
+        let (mu, sd) = m.moments[0];
+        assert_eq!(m.z_score(0, mu), Some(0.0));
+        assert!((m.z_score(0, mu + sd).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(m.z_score(0, f64::NAN), None);
     }
 
     #[test]

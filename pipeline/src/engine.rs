@@ -353,6 +353,7 @@ impl Engine {
                         share: 1.0,
                         normal_low: mean - 3.0 * sd,
                         normal_high: mean + 3.0 * sd,
+                        z: (sd > 0.0 && x.is_finite()).then(|| (x - mean) / sd),
                     }],
                     emitted_at: now_ms(),
                 });
@@ -502,6 +503,7 @@ pub fn score(
                 share: s.contributions[j],
                 normal_low: det.normal_range(j).0,
                 normal_high: det.normal_range(j).1,
+                z: det.z_score(j, row[j]),
             })
             .collect();
         alerts.push(Alert {

@@ -99,6 +99,9 @@ pub struct Contribution {
     pub normal_low: f64,
     /// Upper end of the normal range seen in training (mean + 3 sd).
     pub normal_high: f64,
+    /// How many training standard deviations the value lies from the training mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
 }
 
 /// A maintenance alert.
