@@ -11,29 +11,49 @@ use vigil_pipeline::backtest::run_backtest;
 use vigil_pipeline::job::JobConfig;
 
 fn job(name: &str) -> JobConfig {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/job.toml"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/job.toml"));
     let cfg = JobConfig::load(&path).expect("example C-MAPSS job");
     let data = &cfg.backtest.as_ref().expect("backtest section").data;
-    assert!(data.is_dir(), "C-MAPSS data not found at {} (expected ../shared beside the repository)", data.display());
+    assert!(
+        data.is_dir(),
+        "C-MAPSS data not found at {} (expected ../shared beside the repository)",
+        data.display()
+    );
     cfg
 }
 
 #[tokio::test]
 async fn fd001_rul_rmse_meets_the_floor() {
-    let report = run_backtest(&job("cmapss-fd001"), None).await.expect("backtest");
+    let report = run_backtest(&job("cmapss-fd001"), None)
+        .await
+        .expect("backtest");
     println!("{report}");
     let j = report.json();
     let rul = report.rul.as_ref().expect("a RUL report");
     assert_eq!(rul.predictions.len(), 100, "one prediction per test engine");
-    assert!(rul.predictions.iter().all(|p| (0.0..=125.0).contains(&p.predicted)));
+    assert!(rul
+        .predictions
+        .iter()
+        .all(|p| (0.0..=125.0).contains(&p.predicted)));
     // the last cycle of test engine 1 is 31 (test_FD001.txt), its true RUL 112 (RUL_FD001.txt)
-    assert_eq!((rul.predictions[0].asset.as_str(), rul.predictions[0].age, rul.predictions[0].actual), ("1", 31.0, 112.0));
+    assert_eq!(
+        (
+            rul.predictions[0].asset.as_str(),
+            rul.predictions[0].age,
+            rul.predictions[0].actual
+        ),
+        ("1", 31.0, 112.0)
+    );
     let rmse = j["rmse"].as_f64().expect("rmse");
     let phm = j["phm_score"].as_f64().expect("phm_score");
     println!("rmse {rmse:.3}, phm_score {phm:.1}");
     assert!(rmse <= 20.0, "FD001 RMSE {rmse:.2} > 20");
     assert!(phm <= 1500.0, "FD001 PHM08 score {phm:.0} > 1500");
-    assert!(j["f1"].is_null() && j["nab_standard"].is_null(), "not an anomaly job");
+    assert!(
+        j["f1"].is_null() && j["nab_standard"].is_null(),
+        "not an anomaly job"
+    );
 }
 
 /// The streaming engine with the trained RUL model on the test engines: alerts have kind `rul`,
@@ -56,13 +76,27 @@ async fn streaming_rul_alerts_carry_the_prediction_and_stop_with_the_data() {
     let text = |f: &str| std::fs::read_to_string(bt.data.join(f)).expect("data file");
     let read = |t: &str| {
         let dec = BatchDecoder::new(cfg.mapping.clone()).expect("decoder");
-        decode_csv_for(&dec, &with_header(t, &bt.columns), None).expect("decode").batch
+        decode_csv_for(&dec, &with_header(t, &bt.columns), None)
+            .expect("decode")
+            .batch
     };
-    let report = train_from_batches(&cfg, &[read(&text("train_FD001.txt"))], &TrainOptions::for_job(&cfg)).await.expect("train");
+    let report = train_from_batches(
+        &cfg,
+        &[read(&text("train_FD001.txt"))],
+        &TrainOptions::for_job(&cfg),
+    )
+    .await
+    .expect("train");
     println!("{report}");
-    let mut engine = Engine::new(&cfg, Some(report.artifact), Arc::new(JobStats::new())).await.expect("engine");
+    let mut engine = Engine::new(&cfg, Some(report.artifact), Arc::new(JobStats::new()))
+        .await
+        .expect("engine");
     let test_text = text("test_FD001.txt");
-    let mut alerts = engine.process_all(&read(&test_text)).await.expect("process").alerts;
+    let mut alerts = engine
+        .process_all(&read(&test_text))
+        .await
+        .expect("process")
+        .alerts;
     alerts.extend(engine.flush().await.expect("flush").alerts);
     // last cycle of each test engine, from the file itself
     let mut last: HashMap<String, i64> = HashMap::new();
@@ -80,13 +114,27 @@ async fn streaming_rul_alerts_carry_the_prediction_and_stop_with_the_data() {
         let rul = a.rul.expect("predicted RUL");
         assert!(rul < 30.0 && a.score > 1.0, "{rul} {}", a.score);
         assert!(!a.top_features.is_empty(), "explained");
-        assert!(a.top_features.iter().all(|c| c.z.is_some_and(f64::is_finite)), "each driver has its z-score");
+        assert!(
+            a.top_features
+                .iter()
+                .all(|c| c.z.is_some_and(f64::is_finite)),
+            "each driver has its z-score"
+        );
         // the window's last one-cycle pane holds the engine's newest cycle at most
         let end_cycle = (a.window_end - ORIGIN_MS) / 1000;
-        assert!(end_cycle <= last[&a.asset_id] + 1, "engine {} scored after its data stopped", a.asset_id);
+        assert!(
+            end_cycle <= last[&a.asset_id] + 1,
+            "engine {} scored after its data stopped",
+            a.asset_id
+        );
     }
     // engine 20 (true RUL 16 at its last cycle) and 34 (7) are alerting by then
     for unit in ["20", "34"] {
-        assert!(alerts.iter().any(|a| a.asset_id == unit && (a.window_end - ORIGIN_MS) / 1000 == last[unit] + 1), "engine {unit}");
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.asset_id == unit && (a.window_end - ORIGIN_MS) / 1000 == last[unit] + 1),
+            "engine {unit}"
+        );
     }
 }

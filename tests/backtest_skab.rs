@@ -13,7 +13,11 @@ fn job() -> JobConfig {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/skab/job.toml");
     let cfg = JobConfig::load(&path).expect("example SKAB job");
     let data = &cfg.backtest.as_ref().expect("backtest section").data;
-    assert!(data.is_dir(), "SKAB data not found at {} (expected ../shared beside the repository)", data.display());
+    assert!(
+        data.is_dir(),
+        "SKAB data not found at {} (expected ../shared beside the repository)",
+        data.display()
+    );
     cfg
 }
 
@@ -31,15 +35,26 @@ async fn skab_pooled_metrics_meet_the_floors() {
     assert!(f1 >= 0.70, "SKAB F1 {f1:.3} < 0.70");
     assert!(far <= 25.0, "SKAB FAR {far:.2} % > 25 %");
     assert!(mar <= 40.0, "SKAB MAR {mar:.2} % > 40 %");
-    let nab = j["nab_standard"].as_f64().expect("NAB standard (the job scores change points)");
+    let nab = j["nab_standard"]
+        .as_f64()
+        .expect("NAB standard (the job scores change points)");
     assert!(nab >= 25.0, "SKAB NAB standard {nab:.2} < 25");
-    assert_eq!(j["nab_windows"], 79, "one window per labelled change point in the test parts");
+    assert_eq!(
+        j["nab_windows"], 79,
+        "one window per labelled change point in the test parts"
+    );
     for key in ["nab_low_fp", "nab_low_fn", "rmse", "phm_score"] {
         assert!(j.get(key).is_some(), "--json has key {key}");
     }
-    assert!(j["rmse"].is_null() && j["phm_score"].is_null(), "not a RUL job");
+    assert!(
+        j["rmse"].is_null() && j["phm_score"].is_null(),
+        "not a RUL job"
+    );
     // the training part of each file is never scored
-    assert!(report.files.iter().all(|f| f.train_rows == 400 && f.test_rows > 500));
+    assert!(report
+        .files
+        .iter()
+        .all(|f| f.train_rows == 400 && f.test_rows > 500));
     // the report: a summary and one plot per file, kept as a test artifact
     let dir = std::env::temp_dir().join("vigil-skab-report");
     let written = vigil_pipeline::backtest::write_report(&dir, &report).expect("report");
@@ -52,8 +67,18 @@ async fn skab_pooled_metrics_meet_the_floors() {
 #[tokio::test]
 async fn input_replaces_the_data_path() {
     let cfg = job();
-    let one = cfg.backtest.as_ref().expect("backtest").data.join("valve2/0.csv");
-    let report = run_backtest(&cfg, Some(&one)).await.expect("backtest one file");
+    let one = cfg
+        .backtest
+        .as_ref()
+        .expect("backtest")
+        .data
+        .join("valve2/0.csv");
+    let report = run_backtest(&cfg, Some(&one))
+        .await
+        .expect("backtest one file");
     assert_eq!(report.files.len(), 1);
-    assert!(report.total.tp + report.total.fn_ > 0, "the file has labelled anomalies");
+    assert!(
+        report.total.tp + report.total.fn_ > 0,
+        "the file has labelled anomalies"
+    );
 }

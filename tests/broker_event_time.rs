@@ -69,14 +69,21 @@ fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, partition: i3
     }
 }
 
-async fn wait_for(stats: &JobStats, what: &str, cond: impl Fn(&vigil_pipeline::metrics::StatsSnapshot) -> bool) {
+async fn wait_for(
+    stats: &JobStats,
+    what: &str,
+    cond: impl Fn(&vigil_pipeline::metrics::StatsSnapshot) -> bool,
+) {
     let start = Instant::now();
     loop {
         let s = stats.snapshot();
         if cond(&s) {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "waiting for {what}: {s:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waiting for {what}: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -119,10 +126,20 @@ async fn scenario() {
     // exact repeat); pump-b on partition 1 for the first 9 s only, then nothing.
     let mut sent = 0u64;
     for s in 0..80 {
-        send(&producer, &input, 0, &reading("pump-a", s, 20.0 + (s % 7) as f64));
+        send(
+            &producer,
+            &input,
+            0,
+            &reading("pump-a", s, 20.0 + (s % 7) as f64),
+        );
         sent += 1;
     }
-    send(&producer, &input, 0, &reading("pump-a", 30, 20.0 + (30 % 7) as f64));
+    send(
+        &producer,
+        &input,
+        0,
+        &reading("pump-a", 30, 20.0 + (30 % 7) as f64),
+    );
     sent += 1;
     for s in 0..10 {
         send(&producer, &input, 1, &reading("pump-b", s, 40.0));
@@ -135,8 +152,15 @@ async fn scenario() {
     let job = tokio::spawn(run(cfg.clone(), None, opts));
     wait_for(&stats, "phase 1 polled", |s| s.polled >= sent).await;
     // Partition 1 is idle after 2 s of wall clock: pump-a's windows up to 70 s close.
-    wait_for(&stats, "windows behind the idle partition to close", |s| s.windows >= 7).await;
-    assert_eq!(stats.snapshot().duplicates, 1, "the repeated reading is counted once");
+    wait_for(&stats, "windows behind the idle partition to close", |s| {
+        s.windows >= 7
+    })
+    .await;
+    assert_eq!(
+        stats.snapshot().duplicates,
+        1,
+        "the repeated reading is counted once"
+    );
 
     // Phase 2: three readings for the closed window [0, 10) on partition 0: late.
     let first_late_offset = 81; // partition 0 holds 81 records so far
@@ -153,23 +177,41 @@ async fn scenario() {
     assert_eq!(snap.late, 3);
     assert_eq!(snap.dead_letters, 0);
 
-    let late = read_topic(&brokers, &cfg.kafka.late_topic, Some(3), Duration::from_secs(10), Duration::from_secs(60));
+    let late = read_topic(
+        &brokers,
+        &cfg.kafka.late_topic,
+        Some(3),
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+    );
     assert_eq!(late.len(), 3, "late-data topic");
     for (i, r) in late.iter().enumerate() {
         assert_eq!(r.header(H_REASON), Some("late"));
         assert_eq!(r.header(H_TOPIC), Some(input.as_str()));
         assert_eq!(r.header(H_PARTITION), Some("0"));
-        assert_eq!(r.header(H_OFFSET), Some((first_late_offset + i as i64).to_string().as_str()));
+        assert_eq!(
+            r.header(H_OFFSET),
+            Some((first_late_offset + i as i64).to_string().as_str())
+        );
         let payload = String::from_utf8(r.payload.clone().unwrap_or_default()).unwrap_or_default();
-        assert!(payload.contains("99"), "the late record is passed on as it came: {payload}");
+        assert!(
+            payload.contains("99"),
+            "the late record is passed on as it came: {payload}"
+        );
     }
 
     // Data quality: pump-b's two sensors went silent (the watermark moved on without its
     // partition), pump-a's did not (its last reading is less than 30 s behind).
-    let alerts: Vec<Alert> = read_topic(&brokers, &cfg.kafka.alert_topic, None, Duration::from_secs(5), Duration::from_secs(60))
-        .iter()
-        .map(|r| serde_json::from_slice(r.payload.as_deref().unwrap_or_default()).expect("alert JSON"))
-        .collect();
+    let alerts: Vec<Alert> = read_topic(
+        &brokers,
+        &cfg.kafka.alert_topic,
+        None,
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .iter()
+    .map(|r| serde_json::from_slice(r.payload.as_deref().unwrap_or_default()).expect("alert JSON"))
+    .collect();
     println!("alerts: {alerts:#?}");
     assert_eq!(snap.quality_alerts as usize, alerts.len());
     let mut silent: Vec<(String, String)> = alerts
@@ -177,7 +219,11 @@ async fn scenario() {
         .filter(|a| a.kind == AlertKind::DataQuality)
         .filter_map(|a| match &a.quality {
             // wall_clock may be either: both partitions can turn idle within the same second
-            Some(QualityProblem::SilentSensor { measurement, last_seen, .. }) => {
+            Some(QualityProblem::SilentSensor {
+                measurement,
+                last_seen,
+                ..
+            }) => {
                 assert_eq!(*last_seen, T0 + 9_000);
                 Some((a.asset_id.clone(), measurement.clone()))
             }
@@ -187,7 +233,10 @@ async fn scenario() {
     silent.sort();
     assert_eq!(
         silent,
-        vec![("pump-b".to_string(), "temp".to_string()), ("pump-b".to_string(), "vib".to_string())]
+        vec![
+            ("pump-b".to_string(), "temp".to_string()),
+            ("pump-b".to_string(), "vib".to_string())
+        ]
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -55,7 +55,10 @@ artifact = "none.json"
 }
 
 fn key(v: &Value) -> (String, i64) {
-    (v["asset_id"].as_str().unwrap_or_default().to_string(), v["window_start"].as_i64().unwrap_or_default())
+    (
+        v["asset_id"].as_str().unwrap_or_default().to_string(),
+        v["window_start"].as_i64().unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -76,11 +79,22 @@ async fn scenario() {
 
     // 12 pumps for 15 minutes, one with bearing wear; then one sentinel reading an hour later,
     // whose watermark closes every earlier window in the stream.
-    let mut sim = PlantSim::new(12, 3, T0, STEP_MS, vec![Fault { pump: 4, kind: FaultKind::BearingWear, start_ms: T0 + 300_000 }]);
+    let mut sim = PlantSim::new(
+        12,
+        3,
+        T0,
+        STEP_MS,
+        vec![Fault {
+            pump: 4,
+            kind: FaultKind::BearingWear,
+            start_ms: T0 + 300_000,
+        }],
+    );
     let mut payloads = sim.payloads(15 * 60_000 / STEP_MS as usize);
     let sentinel_ts = T0 + 3_600_000;
     payloads.push(
-        format!(r#"{{"asset_id":"pump-000","ts":{sentinel_ts},"measurements":{{"flow":1.0}}}}"#).into_bytes(),
+        format!(r#"{{"asset_id":"pump-000","ts":{sentinel_ts},"measurements":{{"flow":1.0}}}}"#)
+            .into_bytes(),
     );
     let history = dir.join("history.jsonl");
     let mut text = Vec::new();
@@ -91,7 +105,9 @@ async fn scenario() {
     std::fs::write(&history, text).expect("history file");
 
     // Batch.
-    let batch = features_from_files(&cfg, &[history.as_path()]).await.expect("vigil features");
+    let batch = features_from_files(&cfg, &[history.as_path()])
+        .await
+        .expect("vigil features");
     let sentinel_window = sentinel_ts - sentinel_ts.rem_euclid(60_000);
     let want: BTreeMap<(String, i64), Value> = batch
         .rows()
@@ -104,9 +120,17 @@ async fn scenario() {
     // Stream.
     let input = cfg.kafka.input_topics[0].clone();
     let features_topic = cfg.kafka.features_topic.clone().expect("features topic");
-    ensure_topics(&brokers, &[(input.as_str(), 1), (features_topic.as_str(), 1)]).await.expect("topics");
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).set("enable.idempotence", "true").create().expect("producer");
+    ensure_topics(
+        &brokers,
+        &[(input.as_str(), 1), (features_topic.as_str(), 1)],
+    )
+    .await
+    .expect("topics");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
     for p in &payloads {
         let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&input).payload(p.as_slice());
         while let Err((_, r)) = producer.send(rec) {
@@ -120,19 +144,36 @@ async fn scenario() {
     let job = tokio::spawn(run(cfg.clone(), None, opts));
     let started = Instant::now();
     while stats.snapshot().polled < payloads.len() as u64 {
-        assert!(started.elapsed() < Duration::from_secs(180), "job stalled: {:?}", stats.snapshot());
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "job stalled: {:?}",
+            stats.snapshot()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.store(true, Ordering::Relaxed);
     let snap = job.await.expect("job task").expect("job run");
     println!("stream: {snap:?}");
-    let got: BTreeMap<(String, i64), Value> = read_topic(&brokers, &features_topic, Some(want.len()), Duration::from_secs(10), Duration::from_secs(60))
-        .iter()
-        .map(|r| serde_json::from_slice::<Value>(r.payload.as_deref().unwrap_or_default()).expect("feature row JSON"))
-        .map(|r| (key(&r), r))
-        .collect();
+    let got: BTreeMap<(String, i64), Value> = read_topic(
+        &brokers,
+        &features_topic,
+        Some(want.len()),
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+    )
+    .iter()
+    .map(|r| {
+        serde_json::from_slice::<Value>(r.payload.as_deref().unwrap_or_default())
+            .expect("feature row JSON")
+    })
+    .map(|r| (key(&r), r))
+    .collect();
     println!("batch rows {}, streamed rows {}", want.len(), got.len());
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "same assets and windows");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "same assets and windows"
+    );
     let mut compared = 0;
     for (k, w) in &want {
         let g = &got[k];
@@ -142,7 +183,10 @@ async fn scenario() {
                 continue;
             }
             match (wv.as_f64(), g[name].as_f64()) {
-                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9 * (1.0 + a.abs()), "{k:?} {name}: batch {a}, stream {b}"),
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + a.abs()),
+                    "{k:?} {name}: batch {a}, stream {b}"
+                ),
                 (a, b) => assert_eq!(a, b, "{k:?} {name}"),
             }
             compared += 1;

@@ -66,16 +66,26 @@ fn send_all(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, payloads:
 async fn wait_polled(stats: &JobStats, n: u64) {
     let start = Instant::now();
     while stats.snapshot().polled < n {
-        assert!(start.elapsed() < Duration::from_secs(120), "job stalled: {:?}", stats.snapshot());
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "job stalled: {:?}",
+            stats.snapshot()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn alerts(brokers: &str, topic: &str) -> Vec<Alert> {
-    read_topic(brokers, topic, None, Duration::from_secs(5), Duration::from_secs(60))
-        .iter()
-        .map(|r| serde_json::from_slice(r.payload.as_deref().unwrap_or_default()).expect("alert JSON"))
-        .collect()
+    read_topic(
+        brokers,
+        topic,
+        None,
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .iter()
+    .map(|r| serde_json::from_slice(r.payload.as_deref().unwrap_or_default()).expect("alert JSON"))
+    .collect()
 }
 
 #[test]
@@ -96,10 +106,17 @@ async fn scenario() {
 
     // Train once; versions 1, 2 and 3 alert on every window.
     let mut sim = PlantSim::new(6, 9, T0, 5_000, vec![]);
-    let history: Vec<String> = sim.payloads(12 * 60).into_iter().map(|p| String::from_utf8(p).unwrap_or_default()).collect();
+    let history: Vec<String> = sim
+        .payloads(12 * 60)
+        .into_iter()
+        .map(|p| String::from_utf8(p).unwrap_or_default())
+        .collect();
     let decoder = BatchDecoder::new(cfg.mapping.clone()).expect("decoder");
     let h = decode_jsonl(&history.join("\n"), &decoder).expect("history");
-    let trained = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg)).await.expect("train").artifact;
+    let trained = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg))
+        .await
+        .expect("train")
+        .artifact;
     let version = |v: &str| {
         let mut a = trained.clone();
         a.name = "pumps".into();
@@ -108,7 +125,9 @@ async fn scenario() {
         a
     };
     let registry_topic = cfg.registry_topic.clone().expect("registry topic");
-    ensure_compacted_topic(&brokers, &registry_topic).await.expect("registry topic");
+    ensure_compacted_topic(&brokers, &registry_topic)
+        .await
+        .expect("registry topic");
     let mut reg = RegistryClient::new(&brokers, &registry_topic).expect("registry");
     for v in ["1", "2", "3"] {
         reg.publish(&version(v)).expect("publish");
@@ -117,9 +136,14 @@ async fn scenario() {
     reg.promote("pumps", "1").expect("promote 1");
 
     let input = cfg.kafka.input_topics[0].clone();
-    ensure_topics(&brokers, &[(input.as_str(), 1)]).await.expect("input topic");
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).set("enable.idempotence", "true").create().expect("producer");
+    ensure_topics(&brokers, &[(input.as_str(), 1)])
+        .await
+        .expect("input topic");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
     let first = sim.payloads(12 * 20); // 20 minutes
     let second = sim.payloads(12 * 20);
     send_all(&producer, &input, &first);
@@ -143,24 +167,70 @@ async fn scenario() {
     let snap = job.await.expect("job task").expect("job run");
     println!("job: {snap:?}");
 
-    let feature_rows = read_topic(&brokers, cfg.kafka.features_topic.as_deref().unwrap_or_default(), None, Duration::from_secs(5), Duration::from_secs(60)).len();
+    let feature_rows = read_topic(
+        &brokers,
+        cfg.kafka.features_topic.as_deref().unwrap_or_default(),
+        None,
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .len();
     let main = alerts(&brokers, &cfg.kafka.alert_topic);
     let shadow = alerts(&brokers, &cfg.kafka.shadow_topic);
     let mut per_window: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
     for a in &main {
-        per_window.entry((a.asset_id.clone(), a.window_start)).or_default().push(a.model.as_ref().map(|m| m.version.clone()).unwrap_or_default());
+        per_window
+            .entry((a.asset_id.clone(), a.window_start))
+            .or_default()
+            .push(
+                a.model
+                    .as_ref()
+                    .map(|m| m.version.clone())
+                    .unwrap_or_default(),
+            );
     }
-    let v1: Vec<i64> = main.iter().filter(|a| a.model.as_ref().is_some_and(|m| m.version == "1")).map(|a| a.window_start).collect();
-    let v2: Vec<i64> = main.iter().filter(|a| a.model.as_ref().is_some_and(|m| m.version == "2")).map(|a| a.window_start).collect();
-    println!("{} feature rows, {} alerts (v1 {}, v2 {}), {} shadow alerts", feature_rows, main.len(), v1.len(), v2.len(), shadow.len());
-    assert_eq!(main.len(), feature_rows, "one alert per scored (asset, window)");
-    assert!(per_window.values().all(|v| v.len() == 1), "a window scored twice: {per_window:?}");
+    let v1: Vec<i64> = main
+        .iter()
+        .filter(|a| a.model.as_ref().is_some_and(|m| m.version == "1"))
+        .map(|a| a.window_start)
+        .collect();
+    let v2: Vec<i64> = main
+        .iter()
+        .filter(|a| a.model.as_ref().is_some_and(|m| m.version == "2"))
+        .map(|a| a.window_start)
+        .collect();
+    println!(
+        "{} feature rows, {} alerts (v1 {}, v2 {}), {} shadow alerts",
+        feature_rows,
+        main.len(),
+        v1.len(),
+        v2.len(),
+        shadow.len()
+    );
+    assert_eq!(
+        main.len(),
+        feature_rows,
+        "one alert per scored (asset, window)"
+    );
+    assert!(
+        per_window.values().all(|v| v.len() == 1),
+        "a window scored twice: {per_window:?}"
+    );
     assert!(!v1.is_empty() && !v2.is_empty(), "both versions scored");
-    assert!(v1.iter().max() < v2.iter().min(), "versions swap at one instant of event time");
+    assert!(
+        v1.iter().max() < v2.iter().min(),
+        "versions swap at one instant of event time"
+    );
     assert!(!shadow.is_empty(), "the shadow version scored");
     for s in &shadow {
         assert_eq!(s.model.as_ref().map(|m| m.version.as_str()), Some("3"));
-        assert_eq!(per_window.get(&(s.asset_id.clone(), s.window_start)).map(|v| v[0].as_str()), Some("2"), "shadow scored a window the active version 2 scored");
+        assert_eq!(
+            per_window
+                .get(&(s.asset_id.clone(), s.window_start))
+                .map(|v| v[0].as_str()),
+            Some("2"),
+            "shadow scored a window the active version 2 scored"
+        );
     }
     // rollback brings version 1 back
     reg.catch_up(Duration::from_secs(10)).expect("catch up");

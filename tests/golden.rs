@@ -44,7 +44,11 @@ fn feature_rows(b: &RecordBatch, names: &[String]) -> Vec<Value> {
             m.insert("window".into(), json!([ws.value(i), we.value(i)]));
             for (j, n) in names.iter().enumerate() {
                 let c = b.column(3 + j).as_primitive::<Float64Type>();
-                let v = if c.is_null(i) { Value::Null } else { round(c.value(i)) };
+                let v = if c.is_null(i) {
+                    Value::Null
+                } else {
+                    round(c.value(i))
+                };
                 m.insert(n.clone(), v);
             }
             Value::Object(m)
@@ -54,7 +58,13 @@ fn feature_rows(b: &RecordBatch, names: &[String]) -> Vec<Value> {
     rows
 }
 
-fn step_lines(at: &Value, step: &Step, names: &[String], rec_of_row: &dyn Fn(u32) -> Value, out: &mut Vec<Value>) {
+fn step_lines(
+    at: &Value,
+    step: &Step,
+    names: &[String],
+    rec_of_row: &dyn Fn(u32) -> Value,
+    out: &mut Vec<Value>,
+) {
     for r in &step.late_rows {
         out.push(json!({"poll": at, "late": rec_of_row(*r)}));
     }
@@ -80,9 +90,12 @@ fn step_lines(at: &Value, step: &Step, names: &[String], rec_of_row: &dyn Fn(u32
 
 /// Runs one case and returns its output lines.
 fn run_case(dir: &Path) -> Vec<String> {
-    let cfg = JobConfig::load(&dir.join("job.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let cfg =
+        JobConfig::load(&dir.join("job.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let input = std::fs::read_to_string(dir.join("input.jsonl")).expect("input.jsonl");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let mut engine = rt
         .block_on(Engine::new(&cfg, None, Arc::new(JobStats::new())))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -96,7 +109,8 @@ fn run_case(dir: &Path) -> Vec<String> {
             continue;
         }
         polls += 1;
-        let poll: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("input line {}: {e}", n + 1));
+        let poll: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("input line {}: {e}", n + 1));
         let wall = poll["wall"].as_i64().expect("wall");
         let records = poll["records"].as_array().cloned().unwrap_or_default();
         let payloads: Vec<Vec<u8>> = records
@@ -106,16 +120,30 @@ fn run_case(dir: &Path) -> Vec<String> {
                 _ => r["value"].to_string().into_bytes(),
             })
             .collect();
-        let parts: Vec<u32> = records.iter().map(|r| r["p"].as_u64().unwrap_or(0) as u32).collect();
+        let parts: Vec<u32> = records
+            .iter()
+            .map(|r| r["p"].as_u64().unwrap_or(0) as u32)
+            .collect();
         // partitions are assigned when first mentioned by any poll (as a rebalance would)
-        let new: Vec<u32> = parts.iter().copied().filter(|p| assigned.insert(*p)).collect();
+        let new: Vec<u32> = parts
+            .iter()
+            .copied()
+            .filter(|p| assigned.insert(*p))
+            .collect();
         if let Some(ps) = poll.get("assign").and_then(Value::as_array) {
-            let ps: Vec<u32> = ps.iter().filter_map(Value::as_u64).map(|p| p as u32).filter(|p| assigned.insert(*p)).collect();
+            let ps: Vec<u32> = ps
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|p| p as u32)
+                .filter(|p| assigned.insert(*p))
+                .collect();
             engine.assign(ps, wall);
         }
         engine.assign(new, wall);
         let at = json!(polls);
-        let decoded = engine.decode(payloads.iter().map(|p| Some(p.as_slice()))).expect("decode");
+        let decoded = engine
+            .decode(payloads.iter().map(|p| Some(p.as_slice())))
+            .expect("decode");
         for d in &decoded.dead {
             out.push(json!({"poll": at, "dead": {"record": d.index, "reason": d.reason.code()}}));
             engine.touch(parts[d.index], wall);
@@ -127,7 +155,8 @@ fn run_case(dir: &Path) -> Vec<String> {
             rt.block_on(engine.process(&decoded.batch, &sources, wall))
         }
         .expect("process");
-        let rec_of_row = |r: u32| json!({"record": decoded.rows[r as usize], "p": sources[r as usize]});
+        let rec_of_row =
+            |r: u32| json!({"record": decoded.rows[r as usize], "p": sources[r as usize]});
         step_lines(&at, &step, &names, &rec_of_row, &mut out);
         if engine.watermark() != last_wm {
             last_wm = engine.watermark();
@@ -161,8 +190,14 @@ fn golden_cases() {
         }
         let want = std::fs::read_to_string(&path).unwrap_or_default();
         let want: Vec<&str> = want.lines().collect();
-        let n = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
-        if let Some(i) = (0..got.len().max(want.len())).find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied()) {
+        let n = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if let Some(i) = (0..got.len().max(want.len()))
+            .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
+        {
             failed.push(format!(
                 "case {n}: first difference at line {}\n  expected: {}\n  got:      {}",
                 i + 1,

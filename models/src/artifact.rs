@@ -8,7 +8,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AnomalyDetector, GmmDetector, KMeansDetector, ModelError, OcsvmDetector, PcaDetector, RulDetector};
+use crate::{
+    AnomalyDetector, GmmDetector, KMeansDetector, ModelError, OcsvmDetector, PcaDetector,
+    RulDetector,
+};
 
 /// Version of the artifact layout this build writes and reads.
 pub const ARTIFACT_FORMAT_VERSION: u32 = 1;

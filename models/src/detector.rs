@@ -36,7 +36,8 @@ pub trait AnomalyDetector {
 
 /// Normalises non-negative contributions to shares (all 0 when they sum to 0 or not finite).
 pub fn shares(mut c: Vec<f64>) -> Vec<f64> {
-    c.iter_mut().for_each(|x| *x = if x.is_finite() { x.max(0.0) } else { 0.0 });
+    c.iter_mut()
+        .for_each(|x| *x = if x.is_finite() { x.max(0.0) } else { 0.0 });
     let total: f64 = c.iter().sum();
     if total > 0.0 && total.is_finite() {
         c.iter_mut().for_each(|x| *x /= total);
@@ -56,11 +57,18 @@ mod tests {
             "fixed"
         }
         fn score(&self, _: ArrayView1<'_, f64>) -> Score {
-            Score { score: 0.0, contributions: vec![] }
+            Score {
+                score: 0.0,
+                contributions: vec![],
+            }
         }
         fn normal_range(&self, j: usize) -> (f64, f64) {
             // mean 10, sd 2 for feature 0; a degenerate range for feature 1
-            if j == 0 { (4.0, 16.0) } else { (5.0, 5.0) }
+            if j == 0 {
+                (4.0, 16.0)
+            } else {
+                (5.0, 5.0)
+            }
         }
     }
 
@@ -75,7 +83,10 @@ mod tests {
 
     #[test]
     fn shares_normalise_and_drop_junk() {
-        assert_eq!(shares(vec![1.0, 3.0, -2.0, f64::NAN]), vec![0.25, 0.75, 0.0, 0.0]);
+        assert_eq!(
+            shares(vec![1.0, 3.0, -2.0, f64::NAN]),
+            vec![0.25, 0.75, 0.0, 0.0]
+        );
         assert_eq!(shares(vec![0.0, 0.0]), vec![0.0, 0.0]);
     }
 }

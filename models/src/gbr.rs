@@ -37,7 +37,15 @@ pub struct GbrParams {
 
 impl Default for GbrParams {
     fn default() -> Self {
-        GbrParams { trees: 300, depth: 4, learning_rate: 0.05, min_leaf: 10, subsample: 0.8, bins: 64, seed: 7 }
+        GbrParams {
+            trees: 300,
+            depth: 4,
+            learning_rate: 0.05,
+            min_leaf: 10,
+            subsample: 0.8,
+            bins: 64,
+            seed: 7,
+        }
     }
 }
 
@@ -81,19 +89,40 @@ impl GradientBoosted {
     pub fn fit(x: ArrayView2<'_, f64>, y: &[f64], p: GbrParams) -> Result<Self, ModelError> {
         let (n, d) = x.dim();
         if n != y.len() {
-            return Err(ModelError::Training(format!("{n} feature rows but {} targets", y.len())));
+            return Err(ModelError::Training(format!(
+                "{n} feature rows but {} targets",
+                y.len()
+            )));
         }
         if n < 2 * p.min_leaf.max(1) || d == 0 {
-            return Err(ModelError::Training(format!("{n} rows of {d} features are too few to fit a regressor")));
+            return Err(ModelError::Training(format!(
+                "{n} rows of {d} features are too few to fit a regressor"
+            )));
         }
         if y.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::Training("a regression target is not finite".into()));
+            return Err(ModelError::Training(
+                "a regression target is not finite".into(),
+            ));
         }
         let bins = p.bins.clamp(2, 255);
-        let fill: Vec<f64> = (0..d).map(|j| median(x.column(j).iter().copied().filter(|v| v.is_finite()).collect())).collect();
+        let fill: Vec<f64> = (0..d)
+            .map(|j| {
+                median(
+                    x.column(j)
+                        .iter()
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .collect(),
+                )
+            })
+            .collect();
         let value = |i: usize, j: usize| {
             let v = x[(i, j)];
-            if v.is_finite() { v } else { fill[j] }
+            if v.is_finite() {
+                v
+            } else {
+                fill[j]
+            }
         };
         // Quantile edges per feature and the binned matrix (column-major).
         let mut edges: Vec<Vec<f64>> = Vec::with_capacity(d);
@@ -131,7 +160,12 @@ impl GradientBoosted {
             }
             trees.push(tree);
         }
-        Ok(GradientBoosted { base, learning_rate: p.learning_rate, fill, trees })
+        Ok(GradientBoosted {
+            base,
+            learning_rate: p.learning_rate,
+            fill,
+            trees,
+        })
     }
 
     /// Number of features.
@@ -141,7 +175,11 @@ impl GradientBoosted {
 
     fn value(&self, row: ArrayView1<'_, f64>, j: usize) -> f64 {
         let v = row.get(j).copied().unwrap_or(f64::NAN);
-        if v.is_finite() { v } else { self.fill.get(j).copied().unwrap_or(0.0) }
+        if v.is_finite() {
+            v
+        } else {
+            self.fill.get(j).copied().unwrap_or(0.0)
+        }
     }
 
     /// The prediction for one row.
@@ -155,7 +193,13 @@ impl GradientBoosted {
                         out += self.learning_rate * node.mean;
                         break;
                     }
-                    Some(j) => k = if self.value(row, j) <= node.threshold { node.left } else { node.right } as usize,
+                    Some(j) => {
+                        k = if self.value(row, j) <= node.threshold {
+                            node.left
+                        } else {
+                            node.right
+                        } as usize
+                    }
                 }
             }
         }
@@ -169,7 +213,11 @@ impl GradientBoosted {
             let mut k = 0usize;
             while let Some(node) = t.nodes.get(k) {
                 let Some(j) = node.feature else { break };
-                let next = if self.value(row, j) <= node.threshold { node.left } else { node.right } as usize;
+                let next = if self.value(row, j) <= node.threshold {
+                    node.left
+                } else {
+                    node.right
+                } as usize;
                 if let (Some(child), Some(cj)) = (t.nodes.get(next), c.get_mut(j)) {
                     *cj += self.learning_rate * (child.mean - node.mean);
                 }
@@ -181,7 +229,14 @@ impl GradientBoosted {
 
     /// The part of the prediction no feature explains: `base + lr · Σ root means`.
     pub fn bias(&self) -> f64 {
-        self.base + self.learning_rate * self.trees.iter().filter_map(|t| t.nodes.first()).map(|r| r.mean).sum::<f64>()
+        self.base
+            + self.learning_rate
+                * self
+                    .trees
+                    .iter()
+                    .filter_map(|t| t.nodes.first())
+                    .map(|r| r.mean)
+                    .sum::<f64>()
     }
 }
 
@@ -204,9 +259,28 @@ impl Tree {
 }
 
 /// Grows one tree level by level on `rows`.
-fn grow(binned: &[u8], n: usize, edges: &[Vec<f64>], resid: &[f64], rows: Vec<u32>, p: GbrParams) -> Tree {
-    let mean_of = |rs: &[u32]| if rs.is_empty() { 0.0 } else { rs.iter().map(|&i| resid[i as usize]).sum::<f64>() / rs.len() as f64 };
-    let mut nodes = vec![Node { feature: None, threshold: 0.0, left: 0, right: 0, mean: mean_of(&rows) }];
+fn grow(
+    binned: &[u8],
+    n: usize,
+    edges: &[Vec<f64>],
+    resid: &[f64],
+    rows: Vec<u32>,
+    p: GbrParams,
+) -> Tree {
+    let mean_of = |rs: &[u32]| {
+        if rs.is_empty() {
+            0.0
+        } else {
+            rs.iter().map(|&i| resid[i as usize]).sum::<f64>() / rs.len() as f64
+        }
+    };
+    let mut nodes = vec![Node {
+        feature: None,
+        threshold: 0.0,
+        left: 0,
+        right: 0,
+        mean: mean_of(&rows),
+    }];
     let mut frontier: Vec<(usize, Vec<u32>)> = vec![(0, rows)];
     let min_leaf = p.min_leaf.max(1);
     for _level in 0..p.depth {
@@ -215,11 +289,27 @@ fn grow(binned: &[u8], n: usize, edges: &[Vec<f64>], resid: &[f64], rows: Vec<u3
             if rs.len() < 2 * min_leaf {
                 continue;
             }
-            let Some((j, b)) = best_split(binned, n, edges, resid, &rs, min_leaf) else { continue };
-            let (l, r): (Vec<u32>, Vec<u32>) = rs.iter().partition(|&&i| (binned[j * n + i as usize] as usize) <= b);
+            let Some((j, b)) = best_split(binned, n, edges, resid, &rs, min_leaf) else {
+                continue;
+            };
+            let (l, r): (Vec<u32>, Vec<u32>) = rs
+                .iter()
+                .partition(|&&i| (binned[j * n + i as usize] as usize) <= b);
             let (li, ri) = (nodes.len(), nodes.len() + 1);
-            nodes.push(Node { feature: None, threshold: 0.0, left: 0, right: 0, mean: mean_of(&l) });
-            nodes.push(Node { feature: None, threshold: 0.0, left: 0, right: 0, mean: mean_of(&r) });
+            nodes.push(Node {
+                feature: None,
+                threshold: 0.0,
+                left: 0,
+                right: 0,
+                mean: mean_of(&l),
+            });
+            nodes.push(Node {
+                feature: None,
+                threshold: 0.0,
+                left: 0,
+                right: 0,
+                mean: mean_of(&r),
+            });
             let node = &mut nodes[id];
             node.feature = Some(j);
             node.threshold = edges[j][b];
@@ -238,7 +328,14 @@ fn grow(binned: &[u8], n: usize, edges: &[Vec<f64>], resid: &[f64], rows: Vec<u3
 
 /// The (feature, bin) split of `rows` with the largest reduction of squared error, rows with
 /// `bin <= b` going left; `None` if no split keeps `min_leaf` rows on both sides and helps.
-fn best_split(binned: &[u8], n: usize, edges: &[Vec<f64>], resid: &[f64], rows: &[u32], min_leaf: usize) -> Option<(usize, usize)> {
+fn best_split(
+    binned: &[u8],
+    n: usize,
+    edges: &[Vec<f64>],
+    resid: &[f64],
+    rows: &[u32],
+    min_leaf: usize,
+) -> Option<(usize, usize)> {
     let total: f64 = rows.iter().map(|&i| resid[i as usize]).sum();
     let count = rows.len() as f64;
     let parent = total * total / count;
@@ -300,7 +397,9 @@ mod tests {
         let mut y = Vec::with_capacity(n);
         let mut s = 12345u64;
         for i in 0..n {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let noise = (s >> 33) as f64 / (1u64 << 31) as f64;
             let a = (i % 100) as f64;
             let b = ((i * 7) % 50) as f64;
@@ -319,7 +418,10 @@ mod tests {
             let c = m.contributions(x.row(i));
             let total = m.bias() + c.iter().sum::<f64>();
             assert!((total - m.predict(x.row(i))).abs() < 1e-9);
-            assert!(c[2].abs() < c[0].abs(), "noise explains less than the step: {c:?}");
+            assert!(
+                c[2].abs() < c[0].abs(),
+                "noise explains less than the step: {c:?}"
+            );
         }
         // NaN is read as the training median, not a crash
         let p = m.predict(ndarray::arr1(&[f64::NAN, 10.0, 0.5]).view());

@@ -77,15 +77,29 @@ impl GmmDetector {
             .max_n_iterations(300)
             .fit(&DatasetBase::from(z.clone()))
             .map_err(|e| ModelError::Training(format!("Gaussian mixture: {e}")))?;
-        let precisions: Vec<Vec<f64>> = model.precisions().axis_iter(Axis(0)).map(|p| p.iter().copied().collect()).collect();
+        let precisions: Vec<Vec<f64>> = model
+            .precisions()
+            .axis_iter(Axis(0))
+            .map(|p| p.iter().copied().collect())
+            .collect();
         let log_det_precisions = precisions
             .iter()
-            .map(|p| log_det_spd(p, d).ok_or_else(|| ModelError::Training("Gaussian mixture: a precision matrix is not positive definite".into())))
+            .map(|p| {
+                log_det_spd(p, d).ok_or_else(|| {
+                    ModelError::Training(
+                        "Gaussian mixture: a precision matrix is not positive definite".into(),
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut det = GmmDetector {
             scaler,
             weights: model.weights().to_vec(),
-            means: model.means().axis_iter(Axis(0)).map(|m| m.to_vec()).collect(),
+            means: model
+                .means()
+                .axis_iter(Axis(0))
+                .map(|m| m.to_vec())
+                .collect(),
             precisions,
             log_det_precisions,
             nll_min: 0.0,
@@ -109,11 +123,20 @@ impl GmmDetector {
                 let m = &self.means[k];
                 let p = &self.precisions[k];
                 let diff: Vec<f64> = z.iter().zip(m).map(|(a, b)| a - b).collect();
-                let q: f64 = (0..d).map(|i| diff[i] * (0..d).map(|j| p[i * d + j] * diff[j]).sum::<f64>()).sum();
+                let q: f64 = (0..d)
+                    .map(|i| diff[i] * (0..d).map(|j| p[i * d + j] * diff[j]).sum::<f64>())
+                    .sum();
                 self.weights[k].ln() + 0.5 * (self.log_det_precisions[k] - d as f64 * ln2pi - q)
             })
             .collect();
-        let (best, max) = logs.iter().copied().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, v)| if v > b.1 { (i, v) } else { b });
+        let (best, max) =
+            logs.iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |b, (i, v)| if v > b.1 { (i, v) } else { b },
+                );
         let lse = max + logs.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
         (-lse, best)
     }
@@ -130,8 +153,15 @@ impl AnomalyDetector for GmmDetector {
         let d = z.len();
         let diff: Vec<f64> = z.iter().zip(&self.means[k]).map(|(a, b)| a - b).collect();
         let p = &self.precisions[k];
-        let contributions = shares((0..d).map(|i| diff[i] * (0..d).map(|j| p[i * d + j] * diff[j]).sum::<f64>()).collect());
-        Score { score: (nll - self.nll_min) / (self.nll_limit - self.nll_min), contributions }
+        let contributions = shares(
+            (0..d)
+                .map(|i| diff[i] * (0..d).map(|j| p[i * d + j] * diff[j]).sum::<f64>())
+                .collect(),
+        );
+        Score {
+            score: (nll - self.nll_min) / (self.nll_limit - self.nll_min),
+            contributions,
+        }
     }
 
     fn normal_range(&self, j: usize) -> (f64, f64) {
@@ -156,7 +186,10 @@ mod tests {
         let data = two_modes(600, 3);
         let det = GmmDetector::fit(data.view(), 2).unwrap();
         let test = two_modes(400, 4);
-        let alarms = test.axis_iter(Axis(0)).filter(|r| det.score(*r).score > 1.0).count();
+        let alarms = test
+            .axis_iter(Axis(0))
+            .filter(|r| det.score(*r).score > 1.0)
+            .count();
         assert!(alarms <= 14, "false alarms on normal data: {alarms}/400");
         let odd = ndarray::array![10.0, 0.0, 0.0]; // f0 of one mode with f1 of the other
         let s = det.score(odd.view());

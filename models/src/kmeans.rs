@@ -32,7 +32,10 @@ impl KMeansDetector {
     pub fn fit(data: ArrayView2<'_, f64>, k: usize) -> Result<Self, ModelError> {
         let (n, d) = data.dim();
         if k == 0 || n < 2 * k || d == 0 {
-            return Err(ModelError::Training(format!("k-means with {k} clusters needs at least {} training rows, got {n}", 2 * k)));
+            return Err(ModelError::Training(format!(
+                "k-means with {k} clusters needs at least {} training rows, got {n}",
+                2 * k
+            )));
         }
         let scaler = Scaler::fit(data)?;
         let z = Array2::from_shape_fn((n, d), |(i, j)| scaler.apply(data.row(i))[j]);
@@ -41,8 +44,16 @@ impl KMeansDetector {
             .tolerance(1e-6)
             .fit(&DatasetBase::from(z.clone()))
             .map_err(|e| ModelError::Training(format!("k-means: {e}")))?;
-        let centroids: Vec<Vec<f64>> = model.centroids().axis_iter(Axis(0)).map(|c| c.to_vec()).collect();
-        let mut det = KMeansDetector { scaler, centroids, limit: 1.0 };
+        let centroids: Vec<Vec<f64>> = model
+            .centroids()
+            .axis_iter(Axis(0))
+            .map(|c| c.to_vec())
+            .collect();
+        let mut det = KMeansDetector {
+            scaler,
+            centroids,
+            limit: 1.0,
+        };
         let d2: Vec<f64> = z.axis_iter(Axis(0)).map(|r| det.nearest(r).1).collect();
         det.limit = quantile(&d2, 0.995).filter(|l| *l > 0.0).unwrap_or(1.0);
         Ok(det)
@@ -52,8 +63,19 @@ impl KMeansDetector {
         self.centroids
             .iter()
             .enumerate()
-            .map(|(i, c)| (i, c.iter().zip(z.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>()))
-            .fold((0, f64::INFINITY), |best, x| if x.1 < best.1 { x } else { best })
+            .map(|(i, c)| {
+                (
+                    i,
+                    c.iter()
+                        .zip(z.iter())
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>(),
+                )
+            })
+            .fold(
+                (0, f64::INFINITY),
+                |best, x| if x.1 < best.1 { x } else { best },
+            )
     }
 }
 
@@ -65,8 +87,16 @@ impl AnomalyDetector for KMeansDetector {
     fn score(&self, row: ArrayView1<'_, f64>) -> Score {
         let z = self.scaler.apply(row);
         let (c, d2) = self.nearest(z.view());
-        let contributions = shares(z.iter().zip(&self.centroids[c]).map(|(a, b)| (a - b).powi(2)).collect());
-        Score { score: d2 / self.limit, contributions }
+        let contributions = shares(
+            z.iter()
+                .zip(&self.centroids[c])
+                .map(|(a, b)| (a - b).powi(2))
+                .collect(),
+        );
+        Score {
+            score: d2 / self.limit,
+            contributions,
+        }
     }
 
     fn normal_range(&self, j: usize) -> (f64, f64) {
@@ -79,7 +109,7 @@ pub(crate) mod tests {
     use ndarray::Array2;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-        use rand_distr::{Distribution, Normal};
+    use rand_distr::{Distribution, Normal};
 
     use super::*;
 
@@ -88,7 +118,13 @@ pub(crate) mod tests {
         let mut rng = StdRng::seed_from_u64(seed);
         let g = Normal::new(0.0, 1.0).unwrap();
         Array2::from_shape_fn((n, 3), |(i, j)| {
-            let base = if i % 2 == 0 { 0.0 } else if j < 2 { 10.0 } else { 0.0 };
+            let base = if i % 2 == 0 {
+                0.0
+            } else if j < 2 {
+                10.0
+            } else {
+                0.0
+            };
             base + g.sample(&mut rng)
         })
     }
@@ -98,7 +134,10 @@ pub(crate) mod tests {
         let data = two_modes(400, 1);
         let det = KMeansDetector::fit(data.view(), 2).unwrap();
         let test = two_modes(400, 2);
-        let alarms = test.axis_iter(Axis(0)).filter(|r| det.score(*r).score > 1.0).count();
+        let alarms = test
+            .axis_iter(Axis(0))
+            .filter(|r| det.score(*r).score > 1.0)
+            .count();
         assert!(alarms <= 12, "false alarms on normal data: {alarms}/400");
         // between the modes in f0/f1 is normal per feature ranges but far from both clusters;
         // and a point off in f2 is blamed on f2

@@ -22,8 +22,8 @@ pub mod rul;
 pub mod scaler;
 
 pub use artifact::{Detector, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT_VERSION};
-pub use error::ModelError;
 pub use detector::{AnomalyDetector, Score};
+pub use error::ModelError;
 pub use gmm::GmmDetector;
 pub use kmeans::KMeansDetector;
 pub use ocsvm::OcsvmDetector;

@@ -34,7 +34,10 @@ pub struct OcsvmDetector {
 
 impl PartialEq for OcsvmDetector {
     fn eq(&self, o: &Self) -> bool {
-        self.scaler == o.scaler && self.d_min == o.d_min && self.d_limit == o.d_limit && self.svm.rho == o.svm.rho
+        self.scaler == o.scaler
+            && self.d_min == o.d_min
+            && self.d_limit == o.d_limit
+            && self.svm.rho == o.svm.rho
     }
 }
 
@@ -43,7 +46,9 @@ impl OcsvmDetector {
     pub fn fit(data: ArrayView2<'_, f64>, nu: f64) -> Result<Self, ModelError> {
         let (n, d) = data.dim();
         if n < 20 || d == 0 {
-            return Err(ModelError::Training(format!("a one-class SVM needs at least 20 training rows, got {n}")));
+            return Err(ModelError::Training(format!(
+                "a one-class SVM needs at least 20 training rows, got {n}"
+            )));
         }
         let scaler = Scaler::fit(data)?;
         let step = n.div_ceil(2000).max(1);
@@ -54,7 +59,12 @@ impl OcsvmDetector {
             .gaussian_kernel(2.0 * d as f64)
             .fit(&DatasetBase::from(z.clone()))
             .map_err(|e| ModelError::Training(format!("one-class SVM: {e}")))?;
-        let mut det = OcsvmDetector { scaler, svm, d_min: 0.0, d_limit: 1.0 };
+        let mut det = OcsvmDetector {
+            scaler,
+            svm,
+            d_min: 0.0,
+            d_limit: 1.0,
+        };
         let dv: Vec<f64> = z.axis_iter(Axis(0)).map(|r| det.decision(r)).collect();
         det.d_min = dv.iter().copied().fold(f64::INFINITY, f64::min);
         det.d_limit = quantile(&dv, 0.995).unwrap_or(det.d_min + 1.0);
@@ -98,14 +108,18 @@ mod tests {
         let data = two_modes(400, 5);
         let det = OcsvmDetector::fit(data.view(), 0.05).unwrap();
         let test = two_modes(400, 6);
-        let alarms = test.axis_iter(Axis(0)).filter(|r| det.score(*r).score > 1.0).count();
+        let alarms = test
+            .axis_iter(Axis(0))
+            .filter(|r| det.score(*r).score > 1.0)
+            .count();
         assert!(alarms <= 20, "false alarms on normal data: {alarms}/400");
         let odd = ndarray::array![5.0, 5.0, 6.0];
         let s = det.score(odd.view());
         assert!(s.score > 1.5, "{s:?}");
         assert!(s.contributions[2] > s.contributions[0], "{s:?}");
         // the artifact form round-trips
-        let back: OcsvmDetector = serde_json::from_str(&serde_json::to_string(&det).unwrap()).unwrap();
+        let back: OcsvmDetector =
+            serde_json::from_str(&serde_json::to_string(&det).unwrap()).unwrap();
         assert!((back.score(odd.view()).score - s.score).abs() < 1e-12);
     }
 }

@@ -290,7 +290,10 @@ impl crate::AnomalyDetector for PcaDetector {
     }
 
     fn normal_range(&self, j: usize) -> (f64, f64) {
-        (self.mean[j] - 3.0 * self.std[j], self.mean[j] + 3.0 * self.std[j])
+        (
+            self.mean[j] - 3.0 * self.std[j],
+            self.mean[j] + 3.0 * self.std[j],
+        )
     }
 }
 

@@ -54,15 +54,25 @@ impl RulDetector {
     /// Fits on feature rows `x` with targets `y` (already capped).
     pub fn fit(x: ArrayView2<'_, f64>, y: &[f64], p: RulParams) -> Result<Self, ModelError> {
         if !(p.cap > 0.0 && p.horizon > 0.0 && p.horizon <= p.cap) {
-            return Err(ModelError::Training(format!("RUL cap {} and horizon {} must be positive with horizon <= cap", p.cap, p.horizon)));
+            return Err(ModelError::Training(format!(
+                "RUL cap {} and horizon {} must be positive with horizon <= cap",
+                p.cap, p.horizon
+            )));
         }
         if p.age_feature >= x.ncols() {
-            return Err(ModelError::Training("the age feature is not among the features".into()));
+            return Err(ModelError::Training(
+                "the age feature is not among the features".into(),
+            ));
         }
         let regressor = GradientBoosted::fit(x, y, p.gbr)?;
         let ranges = (0..x.ncols())
             .map(|j| {
-                let v: Vec<f64> = x.column(j).iter().copied().filter(|v| v.is_finite()).collect();
+                let v: Vec<f64> = x
+                    .column(j)
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
                 (
                     crate::calibrate::quantile(&v, 0.01).unwrap_or(f64::NAN),
                     crate::calibrate::quantile(&v, 0.99).unwrap_or(f64::NAN),
@@ -71,13 +81,28 @@ impl RulDetector {
             .collect();
         let moments = (0..x.ncols())
             .map(|j| {
-                let v: Vec<f64> = x.column(j).iter().copied().filter(|v| v.is_finite()).collect();
+                let v: Vec<f64> = x
+                    .column(j)
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
                 let n = v.len().max(1) as f64;
                 let m = v.iter().sum::<f64>() / n;
-                (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt())
+                (
+                    m,
+                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt(),
+                )
             })
             .collect();
-        Ok(RulDetector { regressor, cap: p.cap, horizon: p.horizon, age_feature: p.age_feature, ranges, moments })
+        Ok(RulDetector {
+            regressor,
+            cap: p.cap,
+            horizon: p.horizon,
+            age_feature: p.age_feature,
+            ranges,
+            moments,
+        })
     }
 
     /// Predicted remaining life of one feature row, in `[0, cap]`.
@@ -140,7 +165,16 @@ impl RulMetrics {
         Some(RulMetrics {
             n: pairs.len(),
             rmse: (d.clone().map(|d| d * d).sum::<f64>() / n).sqrt(),
-            phm_score: d.clone().map(|d| if d < 0.0 { (-d / 13.0).exp() - 1.0 } else { (d / 10.0).exp() - 1.0 }).sum(),
+            phm_score: d
+                .clone()
+                .map(|d| {
+                    if d < 0.0 {
+                        (-d / 13.0).exp() - 1.0
+                    } else {
+                        (d / 10.0).exp() - 1.0
+                    }
+                })
+                .sum(),
             bias: d.sum::<f64>() / n,
         })
     }
@@ -164,7 +198,9 @@ mod tests {
         for unit in 0..40 {
             let life = 100 + (unit * 37) % 120;
             for age in 1..=life {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let noise = ((s >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.4;
                 let left = (life - age) as f64;
                 let health = (-(left) / 40.0).exp() + noise;
@@ -178,13 +214,30 @@ mod tests {
             }
         }
         let x = Array2::from_shape_fn((rows.len(), 2), |(i, j)| rows[i][j]);
-        let p = RulParams { cap: 125.0, horizon: 30.0, age_feature: 1, gbr: GbrParams { trees: 150, ..GbrParams::default() } };
+        let p = RulParams {
+            cap: 125.0,
+            horizon: 30.0,
+            age_feature: 1,
+            gbr: GbrParams {
+                trees: 150,
+                ..GbrParams::default()
+            },
+        };
         let m = RulDetector::fit(x.view(), &y, p).unwrap();
         let mean = y.iter().sum::<f64>() / y.len() as f64;
-        let pairs: Vec<(f64, f64)> = test.iter().map(|(r, t)| (m.predict(ndarray::arr1(r).view()), *t)).collect();
+        let pairs: Vec<(f64, f64)> = test
+            .iter()
+            .map(|(r, t)| (m.predict(ndarray::arr1(r).view()), *t))
+            .collect();
         let model = RulMetrics::of(&pairs).unwrap();
-        let naive = RulMetrics::of(&test.iter().map(|(_, t)| (mean, *t)).collect::<Vec<_>>()).unwrap();
-        assert!(model.rmse < 0.5 * naive.rmse, "model {} vs mean {}", model.rmse, naive.rmse);
+        let naive =
+            RulMetrics::of(&test.iter().map(|(_, t)| (mean, *t)).collect::<Vec<_>>()).unwrap();
+        assert!(
+            model.rmse < 0.5 * naive.rmse,
+            "model {} vs mean {}",
+            model.rmse,
+            naive.rmse
+        );
         for (r, _) in &test {
             let row = ndarray::arr1(r);
             let rul = m.predict(row.view());
@@ -193,7 +246,11 @@ mod tests {
             assert!((0.0..=125.0).contains(&rul));
         }
         let near = m.score(ndarray::arr1(&[1.0, 150.0]).view());
-        assert!(near.contributions[0] > near.contributions[1], "{:?}", near.contributions);
+        assert!(
+            near.contributions[0] > near.contributions[1],
+            "{:?}",
+            near.contributions
+        );
         // z-scores against the training distribution: the mean is 0, one sd away is 1
         let (mu, sd) = m.moments[0];
         assert_eq!(m.z_score(0, mu), Some(0.0));

@@ -253,8 +253,9 @@ impl FeatureQuery {
                         {
                             states.extend(cached.iter().cloned());
                         } else {
-                            let part =
-                                self.partial_states(&split.partial, pane.raw.clone()).await?;
+                            let part = self
+                                .partial_states(&split.partial, pane.raw.clone())
+                                .await?;
                             states.extend(part.iter().cloned());
                             if let Some(m) = new_partials.as_deref_mut() {
                                 m.insert(pane.start, part);
@@ -277,7 +278,8 @@ impl FeatureQuery {
                         "partial states given to a single-phase query".into(),
                     ));
                 }
-                self.run_whole(window.raw_batches().cloned().collect()).await?
+                self.run_whole(window.raw_batches().cloned().collect())
+                    .await?
             }
         };
         self.shape_output(out, &window.bounds)
@@ -285,9 +287,14 @@ impl FeatureQuery {
 
     /// Runs the whole SQL over the window's raw readings, ignoring the two-phase split (what an
     /// engine without panes does; for benchmarks and equivalence tests).
-    pub async fn run_single_phase(&self, window: &ClosedWindow) -> Result<RecordBatch, OperatorError> {
+    pub async fn run_single_phase(
+        &self,
+        window: &ClosedWindow,
+    ) -> Result<RecordBatch, OperatorError> {
         if window.panes.iter().any(|p| !p.partial.is_empty()) {
-            return Err(OperatorError::FeatureSql("window has partial states, not raw readings".into()));
+            return Err(OperatorError::FeatureSql(
+                "window has partial states, not raw readings".into(),
+            ));
         }
         let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
         let out = match &self.whole {
@@ -414,7 +421,11 @@ impl FeatureQuery {
         Ok(concat_batches(&sql_schema, &parts?)?)
     }
 
-    fn shape_output(&self, out: RecordBatch, bounds: &Bounds) -> Result<RecordBatch, OperatorError> {
+    fn shape_output(
+        &self,
+        out: RecordBatch,
+        bounds: &Bounds,
+    ) -> Result<RecordBatch, OperatorError> {
         let asset = out
             .column_by_name(ASSET_COL)
             .ok_or_else(|| OperatorError::FeatureSql(format!("output lost `{ASSET_COL}`")))?;
@@ -475,7 +486,11 @@ fn split_plan(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Split>, OperatorEr
     let mut leaves = 0;
     agg.input().apply(|node| {
         if let Some(ds) = node.downcast_ref::<DataSourceExec>() {
-            if ds.data_source().downcast_ref::<MemorySourceConfig>().is_some() {
+            if ds
+                .data_source()
+                .downcast_ref::<MemorySourceConfig>()
+                .is_some()
+            {
                 leaves += 1;
             } else {
                 row_wise = false;
@@ -539,7 +554,11 @@ fn memory_leaves(plan: &Arc<dyn ExecutionPlan>) -> Result<usize, OperatorError> 
     let mut n = 0;
     plan.apply(|node| {
         if let Some(ds) = node.downcast_ref::<DataSourceExec>() {
-            if ds.data_source().downcast_ref::<MemorySourceConfig>().is_some() {
+            if ds
+                .data_source()
+                .downcast_ref::<MemorySourceConfig>()
+                .is_some()
+            {
                 n += 1;
             }
         }

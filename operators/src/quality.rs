@@ -118,7 +118,10 @@ impl QualityTracker {
             .filter(|i| vigil_schemas::decode::is_measurement(schema.field(*i)))
             .collect();
         if self.measurements.is_empty() {
-            self.measurements = cols.iter().map(|i| schema.field(*i).name().clone()).collect();
+            self.measurements = cols
+                .iter()
+                .map(|i| schema.field(*i).name().clone())
+                .collect();
         }
         let Some(assets) = batch
             .column_by_name(ASSET_COL)
@@ -196,7 +199,9 @@ impl QualityTracker {
         let mut assets: Vec<&String> = w.stats.by_asset.keys().collect();
         assets.sort();
         for asset in assets {
-            let Some(win) = w.bounds.of(asset) else { continue };
+            let Some(win) = w.bounds.of(asset) else {
+                continue;
+            };
             let stats = &w.stats.by_asset[asset];
             let sensors = self
                 .sensors
@@ -258,7 +263,10 @@ mod tests {
         let b = batch(&[("a", 0, 1.0), ("b", 50, f64::NAN), ("b", 60, 2.0)]);
         q.observe(&b, &[0, 1, 2], &[0, 50, 60]);
         assert!(q.check_silent(99, false).is_empty());
-        assert!(q.check_silent(105, false).is_empty(), "checks run every tenth of the limit");
+        assert!(
+            q.check_silent(105, false).is_empty(),
+            "checks run every tenth of the limit"
+        );
         let ev = q.check_silent(110, false);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].asset_id, "a");
@@ -281,8 +289,16 @@ mod tests {
         let mut events = Vec::new();
         for (i, v) in vals.iter().enumerate() {
             let t = i as i64 * 10;
-            s.insert(&batch(&[("a", t, *v), ("a", t + 1, *v), ("b", t, i as f64), ("b", t + 1, 0.5)]), &[0, 1, 2, 3])
-                .unwrap();
+            s.insert(
+                &batch(&[
+                    ("a", t, *v),
+                    ("a", t + 1, *v),
+                    ("b", t, i as f64),
+                    ("b", t + 1, 0.5),
+                ]),
+                &[0, 1, 2, 3],
+            )
+            .unwrap();
             for w in s.close_until(t + 10) {
                 events.extend(q.on_window(&w));
             }
@@ -292,7 +308,11 @@ mod tests {
         assert_eq!(events[0].at, 30);
         assert_eq!(
             events[0].problem,
-            Problem::Stuck { value: 5.0, windows: 3, since: 0 }
+            Problem::Stuck {
+                value: 5.0,
+                windows: 3,
+                since: 0
+            }
         );
     }
 }

@@ -72,8 +72,13 @@ mod tests {
         let bytes = encode_batches(&b).unwrap();
         let back = decode_batches(&bytes).unwrap();
         assert_eq!(back.len(), 2);
-        assert_eq!(format!("{:?}", rows_of(&b)), format!("{:?}", rows_of(&back)));
-        assert!(decode_batches(&encode_batches(&[]).unwrap()).unwrap().is_empty());
+        assert_eq!(
+            format!("{:?}", rows_of(&b)),
+            format!("{:?}", rows_of(&back))
+        );
+        assert!(decode_batches(&encode_batches(&[]).unwrap())
+            .unwrap()
+            .is_empty());
         assert!(decode_batches(b"garbage").is_err());
     }
 }

@@ -23,7 +23,6 @@ pub struct MinMax {
     pub count: u64,
 }
 
-
 impl MinMax {
     fn add(&mut self, v: f64) {
         if self.count == 0 {

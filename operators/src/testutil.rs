@@ -46,7 +46,11 @@ pub fn rows_of<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> Vec<(S
         let t = b.column(1).as_primitive::<TimestampMillisecondType>();
         let v = b.column(2).as_primitive::<Float64Type>();
         for i in 0..b.num_rows() {
-            out.push((a.value(i).to_string(), t.value(i), if v.is_valid(i) { v.value(i) } else { f64::NAN }));
+            out.push((
+                a.value(i).to_string(),
+                t.value(i),
+                if v.is_valid(i) { v.value(i) } else { f64::NAN },
+            ));
         }
     }
     out.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.total_cmp(&y.2)));

@@ -176,11 +176,18 @@ impl Watermarks {
                     Some(m) => min = Some(min.map_or(m, |x: i64| x.min(m))),
                 }
             }
-            return (min.map(|m| m.saturating_sub(ooo)), WatermarkBasis::EventTime);
+            return (
+                min.map(|m| m.saturating_sub(ooo)),
+                WatermarkBasis::EventTime,
+            );
         }
         // Every source idle (or none assigned): advance with the wall clock from the newest
         // event, counted from the last delivery.
-        match (self.max_event_ts, self.last_any_wall, self.cfg.idle_timeout_ms) {
+        match (
+            self.max_event_ts,
+            self.last_any_wall,
+            self.cfg.idle_timeout_ms,
+        ) {
             (Some(m), Some(last), Some(_)) => (
                 Some(
                     m.saturating_sub(ooo)
@@ -244,7 +251,10 @@ mod tests {
         // A snapshot taken here is restored an hour (of wall clock) later.
         let mut restored = w.clone();
         restored.resume(3_600_000);
-        assert_eq!(restored.advance(3_600_010), (Some(900), WatermarkBasis::EventTime));
+        assert_eq!(
+            restored.advance(3_600_010),
+            (Some(900), WatermarkBasis::EventTime)
+        );
         // Without resume every source would look idle and event time would jump by the downtime.
         assert_eq!(w.advance(3_600_010).1, WatermarkBasis::WallClock);
     }

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
+use vigil_operators::arrow::array::BooleanArray;
 use vigil_operators::arrow::array::RecordBatch;
 use vigil_operators::arrow::compute::filter_record_batch;
-use vigil_operators::arrow::array::BooleanArray;
 use vigil_operators::WindowKind;
 use vigil_schemas::decode::{csv_separator, decode_csv_for};
 
@@ -133,7 +133,11 @@ impl std::fmt::Display for BacktestReport {
             return write!(f, "{r}");
         }
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-        writeln!(f, "{:<28} {:>6} {:>6} {:>7} {:>7} {:>7}", "file", "train", "test", "F1", "FAR %", "MAR %")?;
+        writeln!(
+            f,
+            "{:<28} {:>6} {:>6} {:>7} {:>7} {:>7}",
+            "file", "train", "test", "F1", "FAR %", "MAR %"
+        )?;
         for r in &self.files {
             writeln!(
                 f,
@@ -155,7 +159,11 @@ impl std::fmt::Display for BacktestReport {
             pct(self.total.mar())
         )?;
         if let Some(n) = self.nab {
-            write!(f, "\nNAB change points (standard / low FP / low FN): {:.2} / {:.2} / {:.2}", n[0], n[1], n[2])?;
+            write!(
+                f,
+                "\nNAB change points (standard / low FP / low FN): {:.2} / {:.2} / {:.2}",
+                n[0], n[1], n[2]
+            )?;
         }
         Ok(())
     }
@@ -163,11 +171,19 @@ impl std::fmt::Display for BacktestReport {
 
 /// The labelled files of a backtest: `path` itself, or the files under it (in `include`
 /// sub-folders when given) with the extension `ext`, sorted.
-pub fn list_files(path: &Path, include: &[String], ext: &str) -> Result<Vec<PathBuf>, PipelineError> {
+pub fn list_files(
+    path: &Path,
+    include: &[String],
+    ext: &str,
+) -> Result<Vec<PathBuf>, PipelineError> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let roots: Vec<PathBuf> = if include.is_empty() { vec![path.to_path_buf()] } else { include.iter().map(|i| path.join(i)).collect() };
+    let roots: Vec<PathBuf> = if include.is_empty() {
+        vec![path.to_path_buf()]
+    } else {
+        include.iter().map(|i| path.join(i)).collect()
+    };
     let mut out = Vec::new();
     let mut stack = roots;
     while let Some(dir) = stack.pop() {
@@ -183,7 +199,10 @@ pub fn list_files(path: &Path, include: &[String], ext: &str) -> Result<Vec<Path
     }
     out.sort();
     if out.is_empty() {
-        return Err(PipelineError::Data(format!("no .{ext} files under {}", path.display())));
+        return Err(PipelineError::Data(format!(
+            "no .{ext} files under {}",
+            path.display()
+        )));
     }
     Ok(out)
 }
@@ -205,26 +224,41 @@ fn labels(text: &str, column: &str) -> Result<Vec<bool>, PipelineError> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v = l.split(sep).nth(col).unwrap_or("").trim();
-            v.parse::<f64>().map(|x| x >= 0.5).map_err(|_| PipelineError::Data(format!("label `{v}` is not 0/1")))
+            v.parse::<f64>()
+                .map(|x| x >= 0.5)
+                .map_err(|_| PipelineError::Data(format!("label `{v}` is not 0/1")))
         })
         .collect()
 }
 
 /// Rows `[from, to)` (by decoded-row position) of a batch.
-fn slice_rows(batch: &RecordBatch, keep: impl Fn(usize) -> bool) -> Result<RecordBatch, PipelineError> {
+fn slice_rows(
+    batch: &RecordBatch,
+    keep: impl Fn(usize) -> bool,
+) -> Result<RecordBatch, PipelineError> {
     let mask = BooleanArray::from((0..batch.num_rows()).map(keep).collect::<Vec<_>>());
     filter_record_batch(batch, &mask).map_err(|e| PipelineError::Data(e.to_string()))
 }
 
-pub(crate) async fn features_of(cfg: &JobConfig, batch: &RecordBatch) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
+pub(crate) async fn features_of(
+    cfg: &JobConfig,
+    batch: &RecordBatch,
+) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
     let mut feats = engine.process_all(batch).await?.features;
     feats.extend(engine.flush().await?.features);
-    Ok((feats, engine.features().feature_names().to_vec(), engine.features().fingerprint().to_string()))
+    Ok((
+        feats,
+        engine.features().feature_names().to_vec(),
+        engine.features().fingerprint().to_string(),
+    ))
 }
 
 /// Runs the job's backtest (`input` replaces its data path).
-pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<BacktestReport, PipelineError> {
+pub async fn run_backtest(
+    cfg: &JobConfig,
+    input: Option<&Path>,
+) -> Result<BacktestReport, PipelineError> {
     let bt: &BacktestSettings = cfg
         .backtest
         .as_ref()
@@ -233,21 +267,42 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         BacktestProtocol::PerFile { train_rows, label } => (*train_rows, label.as_str()),
         BacktestProtocol::Rul { train, test, truth } => {
             let r = crate::backtest_rul::run(cfg, bt, input, train, test, truth).await?;
-            return Ok(BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0), rul: Some(r) });
+            return Ok(BacktestReport {
+                files: Vec::new(),
+                total: Confusion::default(),
+                nab: None,
+                nab_counts: (0, 0),
+                rul: Some(r),
+            });
         }
     };
-    let data = input.map(Path::to_path_buf).unwrap_or_else(|| bt.data.clone());
+    let data = input
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| bt.data.clone());
     let files = list_files(&data, &bt.include, "csv")?;
     let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone())?;
     let (size, slide) = match cfg.event_time.window {
         WindowKind::Fixed { size_ms, slide_ms } => (size_ms, slide_ms),
-        WindowKind::Session { .. } => return Err(PipelineError::Data("backtests need tumbling or hopping windows".into())),
+        WindowKind::Session { .. } => {
+            return Err(PipelineError::Data(
+                "backtests need tumbling or hopping windows".into(),
+            ))
+        }
     };
-    let mut report = BacktestReport { files: Vec::new(), total: Confusion::default(), nab: None, nab_counts: (0, 0), rul: None };
+    let mut report = BacktestReport {
+        files: Vec::new(),
+        total: Confusion::default(),
+        nab: None,
+        nab_counts: (0, 0),
+        rul: None,
+    };
     let mut nab_raw = [0.0; 3];
     let mut nab_windows = 0usize;
     for path in files {
-        let rel = path.strip_prefix(&data).ok().filter(|r| !r.as_os_str().is_empty());
+        let rel = path
+            .strip_prefix(&data)
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty());
         let name = rel
             .map(|r| r.display().to_string())
             .or_else(|| path.file_name().map(|f| f.to_string_lossy().to_string()))
@@ -279,7 +334,10 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
         let ts = decoded
             .batch
             .column_by_name(vigil_schemas::TS_COL)
-            .and_then(|c| c.as_any().downcast_ref::<vigil_operators::arrow::array::TimestampMillisecondArray>())
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<vigil_operators::arrow::array::TimestampMillisecondArray>()
+            })
             .ok_or_else(|| PipelineError::Data("no event time column".into()))?;
         let mut conf = Confusion::default();
         let mut test_rows = 0;
@@ -309,7 +367,10 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
                 if *cp && r >= split {
                     // one window per labelled change point; one that would overlap the next is
                     // cut short there, so every change point must be found on its own
-                    let w = (r, (r + bt.changepoint_window_rows - 1).min(n.saturating_sub(1)));
+                    let w = (
+                        r,
+                        (r + bt.changepoint_window_rows - 1).min(n.saturating_sub(1)),
+                    );
                     if let Some(last) = windows.last_mut() {
                         if last.1 >= w.0 {
                             last.1 = w.0 - 1;
@@ -318,7 +379,11 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
                     windows.push(w);
                 }
             }
-            let detections: Vec<usize> = pred.windows(2).filter(|p| p[0].1 != p[1].1).map(|p| p[1].0).collect();
+            let detections: Vec<usize> = pred
+                .windows(2)
+                .filter(|p| p[0].1 != p[1].1)
+                .map(|p| p[1].0)
+                .collect();
             for (k, profile) in crate::nab::PROFILES.iter().enumerate() {
                 nab_raw[k] += crate::nab::raw_score(&windows, &detections, *profile);
             }
@@ -354,7 +419,16 @@ pub async fn run_backtest(cfg: &JobConfig, input: Option<&Path>) -> Result<Backt
 pub fn plot_svg(r: &FileResult) -> String {
     let (w, h, pad) = (900.0, 260.0, 40.0);
     let n = r.trace.len().max(2) as f64;
-    let cap = (r.threshold.abs() * 3.0).max(r.trace.iter().map(|t| t.1).filter(|v| v.is_finite()).fold(0.0, f64::max).min(r.threshold.abs() * 3.0)).max(1e-9);
+    let cap = (r.threshold.abs() * 3.0)
+        .max(
+            r.trace
+                .iter()
+                .map(|t| t.1)
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max)
+                .min(r.threshold.abs() * 3.0),
+        )
+        .max(1e-9);
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
     let y = |v: f64| h - pad - (h - 2.0 * pad) * (v.clamp(0.0, cap) / cap);
     let mut svg = format!(
@@ -387,10 +461,16 @@ pub fn plot_svg(r: &FileResult) -> String {
         .filter(|(_, t)| t.1.is_finite())
         .map(|(i, t)| format!("{:.1},{:.1}", x(i), y(t.1)))
         .collect();
-    svg.push_str(&format!("<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"1.2\" points=\"{}\"/>\n", points.join(" ")));
+    svg.push_str(&format!(
+        "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"1.2\" points=\"{}\"/>\n",
+        points.join(" ")
+    ));
     let ty = y(r.threshold);
     svg.push_str(&format!("<line x1=\"{pad}\" x2=\"{:.1}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"black\" stroke-dasharray=\"6 4\"/>\n", w - pad));
-    svg.push_str(&format!("<text x=\"{pad}\" y=\"{:.1}\">test rows →</text>\n</svg>\n", h - 12.0));
+    svg.push_str(&format!(
+        "<text x=\"{pad}\" y=\"{:.1}\">test rows →</text>\n</svg>\n",
+        h - 12.0
+    ));
     svg
 }
 
@@ -399,10 +479,14 @@ pub fn write_report(dir: &Path, report: &BacktestReport) -> Result<Vec<PathBuf>,
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     let mut written = Vec::new();
     let summary = dir.join("summary.txt");
-    std::fs::write(&summary, format!("{report}\n{}\n", report.json())).map_err(|e| PipelineError::io(&summary, e))?;
+    std::fs::write(&summary, format!("{report}\n{}\n", report.json()))
+        .map_err(|e| PipelineError::io(&summary, e))?;
     written.push(summary);
     for r in &report.files {
-        let p = dir.join(format!("{}.svg", r.file.replace(['/', '\\'], "_").trim_end_matches(".csv")));
+        let p = dir.join(format!(
+            "{}.svg",
+            r.file.replace(['/', '\\'], "_").trim_end_matches(".csv")
+        ));
         std::fs::write(&p, plot_svg(r)).map_err(|e| PipelineError::io(&p, e))?;
         written.push(p);
     }
@@ -419,20 +503,47 @@ mod tests {
             file: "valve1/0.csv".into(),
             train_rows: 400,
             test_rows: 4,
-            confusion: Confusion { tp: 1, fp: 0, fn_: 1, tn: 2 },
+            confusion: Confusion {
+                tp: 1,
+                fp: 0,
+                fn_: 1,
+                tn: 2,
+            },
             threshold: 1.0,
-            trace: vec![(400, 0.2, false), (401, 0.5, false), (402, 2.0, true), (403, f64::NAN, true)],
+            trace: vec![
+                (400, 0.2, false),
+                (401, 0.5, false),
+                (402, 2.0, true),
+                (403, f64::NAN, true),
+            ],
         };
         let svg = plot_svg(&r);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("<polyline") && svg.contains("stroke-dasharray") && svg.contains("#f4c7c3"));
-        let points = svg.split("points=\"").nth(1).and_then(|p| p.split('"').next()).unwrap_or_default();
-        assert_eq!(points.split_whitespace().count(), 3, "three finite points: {svg}");
+        assert!(
+            svg.contains("<polyline")
+                && svg.contains("stroke-dasharray")
+                && svg.contains("#f4c7c3")
+        );
+        let points = svg
+            .split("points=\"")
+            .nth(1)
+            .and_then(|p| p.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(
+            points.split_whitespace().count(),
+            3,
+            "three finite points: {svg}"
+        );
     }
 
     #[test]
     fn skab_metric_definitions() {
-        let c = Confusion { tp: 30, fp: 10, fn_: 10, tn: 50 };
+        let c = Confusion {
+            tp: 30,
+            fp: 10,
+            fn_: 10,
+            tn: 50,
+        };
         assert_eq!(c.f1(), Some(0.75));
         assert!((c.far().unwrap() - 16.666666666666668).abs() < 1e-12);
         assert_eq!(c.mar(), Some(25.0));

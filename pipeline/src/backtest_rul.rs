@@ -46,25 +46,51 @@ pub struct RulReport {
 impl std::fmt::Display for RulReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let m = &self.metrics;
-        writeln!(f, "RUL backtest: {} training rows, {} test assets predicted at their last reading", self.train_rows, m.n)?;
-        let worst = self.predictions.iter().map(|p| (p.predicted - p.actual).abs()).fold(0.0, f64::max);
+        writeln!(
+            f,
+            "RUL backtest: {} training rows, {} test assets predicted at their last reading",
+            self.train_rows, m.n
+        )?;
+        let worst = self
+            .predictions
+            .iter()
+            .map(|p| (p.predicted - p.actual).abs())
+            .fold(0.0, f64::max);
         write!(f, "RMSE {:.2}, PHM08 score {:.1}, mean error {:+.2} (positive = late), worst |error| {:.1}", m.rmse, m.phm_score, m.bias, worst)
     }
 }
 
 /// Reads a data file (with the job's header for headerless files) into readings.
-fn read(cfg: &JobConfig, bt: &BacktestSettings, path: &Path) -> Result<(vigil_operators::arrow::array::RecordBatch, Vec<String>), PipelineError> {
+fn read(
+    cfg: &JobConfig,
+    bt: &BacktestSettings,
+    path: &Path,
+) -> Result<(vigil_operators::arrow::array::RecordBatch, Vec<String>), PipelineError> {
     let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
-    let text = if bt.columns.is_empty() { text } else { with_header(&text, &bt.columns) };
+    let text = if bt.columns.is_empty() {
+        text
+    } else {
+        with_header(&text, &bt.columns)
+    };
     let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone())?;
     let out = decode_csv_for(&decoder, &text, None)?;
     if let Some(d) = out.dead.first() {
-        return Err(PipelineError::Data(format!("{}: {} rows rejected, the first (data row {}): {}", path.display(), out.dead.len(), d.index + 1, d.detail)));
+        return Err(PipelineError::Data(format!(
+            "{}: {} rows rejected, the first (data row {}): {}",
+            path.display(),
+            out.dead.len(),
+            d.index + 1,
+            d.detail
+        )));
     }
     // assets in order of first appearance
     let mut order = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let col = out.batch.column(0).as_any().downcast_ref::<vigil_operators::arrow::array::StringArray>();
+    let col = out
+        .batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<vigil_operators::arrow::array::StringArray>();
     for a in col.into_iter().flatten().flatten() {
         if seen.insert(a.to_string()) {
             order.push(a.to_string());
@@ -86,46 +112,78 @@ pub async fn run(
         (Some(dir), Some(name)) => dir.join(name),
         _ => p.to_path_buf(),
     };
-    let rul = cfg.rul.as_ref().ok_or_else(|| PipelineError::Data("protocol rul needs a [rul] section".into()))?;
+    let rul = cfg
+        .rul
+        .as_ref()
+        .ok_or_else(|| PipelineError::Data("protocol rul needs a [rul] section".into()))?;
     let (train_batch, _) = read(cfg, bt, &relocate(train))?;
     let (train_feats, names, fp) = features_of(cfg, &train_batch).await?;
     let opts = TrainOptions::for_job(cfg);
     let (artifact, _) = fit_artifact(&train_feats, names.clone(), fp, &opts)?;
-    let model = artifact.detector.rul().ok_or_else(|| PipelineError::Data("the trained model is not a RUL model".into()))?;
+    let model = artifact
+        .detector
+        .rul()
+        .ok_or_else(|| PipelineError::Data("the trained model is not a RUL model".into()))?;
 
     let (test_batch, assets) = read(cfg, bt, &relocate(test))?;
     let (test_feats, _, _) = features_of(cfg, &test_batch).await?;
     let m = FeatureMatrix::from_batches(&test_feats, names.len());
     // each asset's last reading: the first row (earliest window) holding its largest age
-    let mut last: std::collections::HashMap<&str, (f64, i64, usize)> = std::collections::HashMap::new();
+    let mut last: std::collections::HashMap<&str, (f64, i64, usize)> =
+        std::collections::HashMap::new();
     for i in 0..m.len() {
         let age = m.values[(i, model.age_feature)];
         if !age.is_finite() {
             continue;
         }
-        let e = last.entry(m.assets[i].as_str()).or_insert((age, m.window_end[i], i));
+        let e = last
+            .entry(m.assets[i].as_str())
+            .or_insert((age, m.window_end[i], i));
         if age > e.0 || (age == e.0 && m.window_end[i] < e.1) {
             *e = (age, m.window_end[i], i);
         }
     }
     let truth_path = relocate(truth);
-    let truth_text = std::fs::read_to_string(&truth_path).map_err(|e| PipelineError::io(&truth_path, e))?;
+    let truth_text =
+        std::fs::read_to_string(&truth_path).map_err(|e| PipelineError::io(&truth_path, e))?;
     let actual: Vec<f64> = truth_text
         .split_whitespace()
-        .map(|t| t.parse::<f64>().map_err(|_| PipelineError::Data(format!("{}: `{t}` is not a number", truth_path.display()))))
+        .map(|t| {
+            t.parse::<f64>().map_err(|_| {
+                PipelineError::Data(format!("{}: `{t}` is not a number", truth_path.display()))
+            })
+        })
         .collect::<Result<_, _>>()?;
     if actual.len() != assets.len() {
-        return Err(PipelineError::Data(format!("{} has {} values for {} test assets", truth_path.display(), actual.len(), assets.len())));
+        return Err(PipelineError::Data(format!(
+            "{} has {} values for {} test assets",
+            truth_path.display(),
+            actual.len(),
+            assets.len()
+        )));
     }
     let mut predictions = Vec::with_capacity(assets.len());
     for (asset, actual) in assets.iter().zip(actual) {
-        let &(age, _, i) = last
-            .get(asset.as_str())
-            .ok_or_else(|| PipelineError::Data(format!("test asset {asset} produced no feature row")))?;
-        predictions.push(RulPrediction { asset: asset.clone(), age, predicted: model.predict(m.values.row(i)), actual });
+        let &(age, _, i) = last.get(asset.as_str()).ok_or_else(|| {
+            PipelineError::Data(format!("test asset {asset} produced no feature row"))
+        })?;
+        predictions.push(RulPrediction {
+            asset: asset.clone(),
+            age,
+            predicted: model.predict(m.values.row(i)),
+            actual,
+        });
     }
-    let pairs: Vec<(f64, f64)> = predictions.iter().map(|p| (p.predicted, p.actual)).collect();
-    let metrics = RulMetrics::of(&pairs).ok_or_else(|| PipelineError::Data("no test assets".into()))?;
+    let pairs: Vec<(f64, f64)> = predictions
+        .iter()
+        .map(|p| (p.predicted, p.actual))
+        .collect();
+    let metrics =
+        RulMetrics::of(&pairs).ok_or_else(|| PipelineError::Data("no test assets".into()))?;
     let _ = rul;
-    Ok(RulReport { metrics, train_rows: artifact.training.rows, predictions })
+    Ok(RulReport {
+        metrics,
+        train_rows: artifact.training.rows,
+        predictions,
+    })
 }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use vigil_operators::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use vigil_operators::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use vigil_operators::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use vigil_operators::{Bounds, EventTimeConfig, EventTimeOperator, FeatureQuery, WindowKind};
 
@@ -19,7 +21,13 @@ use crate::PipelineError;
 
 /// Feature SQL of the example pump job.
 const SQL: &str = include_str!("../../examples/pump_features.sql");
-const MEASUREMENTS: [&str; 5] = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"];
+const MEASUREMENTS: [&str; 5] = [
+    "vibration_rms",
+    "bearing_temp",
+    "discharge_pressure",
+    "motor_current",
+    "flow",
+];
 
 /// One measured configuration.
 #[derive(Debug, Clone)]
@@ -37,14 +45,26 @@ pub struct WindowBenchRow {
 fn schema() -> SchemaRef {
     let mut fields = vec![
         Field::new("asset_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
     ];
-    fields.extend(MEASUREMENTS.iter().map(|m| Field::new(*m, DataType::Float64, true)));
+    fields.extend(
+        MEASUREMENTS
+            .iter()
+            .map(|m| Field::new(*m, DataType::Float64, true)),
+    );
     Arc::new(Schema::new(fields))
 }
 
 /// `readings` readings of `assets` assets, `rate` per asset per second, in batches of 5000.
-pub fn synthetic_batches(readings: usize, assets: usize, rate: u32) -> Result<Vec<RecordBatch>, PipelineError> {
+pub fn synthetic_batches(
+    readings: usize,
+    assets: usize,
+    rate: u32,
+) -> Result<Vec<RecordBatch>, PipelineError> {
     let step_ms = 1000 / i64::from(rate.clamp(1, 1000));
     let schema = schema();
     let names: Vec<String> = (0..assets).map(|a| format!("pump-{a:05}")).collect();
@@ -55,21 +75,36 @@ pub fn synthetic_batches(readings: usize, assets: usize, rate: u32) -> Result<Ve
         let n = 5000.min(readings - i);
         let idx: Vec<usize> = (i..i + n).collect();
         let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(idx.iter().map(|k| names[k % assets].as_str()))),
-            Arc::new(TimestampMillisecondArray::from_iter_values(idx.iter().map(|k| t0 + (k / assets) as i64 * step_ms)).with_timezone("UTC")),
+            Arc::new(StringArray::from_iter_values(
+                idx.iter().map(|k| names[k % assets].as_str()),
+            )),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(
+                    idx.iter().map(|k| t0 + (k / assets) as i64 * step_ms),
+                )
+                .with_timezone("UTC"),
+            ),
         ];
         for (m, _) in MEASUREMENTS.iter().enumerate() {
-            cols.push(Arc::new(Float64Array::from_iter_values(
-                idx.iter().map(|k| 10.0 * (m as f64 + 1.0) + ((k * 7919 + m * 104_729) % 1000) as f64 / 1000.0),
-            )));
+            cols.push(Arc::new(Float64Array::from_iter_values(idx.iter().map(
+                |k| 10.0 * (m as f64 + 1.0) + ((k * 7919 + m * 104_729) % 1000) as f64 / 1000.0,
+            ))));
         }
-        out.push(RecordBatch::try_new(schema.clone(), cols).map_err(|e| PipelineError::Data(e.to_string()))?);
+        out.push(
+            RecordBatch::try_new(schema.clone(), cols)
+                .map_err(|e| PipelineError::Data(e.to_string()))?,
+        );
         i += n;
     }
     Ok(out)
 }
 
-async fn pass(batches: &[RecordBatch], size_ms: i64, slide_ms: i64, pane_based: bool) -> Result<(usize, f64), PipelineError> {
+async fn pass(
+    batches: &[RecordBatch],
+    size_ms: i64,
+    slide_ms: i64,
+    pane_based: bool,
+) -> Result<(usize, f64), PipelineError> {
     let q = FeatureQuery::plan(SQL, schema()).await?;
     let mut cfg = EventTimeConfig::tumbling(size_ms);
     cfg.window = WindowKind::Fixed { size_ms, slide_ms };
@@ -115,7 +150,9 @@ pub async fn bench_windows(
     let mut rows = Vec::new();
     for &panes in panes_list {
         if panes <= 0 || size % panes != 0 {
-            return Err(PipelineError::Data(format!("{panes} panes do not divide a 60 s window")));
+            return Err(PipelineError::Data(format!(
+                "{panes} panes do not divide a 60 s window"
+            )));
         }
         let slide = size / panes;
         let (windows, pane_based_per_s) = pass(&batches, size, slide, true).await?;
@@ -124,7 +161,12 @@ pub async fn bench_windows(
         } else {
             f64::NAN
         };
-        rows.push(WindowBenchRow { panes, windows, pane_based_per_s, reaggregating_per_s });
+        rows.push(WindowBenchRow {
+            panes,
+            windows,
+            pane_based_per_s,
+            reaggregating_per_s,
+        });
     }
     Ok(rows)
 }

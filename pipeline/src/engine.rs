@@ -129,7 +129,11 @@ impl Engine {
         }
         let mut baselines = Vec::new();
         for b in &cfg.baselines {
-            let Some(j) = features.feature_names().iter().position(|n| *n == b.feature) else {
+            let Some(j) = features
+                .feature_names()
+                .iter()
+                .position(|n| *n == b.feature)
+            else {
                 return Err(PipelineError::Data(format!(
                     "baseline on `{}`: the feature SQL has no such column (it gives: {})",
                     b.feature,
@@ -293,9 +297,11 @@ impl Engine {
                 v["format"]
             )));
         }
-        let op = serde_json::to_vec(&v["event_time"]).map_err(|e| PipelineError::Data(e.to_string()))?;
-        let states: HashMap<String, Vec<BaselineState>> = serde_json::from_value(v["baselines"].clone())
-            .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
+        let op =
+            serde_json::to_vec(&v["event_time"]).map_err(|e| PipelineError::Data(e.to_string()))?;
+        let states: HashMap<String, Vec<BaselineState>> =
+            serde_json::from_value(v["baselines"].clone())
+                .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
         self.op = EventTimeOperator::restore(self.event_time, &op)?;
         self.op.resume(wall);
         self.baseline_states = states;
@@ -384,7 +390,13 @@ impl Engine {
                 step.alerts.extend(alerts);
             }
             if let Some(shadow) = &self.shadow {
-                step.shadow_alerts.extend(score(shadow, &feats, self.features.feature_names(), self.top_features, &mut self.shadow_rul_ages));
+                step.shadow_alerts.extend(score(
+                    shadow,
+                    &feats,
+                    self.features.feature_names(),
+                    self.top_features,
+                    &mut self.shadow_rul_ages,
+                ));
             }
             let alerts = self.run_baselines(&feats);
             self.stats.record_alerts(alerts.len());
@@ -475,7 +487,11 @@ pub fn score(
     let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
     let det = model.scorer();
     let rul = model.detector.rul();
-    let kind = if rul.is_some() { AlertKind::Rul } else { AlertKind::Anomaly };
+    let kind = if rul.is_some() {
+        AlertKind::Rul
+    } else {
+        AlertKind::Anomaly
+    };
     let emitted_at = now_ms();
     let mut alerts = Vec::new();
     for (i, row) in m.values.rows().into_iter().enumerate() {

@@ -37,7 +37,10 @@ pub struct FeatureRun {
 impl FeatureRun {
     /// Every row as JSON (see [`row_json`]).
     pub fn rows(&self) -> Vec<Value> {
-        self.batches.iter().flat_map(|b| rows_json(b, &self.names)).collect()
+        self.batches
+            .iter()
+            .flat_map(|b| rows_json(b, &self.names))
+            .collect()
     }
 }
 
@@ -50,19 +53,43 @@ pub fn rows_json(b: &RecordBatch, names: &[String]) -> Vec<Value> {
 /// The JSON of row `i` of a feature batch.
 pub fn row_json(b: &RecordBatch, names: &[String], i: usize) -> Value {
     let mut m = Map::new();
-    m.insert("asset_id".into(), Value::from(b.column(0).as_string::<i32>().value(i)));
-    m.insert("window_start".into(), Value::from(b.column(1).as_primitive::<TimestampMillisecondType>().value(i)));
-    m.insert("window_end".into(), Value::from(b.column(2).as_primitive::<TimestampMillisecondType>().value(i)));
+    m.insert(
+        "asset_id".into(),
+        Value::from(b.column(0).as_string::<i32>().value(i)),
+    );
+    m.insert(
+        "window_start".into(),
+        Value::from(
+            b.column(1)
+                .as_primitive::<TimestampMillisecondType>()
+                .value(i),
+        ),
+    );
+    m.insert(
+        "window_end".into(),
+        Value::from(
+            b.column(2)
+                .as_primitive::<TimestampMillisecondType>()
+                .value(i),
+        ),
+    );
     for (j, n) in names.iter().enumerate() {
         let c = b.column(3 + j).as_primitive::<Float64Type>();
-        let v = if c.is_valid(i) && c.value(i).is_finite() { Value::from(c.value(i)) } else { Value::Null };
+        let v = if c.is_valid(i) && c.value(i).is_finite() {
+            Value::from(c.value(i))
+        } else {
+            Value::Null
+        };
         m.insert(n.clone(), v);
     }
     Value::Object(m)
 }
 
 /// Computes the job's features over history files (CSV or JSONL), in file order.
-pub async fn features_from_files(cfg: &JobConfig, inputs: &[&Path]) -> Result<FeatureRun, PipelineError> {
+pub async fn features_from_files(
+    cfg: &JobConfig,
+    inputs: &[&Path],
+) -> Result<FeatureRun, PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
     let mut run = FeatureRun {
         names: engine.features().feature_names().to_vec(),

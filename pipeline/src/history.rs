@@ -77,7 +77,10 @@ pub fn with_header(text: &str, columns: &[String]) -> String {
     out.push('\n');
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut first = true;
-        for field in line.split(|c: char| c.is_whitespace() || c == ',').filter(|f| !f.is_empty()) {
+        for field in line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|f| !f.is_empty())
+        {
             if !first {
                 out.push(',');
             }

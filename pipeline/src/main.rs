@@ -250,14 +250,26 @@ async fn real_main(cli: Cli) -> Result<()> {
                 bail!("--readings and --assets must be positive, --rate between 1 and 1000");
             }
             println!("windows of 60 s over {readings} readings of {assets} assets at {rate}/s each (example pump feature SQL, 9 aggregates)");
-            println!("{:>6} {:>8} {:>22} {:>26} {:>8}", "panes", "windows", "pane-based readings/s", "re-aggregating readings/s", "ratio");
-            let rows =
-                vigil_pipeline::bench::bench_windows(readings, assets, rate, &panes, !pane_based_only)
-                    .await?;
+            println!(
+                "{:>6} {:>8} {:>22} {:>26} {:>8}",
+                "panes", "windows", "pane-based readings/s", "re-aggregating readings/s", "ratio"
+            );
+            let rows = vigil_pipeline::bench::bench_windows(
+                readings,
+                assets,
+                rate,
+                &panes,
+                !pane_based_only,
+            )
+            .await?;
             for r in &rows {
                 println!(
                     "{:>6} {:>8} {:>22.0} {:>26.0} {:>7.2}x",
-                    r.panes, r.windows, r.pane_based_per_s, r.reaggregating_per_s, r.pane_based_per_s / r.reaggregating_per_s
+                    r.panes,
+                    r.windows,
+                    r.pane_based_per_s,
+                    r.reaggregating_per_s,
+                    r.pane_based_per_s / r.reaggregating_per_s
                 );
             }
             if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
@@ -287,7 +299,9 @@ async fn real_main(cli: Cli) -> Result<()> {
                 text.push('\n');
             }
             match out {
-                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                }
                 None => print!("{text}"),
             }
             eprintln!(
@@ -380,9 +394,14 @@ async fn real_main(cli: Cli) -> Result<()> {
                 ModelCommand::List => {
                     let entry = reg.view.models.get(&name);
                     println!("{name} in {topic}:");
-                    for (v, a) in entry.map(|e| e.versions.iter().collect::<Vec<_>>()).unwrap_or_default() {
-                        let active = entry.and_then(|e| e.active.version.as_deref()) == Some(v.as_str());
-                        let shadow = entry.and_then(|e| e.shadow.version.as_deref()) == Some(v.as_str());
+                    for (v, a) in entry
+                        .map(|e| e.versions.iter().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                    {
+                        let active =
+                            entry.and_then(|e| e.active.version.as_deref()) == Some(v.as_str());
+                        let shadow =
+                            entry.and_then(|e| e.shadow.version.as_deref()) == Some(v.as_str());
                         println!(
                             "  {v:<10} {} threshold {:.3}, {} features, trained on {} rows{}{}",
                             a.detector.as_dyn().kind(),
@@ -396,20 +415,35 @@ async fn real_main(cli: Cli) -> Result<()> {
                 }
                 ModelCommand::Promote { version } => {
                     let a = reg.promote(&name, &version)?;
-                    println!("{name}: version {version} is active (earlier: {:?})", a.history);
+                    println!(
+                        "{name}: version {version} is active (earlier: {:?})",
+                        a.history
+                    );
                 }
                 ModelCommand::Rollback => {
                     let a = reg.rollback(&name)?;
-                    println!("{name}: rolled back to version {}", a.version.unwrap_or_default());
+                    println!(
+                        "{name}: rolled back to version {}",
+                        a.version.unwrap_or_default()
+                    );
                 }
                 ModelCommand::Shadow { version, off } => {
-                    let v = if off { None } else { Some(version.context("give a version, or --off")?) };
+                    let v = if off {
+                        None
+                    } else {
+                        Some(version.context("give a version, or --off")?)
+                    };
                     reg.set_shadow(&name, v.as_deref())?;
                     println!("{name}: shadow {}", v.unwrap_or_else(|| "off".into()));
                 }
             }
         }
-        Command::Backtest { job, input, json, report: report_dir } => {
+        Command::Backtest {
+            job,
+            input,
+            json,
+            report: report_dir,
+        } => {
             let cfg = JobConfig::load(&job)?;
             let report = vigil_pipeline::backtest::run_backtest(&cfg, input.as_deref()).await?;
             if let Some(dir) = report_dir {

@@ -22,9 +22,21 @@ pub struct Profile {
 
 /// NAB's three profiles: standard, reward low FP, reward low FN.
 pub const PROFILES: [Profile; 3] = [
-    Profile { tp: 1.0, fp: 0.11, fn_: 1.0 },
-    Profile { tp: 1.0, fp: 0.22, fn_: 1.0 },
-    Profile { tp: 1.0, fp: 0.11, fn_: 2.0 },
+    Profile {
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 1.0,
+    },
+    Profile {
+        tp: 1.0,
+        fp: 0.22,
+        fn_: 1.0,
+    },
+    Profile {
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 2.0,
+    },
 ];
 
 fn sigma(y: f64) -> f64 {
@@ -91,6 +103,9 @@ mod tests {
         let far_fp = raw_score(&w, &[45], std) - raw_score(&w, &[], std);
         assert!(far_fp < -0.10 && far_fp > -0.11, "{far_fp}");
         let near_fp = raw_score(&w, &[20], std) - raw_score(&w, &[], std);
-        assert!(near_fp > far_fp, "a false positive right after a window costs less");
+        assert!(
+            near_fp > far_fp,
+            "a false positive right after a window costs less"
+        );
     }
 }

@@ -106,16 +106,24 @@ struct Sources {
 impl Sources {
     fn id(&mut self, topic: &str, partition: i32) -> u32 {
         let next = self.ids.len() as u32;
-        *self.ids.entry((topic.to_string(), partition)).or_insert(next)
+        *self
+            .ids
+            .entry((topic.to_string(), partition))
+            .or_insert(next)
     }
 
     /// Re-reads the assignment (at most once a second) and tells the engine what changed.
     fn sync(&mut self, source: &Source, engine: &mut Engine, wall: i64) {
-        if self.last_sync.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if self
+            .last_sync
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return;
         }
         self.last_sync = Some(Instant::now());
-        let Some(now) = source.assignment() else { return };
+        let Some(now) = source.assignment() else {
+            return;
+        };
         let now: BTreeSet<u32> = now.iter().map(|(t, p)| self.id(t, *p)).collect();
         let added: Vec<u32> = now.difference(&self.assigned).copied().collect();
         let removed: Vec<u32> = self.assigned.difference(&now).copied().collect();
@@ -269,7 +277,9 @@ fn follow_registry(engine: &mut Engine, r: &RegistryClient, name: &str) {
             let v = a.version.clone();
             match engine.set_model(a.clone()) {
                 Ok(()) => info!(model = name, version = %v, "active model version swapped in"),
-                Err(e) => warn!(model = name, version = %v, error = %e, "promoted version refused; keeping the current one"),
+                Err(e) => {
+                    warn!(model = name, version = %v, error = %e, "promoted version refused; keeping the current one")
+                }
             }
         }
     }
@@ -285,7 +295,11 @@ fn follow_registry(engine: &mut Engine, r: &RegistryClient, name: &str) {
 
 /// Queues a step's alerts (and runs the hook after they are delivered); returns whether any
 /// were queued.
-fn emit_alerts(step: &Step, sink: &Sink, on_alert: Option<&AlertHook>) -> Result<bool, PipelineError> {
+fn emit_alerts(
+    step: &Step,
+    sink: &Sink,
+    on_alert: Option<&AlertHook>,
+) -> Result<bool, PipelineError> {
     for a in &step.alerts {
         sink.alert(a)?;
     }

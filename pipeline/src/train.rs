@@ -65,7 +65,11 @@ impl std::str::FromStr for DetectorChoice {
     /// `pca`, `kmeans[:k]`, `gmm[:k]` (k defaults to 3).
     fn from_str(s: &str) -> Result<Self, String> {
         let (name, k) = match s.split_once(':') {
-            Some((n, k)) => (n, k.parse::<usize>().map_err(|_| format!("`{k}` is not a number of clusters"))?),
+            Some((n, k)) => (
+                n,
+                k.parse::<usize>()
+                    .map_err(|_| format!("`{k}` is not a number of clusters"))?,
+            ),
             None => (s, 3),
         };
         match name {
@@ -73,7 +77,9 @@ impl std::str::FromStr for DetectorChoice {
             "kmeans" => Ok(DetectorChoice::KMeans(k)),
             "gmm" => Ok(DetectorChoice::Gmm(k)),
             "ocsvm" => Ok(DetectorChoice::Ocsvm),
-            other => Err(format!("`{other}` is not a detector (pca, kmeans[:k], gmm[:k], ocsvm)")),
+            other => Err(format!(
+                "`{other}` is not a detector (pca, kmeans[:k], gmm[:k], ocsvm)"
+            )),
         }
     }
 }
@@ -120,7 +126,11 @@ impl std::fmt::Display for TrainReport {
             a.id(),
             a.detector.as_dyn().kind(),
             a.feature_names.len(),
-            if self.components > 0 { format!(", {} principal components", self.components) } else { String::new() }
+            if self.components > 0 {
+                format!(", {} principal components", self.components)
+            } else {
+                String::new()
+            }
         )?;
         writeln!(
             f,
@@ -225,7 +235,11 @@ async fn train_with(
 
 /// A one-line progress bar: `[#####.....]  52%  1234/2345 readings, 17 windows`.
 pub fn progress_bar(done: usize, total: usize, windows: usize) -> String {
-    let frac = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let frac = if total == 0 {
+        1.0
+    } else {
+        done as f64 / total as f64
+    };
     let filled = (frac * 30.0).round() as usize;
     format!(
         "[{}{}] {:>3.0}%  {done}/{total} readings, {windows} windows",
@@ -255,7 +269,11 @@ pub fn fit_artifact(
     // Time-ordered split: the latest windows validate the threshold and are never fitted on.
     let mut order: Vec<usize> = (0..m.len()).collect();
     order.sort_by_key(|i| (m.window_end[*i], i.to_owned()));
-    let n_val = if opts.target_far.is_some() { m.len() / 5 } else { 0 };
+    let n_val = if opts.target_far.is_some() {
+        m.len() / 5
+    } else {
+        0
+    };
     let (fit_idx, val_idx) = order.split_at(m.len() - n_val);
     let fit = m.values.select(Axis(0), fit_idx);
     let val = m.values.select(Axis(0), val_idx);
@@ -267,11 +285,20 @@ pub fn fit_artifact(
         }
         DetectorChoice::KMeans(k) => (Detector::Kmeans(KMeansDetector::fit(fit.view(), k)?), 0),
         DetectorChoice::Gmm(k) => (Detector::Gmm(GmmDetector::fit(fit.view(), k)?), 0),
-        DetectorChoice::Ocsvm => (Detector::Ocsvm(vigil_models::OcsvmDetector::fit(fit.view(), 0.05)?), 0),
+        DetectorChoice::Ocsvm => (
+            Detector::Ocsvm(vigil_models::OcsvmDetector::fit(fit.view(), 0.05)?),
+            0,
+        ),
     };
     let scorer = detector.as_dyn();
-    let scores: Vec<f64> = fit.axis_iter(Axis(0)).map(|r| scorer.score(r).score).collect();
-    let val_scores: Vec<f64> = val.axis_iter(Axis(0)).map(|r| scorer.score(r).score).collect();
+    let scores: Vec<f64> = fit
+        .axis_iter(Axis(0))
+        .map(|r| scorer.score(r).score)
+        .collect();
+    let val_scores: Vec<f64> = val
+        .axis_iter(Axis(0))
+        .map(|r| scorer.score(r).score)
+        .collect();
     let threshold = match opts.target_far {
         Some(far) => threshold_for_far(&val_scores, far).ok_or_else(|| {
             PipelineError::Data(format!(
@@ -326,7 +353,9 @@ pub fn rul_targets(m: &FeatureMatrix, age_j: usize, cap: f64) -> (Vec<usize>, Ve
     let (mut idx, mut y) = (Vec::new(), Vec::new());
     for i in order {
         let a = m.values[(i, age_j)];
-        let prev = last.entry(m.assets[i].as_str()).or_insert(f64::NEG_INFINITY);
+        let prev = last
+            .entry(m.assets[i].as_str())
+            .or_insert(f64::NEG_INFINITY);
         if !(a > *prev) {
             continue;
         }
@@ -344,17 +373,36 @@ fn fit_rul(
     opts: &TrainOptions,
     rul: &crate::job::RulSettings,
 ) -> Result<ModelArtifact, PipelineError> {
-    let age_j = names.iter().position(|n| *n == rul.age_feature).ok_or_else(|| {
-        PipelineError::Data(format!("[rul] age_feature `{}` is not a column of the feature SQL ({})", rul.age_feature, names.join(", ")))
-    })?;
+    let age_j = names
+        .iter()
+        .position(|n| *n == rul.age_feature)
+        .ok_or_else(|| {
+            PipelineError::Data(format!(
+                "[rul] age_feature `{}` is not a column of the feature SQL ({})",
+                rul.age_feature,
+                names.join(", ")
+            ))
+        })?;
     let (idx, y) = rul_targets(m, age_j, rul.cap);
     let x = m.values.select(Axis(0), &idx);
-    let params = vigil_models::RulParams { cap: rul.cap, horizon: rul.horizon, age_feature: age_j, gbr: rul.gbr };
+    let params = vigil_models::RulParams {
+        cap: rul.cap,
+        horizon: rul.horizon,
+        age_feature: age_j,
+        gbr: rul.gbr,
+    };
     let det = vigil_models::RulDetector::fit(x.view(), &y, params)?;
-    let pairs: Vec<(f64, f64)> = x.axis_iter(Axis(0)).zip(&y).map(|(r, t)| (det.predict(r), *t)).collect();
+    let pairs: Vec<(f64, f64)> = x
+        .axis_iter(Axis(0))
+        .zip(&y)
+        .map(|(r, t)| (det.predict(r), *t))
+        .collect();
     let fit_metrics = vigil_models::RulMetrics::of(&pairs);
     let scorer: &dyn vigil_models::AnomalyDetector = &det;
-    let scores: Vec<f64> = x.axis_iter(Axis(0)).map(|r| scorer.score(r).score).collect();
+    let scores: Vec<f64> = x
+        .axis_iter(Axis(0))
+        .map(|r| scorer.score(r).score)
+        .collect();
     let assets: BTreeSet<&str> = idx.iter().map(|i| m.assets[*i].as_str()).collect();
     Ok(ModelArtifact {
         format_version: ARTIFACT_FORMAT_VERSION,
@@ -367,8 +415,16 @@ fn fit_rul(
         training: TrainingInfo {
             rows: idx.len(),
             assets: assets.len(),
-            from_ms: idx.iter().map(|i| m.window_start[*i]).min().unwrap_or_default(),
-            to_ms: idx.iter().map(|i| m.window_end[*i]).max().unwrap_or_default(),
+            from_ms: idx
+                .iter()
+                .map(|i| m.window_start[*i])
+                .min()
+                .unwrap_or_default(),
+            to_ms: idx
+                .iter()
+                .map(|i| m.window_end[*i])
+                .max()
+                .unwrap_or_default(),
             training_alarm_rate: alarm_rate(&scores, 1.0),
             target_far: None,
             validation_rows: 0,
@@ -385,14 +441,21 @@ mod tests {
 
     #[test]
     fn progress_bar_draws_fractions() {
-        assert_eq!(progress_bar(0, 10, 0), format!("[{}]   0%  0/10 readings, 0 windows", ".".repeat(30)));
-        assert!(progress_bar(5, 10, 3).starts_with(&format!("[{}{}]  50%", "#".repeat(15), ".".repeat(15))));
+        assert_eq!(
+            progress_bar(0, 10, 0),
+            format!("[{}]   0%  0/10 readings, 0 windows", ".".repeat(30))
+        );
+        assert!(progress_bar(5, 10, 3).starts_with(&format!(
+            "[{}{}]  50%",
+            "#".repeat(15),
+            ".".repeat(15)
+        )));
         assert!(progress_bar(0, 0, 0).contains("100%"));
     }
     use crate::engine::score;
-    use std::collections::HashMap;
     use crate::history::decode_jsonl;
     use crate::sim::{Fault, FaultKind, PlantSim};
+    use std::collections::HashMap;
 
     fn history(sim: &mut PlantSim, steps: usize) -> String {
         sim.payloads(steps)
@@ -406,11 +469,16 @@ mod tests {
     /// and alerts on a pump with developed bearing wear but not on the healthy ones.
     #[tokio::test]
     async fn every_detector_calibrates_and_detects() {
-        let cfg = JobConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pump-fleet.toml")).unwrap();
+        let cfg = JobConfig::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pump-fleet.toml"),
+        )
+        .unwrap();
         let t0 = 1_767_225_600_000;
         let mut normal = PlantSim::new(8, 5, t0, 5_000, vec![]);
         // 6 hours of normal history, through the job's engine once
-        let mut engine = Engine::new(&cfg, None, Arc::new(JobStats::new())).await.unwrap();
+        let mut engine = Engine::new(&cfg, None, Arc::new(JobStats::new()))
+            .await
+            .unwrap();
         let train = decode_jsonl(&history(&mut normal, 12 * 60 * 6), engine.decoder()).unwrap();
         let mut train_feats = Vec::new();
         for b in &train.batches {
@@ -420,29 +488,60 @@ mod tests {
         let names = engine.features().feature_names().to_vec();
         let fp = engine.features().fingerprint().to_string();
         // the same pumps an hour later, pump-002 developing bearing wear
-        normal.add_fault(Fault { pump: 2, kind: FaultKind::BearingWear, start_ms: normal.now_ms() });
+        normal.add_fault(Fault {
+            pump: 2,
+            kind: FaultKind::BearingWear,
+            start_ms: normal.now_ms(),
+        });
         let live = decode_jsonl(&history(&mut normal, 12 * 60), engine.decoder()).unwrap();
-        let mut eng = Engine::new(&cfg, None, Arc::new(JobStats::new())).await.unwrap();
+        let mut eng = Engine::new(&cfg, None, Arc::new(JobStats::new()))
+            .await
+            .unwrap();
         let mut feats = Vec::new();
         for b in &live.batches {
             feats.extend(eng.process_all(b).await.unwrap().features);
         }
         feats.extend(eng.flush().await.unwrap().features);
-        for choice in [DetectorChoice::Pca, DetectorChoice::KMeans(3), DetectorChoice::Gmm(2), DetectorChoice::Ocsvm] {
+        for choice in [
+            DetectorChoice::Pca,
+            DetectorChoice::KMeans(3),
+            DetectorChoice::Gmm(2),
+            DetectorChoice::Ocsvm,
+        ] {
             let mut opts = TrainOptions::for_job(&cfg);
             opts.detector = choice;
             opts.target_far = Some(0.02);
             let (a, _) = fit_artifact(&train_feats, names.clone(), fp.clone(), &opts).unwrap();
             let a = &a;
-            assert!(a.training.validation_rows >= 50, "{choice:?}: {}", a.training.validation_rows);
-            assert!(a.training.validation_far.unwrap() <= 0.02, "{choice:?}: {:?}", a.training.validation_far);
+            assert!(
+                a.training.validation_rows >= 50,
+                "{choice:?}: {}",
+                a.training.validation_rows
+            );
+            assert!(
+                a.training.validation_far.unwrap() <= 0.02,
+                "{choice:?}: {:?}",
+                a.training.validation_far
+            );
             // score the live hour: the faulty pump alerts in its last windows, healthy ones rarely
-            let alerts: Vec<_> = feats.iter().flat_map(|f| score(a, f, &names, 3, &mut HashMap::new())).collect();
-            let faulty_alerts = alerts.iter().filter(|x| x.asset_id == PlantSim::asset_id(2)).count();
+            let alerts: Vec<_> = feats
+                .iter()
+                .flat_map(|f| score(a, f, &names, 3, &mut HashMap::new()))
+                .collect();
+            let faulty_alerts = alerts
+                .iter()
+                .filter(|x| x.asset_id == PlantSim::asset_id(2))
+                .count();
             let healthy_alerts = alerts.len() - faulty_alerts;
             println!("{choice:?}: threshold {:.3}, faulty pump alerts {faulty_alerts}, healthy {healthy_alerts} of {} healthy windows", a.threshold, 7 * 60);
-            assert!(faulty_alerts >= 20, "{choice:?}: the faulty pump alerted in only {faulty_alerts} of its last windows");
-            assert!(healthy_alerts <= 7 * 60 / 10, "{choice:?}: {healthy_alerts} healthy alerts");
+            assert!(
+                faulty_alerts >= 20,
+                "{choice:?}: the faulty pump alerted in only {faulty_alerts} of its last windows"
+            );
+            assert!(
+                healthy_alerts <= 7 * 60 / 10,
+                "{choice:?}: {healthy_alerts} healthy alerts"
+            );
         }
     }
 }

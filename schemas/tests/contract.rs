@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use proptest::prelude::*;
-use vigil_schemas::{Waveform, Alert, BatchDecoder, EventTime, FieldMapping, Reading};
+use vigil_schemas::{Alert, BatchDecoder, EventTime, FieldMapping, Reading, Waveform};
 
 fn check_schema(file: &str, generated: serde_json::Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +49,10 @@ fn reading() -> impl Strategy<Value = Reading> {
         946_684_800_000i64..4_102_444_799_000,
         proptest::collection::btree_map(prop::sample::select(NAMES.to_vec()), -1e9f64..1e9, 1..4),
         proptest::option::of("[A-Z]{1,3}"),
-        proptest::option::of((1.0f64..50_000.0, proptest::collection::vec(-1e3f64..1e3, 0..20))),
+        proptest::option::of((
+            1.0f64..50_000.0,
+            proptest::collection::vec(-1e3f64..1e3, 0..20),
+        )),
     )
         .prop_map(|(asset_id, ts, m, site, wave)| Reading {
             asset_id,
@@ -59,7 +62,9 @@ fn reading() -> impl Strategy<Value = Reading> {
                 .map(|s| BTreeMap::from([("site".to_string(), s)]))
                 .unwrap_or_default(),
             waveforms: wave
-                .map(|(rate_hz, samples)| BTreeMap::from([("accel".to_string(), Waveform { rate_hz, samples })]))
+                .map(|(rate_hz, samples)| {
+                    BTreeMap::from([("accel".to_string(), Waveform { rate_hz, samples })])
+                })
                 .unwrap_or_default(),
         })
 }

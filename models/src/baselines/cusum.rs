@@ -38,7 +38,11 @@ mod tests {
 
     #[test]
     fn accumulates_a_small_shift() {
-        let spec = BaselineSpec { feature: "f".into(), warmup: 100, method: Method::Cusum { k: 0.5, h: 8.0 } };
+        let spec = BaselineSpec {
+            feature: "f".into(),
+            warmup: 100,
+            method: Method::Cusum { k: 0.5, h: 8.0 },
+        };
         assert_eq!(first_alarm(&spec, &step_series(0.0)), None);
         // a 1.5-sd shift is below any single-window z limit but CUSUM adds it up: (1.5·√3 − 0.5) per window
         let at = first_alarm(&spec, &step_series(0.866)).expect("alarm on a small shift");

@@ -42,7 +42,14 @@ mod tests {
 
     #[test]
     fn quiet_on_noise_alarms_on_a_step() {
-        let spec = BaselineSpec { feature: "f".into(), warmup: 50, method: Method::Ewma { alpha: 0.05, limit: 4.0 } };
+        let spec = BaselineSpec {
+            feature: "f".into(),
+            warmup: 50,
+            method: Method::Ewma {
+                alpha: 0.05,
+                limit: 4.0,
+            },
+        };
         assert_eq!(first_alarm(&spec, &step_series(0.0)), None);
         let at = first_alarm(&spec, &step_series(5.0)).expect("alarm on a 5-sd step");
         assert_eq!(at, 200, "the first window after the step");

@@ -89,7 +89,11 @@ impl Warmup {
 
     /// Sample standard deviation, floored so a constant warm-up does not divide by zero.
     pub fn std(&self) -> f64 {
-        let var = if self.n > 1 { self.m2 / f64::from(self.n - 1) } else { 0.0 };
+        let var = if self.n > 1 {
+            self.m2 / f64::from(self.n - 1)
+        } else {
+            0.0
+        };
         var.sqrt().max(1e-9 * self.mean.abs().max(1.0))
     }
 }
@@ -132,9 +136,13 @@ impl BaselineSpec {
             return 0.0;
         }
         match (self.method, state) {
-            (Method::Ewma { alpha, limit }, BaselineState::Ewma(s)) => s.update(x, alpha, self.warmup) / limit,
+            (Method::Ewma { alpha, limit }, BaselineState::Ewma(s)) => {
+                s.update(x, alpha, self.warmup) / limit
+            }
             (Method::Cusum { k, h }, BaselineState::Cusum(s)) => s.update(x, k, self.warmup) / h,
-            (Method::PageHinkley { delta, lambda }, BaselineState::PageHinkley(s)) => s.update(x, delta, self.warmup) / lambda,
+            (Method::PageHinkley { delta, lambda }, BaselineState::PageHinkley(s)) => {
+                s.update(x, delta, self.warmup) / lambda
+            }
             (_, st) => {
                 // the job changed the method: start over
                 *st = self.new_state();
@@ -166,14 +174,25 @@ pub(crate) mod tests {
 
     #[test]
     fn state_round_trips_through_json_and_method_change_resets() {
-        let spec = BaselineSpec { feature: "f".into(), warmup: 5, method: Method::Ewma { alpha: 0.2, limit: 3.0 } };
+        let spec = BaselineSpec {
+            feature: "f".into(),
+            warmup: 5,
+            method: Method::Ewma {
+                alpha: 0.2,
+                limit: 3.0,
+            },
+        };
         let mut st = spec.new_state();
         for x in [1.0, 2.0, 3.0] {
             spec.update(&mut st, x);
         }
-        let back: BaselineState = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        let back: BaselineState =
+            serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
         assert_eq!(back, st);
-        let other = BaselineSpec { method: Method::Cusum { k: 0.5, h: 5.0 }, ..spec.clone() };
+        let other = BaselineSpec {
+            method: Method::Cusum { k: 0.5, h: 5.0 },
+            ..spec.clone()
+        };
         assert_eq!(other.update(&mut st, 1.0), 0.0);
         assert!(matches!(st, BaselineState::Cusum(_)));
         assert_eq!(spec.update(&mut spec.new_state(), f64::NAN), 0.0);

@@ -52,7 +52,14 @@ mod tests {
 
     #[test]
     fn detects_a_persistent_change_not_noise() {
-        let spec = BaselineSpec { feature: "f".into(), warmup: 100, method: Method::PageHinkley { delta: 0.5, lambda: 10.0 } };
+        let spec = BaselineSpec {
+            feature: "f".into(),
+            warmup: 100,
+            method: Method::PageHinkley {
+                delta: 0.5,
+                lambda: 10.0,
+            },
+        };
         assert_eq!(first_alarm(&spec, &step_series(0.0)), None);
         let at = first_alarm(&spec, &step_series(2.0)).expect("alarm on a 2-sd change");
         assert!((201..230).contains(&at), "{at}");

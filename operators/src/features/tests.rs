@@ -1,12 +1,14 @@
 //! Unit tests of `features`.
-use datafusion::arrow::array::{Array, AsArray, Float64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{
+    Array, AsArray, Float64Array, StringArray, TimestampMillisecondArray,
+};
 use datafusion::arrow::datatypes::Float64Type;
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::windows::PaneData;
 use crate::stats::ValueStats;
+use crate::windows::PaneData;
 use crate::Window;
 
 fn window(start: i64, end: i64, panes: Vec<Vec<RecordBatch>>) -> ClosedWindow {
@@ -15,7 +17,11 @@ fn window(start: i64, end: i64, panes: Vec<Vec<RecordBatch>>) -> ClosedWindow {
         panes: panes
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| PaneData { start: i as i64, raw, partial: vec![] })
+            .map(|(i, raw)| PaneData {
+                start: i as i64,
+                raw,
+                partial: vec![],
+            })
             .collect(),
         stats: ValueStats::default(),
     }
@@ -59,7 +65,10 @@ async fn one_row_per_asset_per_window_with_the_plan_reused() {
     let w1 = window(
         0,
         10,
-        vec![vec![batch(&[("a", 1, 1.0), ("b", 2, 10.0)])], vec![batch(&[("a", 3, 3.0)])]],
+        vec![
+            vec![batch(&[("a", 1, 1.0), ("b", 2, 10.0)])],
+            vec![batch(&[("a", 3, 3.0)])],
+        ],
     );
     let out = q.run(&w1, None).await.unwrap();
     assert_eq!(out.num_rows(), 2);
@@ -135,11 +144,15 @@ async fn shapes_that_cannot_split_run_whole() {
 /// cached per pane and reused.
 #[test]
 fn two_phase_equals_one_phase_for_any_pane_split() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let sql = "SELECT asset_id, avg(vibration) AS m, stddev_samp(vibration) AS s, \
                min(vibration) AS lo, count(DISTINCT vibration) AS nd, sum(vibration) FILTER (WHERE vibration > 0) AS pos \
                FROM readings WHERE vibration > -900 GROUP BY asset_id HAVING count(*) > 1";
-    let q = rt.block_on(FeatureQuery::plan(sql, readings_schema())).unwrap();
+    let q = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap();
     assert!(q.is_two_phase());
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(200));
     let strat = (
@@ -151,7 +164,13 @@ fn two_phase_equals_one_phase_for_any_pane_split() {
             let rows: Vec<(&str, i64, f64)> = rows
                 .iter()
                 .enumerate()
-                .map(|(i, (a, v))| (["a", "b", "c", "d"][*a as usize], i as i64, f64::from(*v) / 8.0))
+                .map(|(i, (a, v))| {
+                    (
+                        ["a", "b", "c", "d"][*a as usize],
+                        i as i64,
+                        f64::from(*v) / 8.0,
+                    )
+                })
                 .collect();
             let mut panes = Vec::new();
             let mut rest = rows.as_slice();
@@ -224,8 +243,13 @@ fn vigil_aggregates_through_sliding_panes_equal_one_pass() {
                crest_factor(vibration) AS cf, peak_to_peak(vibration) AS p2p, slope(vibration, ts) AS sl, \
                zero_crossing_rate(vibration, ts) AS zcr, mean_abs_change(vibration, ts) AS mac \
                FROM readings GROUP BY asset_id";
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    assert!(rt.block_on(FeatureQuery::plan(sql, readings_schema())).unwrap().is_two_phase());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+        .is_two_phase());
     sliding_matches_whole(sql, 60, true);
 }
 
@@ -266,15 +290,31 @@ fn assert_rows_close(a: &RecordBatch, b: &RecordBatch) -> Result<(), TestCaseErr
 /// pane, the two-stacks sliding merge) and compares each window with the whole SQL over its
 /// readings. With `nan`, some readings are NaN and values are compared to 1e-9.
 fn sliding_matches_whole(sql: &str, cases: u32, nan: bool) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let q = rt.block_on(FeatureQuery::plan(sql, readings_schema())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let q = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
     let strat = (
         proptest::collection::vec((0u8..3, 0usize..12, -100i32..100), 1..150),
         1usize..6,
-        proptest::collection::vec((1usize..3, proptest::option::of((0usize..12, 0u8..3, -100i32..100))), 1..14),
+        proptest::collection::vec(
+            (
+                1usize..3,
+                proptest::option::of((0usize..12, 0u8..3, -100i32..100)),
+            ),
+            1..14,
+        ),
     );
-    let value = |v: i32, i: usize| if nan && v % 17 == 0 { f64::NAN } else { f64::from(v) + if nan { (i % 7) as f64 / 8.0 } else { 0.0 } };
+    let value = |v: i32, i: usize| {
+        if nan && v % 17 == 0 {
+            f64::NAN
+        } else {
+            f64::from(v) + if nan { (i % 7) as f64 / 8.0 } else { 0.0 }
+        }
+    };
     // several readings share an event time: pane p's readings are at p*10 .. p*10+3 ms
     let ts = |p: usize, i: usize| (p * 10 + i % 4) as i64;
     runner
@@ -283,43 +323,74 @@ fn sliding_matches_whole(sql: &str, cases: u32, nan: bool) {
             // pane p holds its raw rows until first used, then partial states (absorbed)
             let mut raw: Vec<Vec<(String, i64, f64)>> = vec![Vec::new(); 12];
             for (i, (a, p, v)) in rows.iter().enumerate() {
-                raw[*p].push((["a", "b", "c"][*a as usize].to_string(), ts(*p, i), value(*v, i)));
+                raw[*p].push((
+                    ["a", "b", "c"][*a as usize].to_string(),
+                    ts(*p, i),
+                    value(*v, i),
+                ));
             }
             let mut all = raw.clone();
             let mut partial: Vec<Vec<RecordBatch>> = vec![Vec::new(); 12];
             let mut first = 0usize;
             for (i, (step, late)) in moves.into_iter().enumerate() {
                 if let Some((p, a, v)) = late {
-                    let r = (["a", "b", "c"][a as usize].to_string(), ts(p, i + 1), value(v, i + 1));
+                    let r = (
+                        ["a", "b", "c"][a as usize].to_string(),
+                        ts(p, i + 1),
+                        value(v, i + 1),
+                    );
                     raw[p].push(r.clone());
                     all[p].push(r);
                 }
                 let panes: Vec<PaneData> = (first..(first + k).min(12))
                     .filter(|p| !raw[*p].is_empty() || !partial[*p].is_empty())
                     .map(|p| {
-                        let r: Vec<(&str, i64, f64)> = raw[p].iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
-                        PaneData { start: (p * 10) as i64, raw: if r.is_empty() { vec![] } else { vec![batch(&r)] }, partial: partial[p].clone() }
+                        let r: Vec<(&str, i64, f64)> =
+                            raw[p].iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+                        PaneData {
+                            start: (p * 10) as i64,
+                            raw: if r.is_empty() {
+                                vec![]
+                            } else {
+                                vec![batch(&r)]
+                            },
+                            partial: partial[p].clone(),
+                        }
                     })
                     .collect();
                 if panes.is_empty() {
                     first += step;
                     continue;
                 }
-                let bounds = Bounds::Fixed(Window { start: (first * 10) as i64, end: ((first + k) * 10) as i64 });
-                let w = ClosedWindow { bounds, panes, stats: ValueStats::default() };
+                let bounds = Bounds::Fixed(Window {
+                    start: (first * 10) as i64,
+                    end: ((first + k) * 10) as i64,
+                });
+                let w = ClosedWindow {
+                    bounds,
+                    panes,
+                    stats: ValueStats::default(),
+                };
                 let mut cache = HashMap::new();
                 let got = rt.block_on(q.run(&w, Some(&mut cache))).unwrap();
                 for (p, states) in cache {
                     raw[(p / 10) as usize].clear();
                     partial[(p / 10) as usize].extend(states);
                 }
-                let rows: Vec<(&str, i64, f64)> = (first..(first + k).min(12)).flat_map(|p| all[p].iter().map(|x| (x.0.as_str(), x.1, x.2))).collect();
+                let rows: Vec<(&str, i64, f64)> = (first..(first + k).min(12))
+                    .flat_map(|p| all[p].iter().map(|x| (x.0.as_str(), x.1, x.2)))
+                    .collect();
                 let want = rt.block_on(q.run_whole(vec![batch(&rows)])).unwrap();
                 let want = q.shape_output(want, &w.bounds).unwrap();
                 if nan {
                     assert_rows_close(&got, &want)?;
                 } else {
-                    prop_assert_eq!(sorted(&got), sorted(&want), "window starting at pane {}", first);
+                    prop_assert_eq!(
+                        sorted(&got),
+                        sorted(&want),
+                        "window starting at pane {}",
+                        first
+                    );
                 }
                 first += step;
             }

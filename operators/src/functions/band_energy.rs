@@ -12,9 +12,11 @@ use super::FunctionDoc;
 /// Documentation.
 pub const DOC: FunctionDoc = FunctionDoc {
     name: "band_energy",
-    signature: "band_energy(samples LIST<DOUBLE>, rate_hz DOUBLE, lo_hz DOUBLE, hi_hz DOUBLE) -> DOUBLE",
+    signature:
+        "band_energy(samples LIST<DOUBLE>, rate_hz DOUBLE, lo_hz DOUBLE, hi_hz DOUBLE) -> DOUBLE",
     formula: "Σ P_k over bins with lo ≤ f_k < hi; P_k = c_k |X_k|² / N² (one-sided power)",
-    description: "Mean-square energy of a waveform snapshot in a frequency band (scalar, per reading).",
+    description:
+        "Mean-square energy of a waveform snapshot in a frequency band (scalar, per reading).",
     example: &[],
     takes_time: false,
     sql_args: "samples, rate_hz, 40, 60",
@@ -35,7 +37,11 @@ mod tests {
     fn reference_and_edges() {
         // Analytic: x = sin(2π·50t) + 0.5 sin(2π·120t), fs = 1000 Hz, N = 1000 (whole periods):
         // the 50 Hz sine carries 1²/2 = 0.5, the 120 Hz one 0.5²/2 = 0.125.
-        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000).iter().zip(sine(0.5, 120.0, 1000.0, 1000)).map(|(a, b)| a + b).collect();
+        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000)
+            .iter()
+            .zip(sine(0.5, 120.0, 1000.0, 1000))
+            .map(|(a, b)| a + b)
+            .collect();
         assert!((compute(&x, 1000.0, &[40.0, 60.0]).unwrap() - 0.5).abs() < 1e-9);
         assert!((compute(&x, 1000.0, &[100.0, 130.0]).unwrap() - 0.125).abs() < 1e-9);
         assert!(compute(&x, 1000.0, &[200.0, 500.0]).unwrap() < 1e-20);

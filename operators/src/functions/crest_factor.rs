@@ -16,7 +16,8 @@ pub const DOC: FunctionDoc = FunctionDoc {
     name: "crest_factor",
     signature: "crest_factor(x DOUBLE) -> DOUBLE",
     formula: "max |x| / sqrt(Σ x² / n)",
-    description: "Crest factor: peak over RMS; 1 for a constant, √2 for a sine, high for impulsive signals.",
+    description:
+        "Crest factor: peak over RMS; 1 for a constant, √2 for a sine, high for impulsive signals.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
     sql_args: "",
@@ -32,7 +33,11 @@ pub struct CrestFactor {
 
 impl Stat for CrestFactor {
     fn state_fields() -> Vec<(&'static str, DataType)> {
-        vec![("n", DataType::Float64), ("sum_sq", DataType::Float64), ("max_abs", DataType::Float64)]
+        vec![
+            ("n", DataType::Float64),
+            ("sum_sq", DataType::Float64),
+            ("max_abs", DataType::Float64),
+        ]
     }
     fn add(&mut self, x: f64, _t: i64) {
         self.n += 1.0;
@@ -45,7 +50,10 @@ impl Stat for CrestFactor {
         self.max_abs = self.max_abs.max(f64_at(s, 2, row));
     }
     fn state(&self) -> Vec<ScalarValue> {
-        [self.n, self.sum_sq, self.max_abs].into_iter().map(|v| ScalarValue::Float64(Some(v))).collect()
+        [self.n, self.sum_sq, self.max_abs]
+            .into_iter()
+            .map(|v| ScalarValue::Float64(Some(v)))
+            .collect()
     }
     fn value(&self) -> Option<f64> {
         let rms = (self.sum_sq / self.n).sqrt();
@@ -65,7 +73,11 @@ mod tests {
         assert_eq!(eval::<CrestFactor>(&[]), None);
         assert_eq!(eval::<CrestFactor>(&[-2.0]), Some(1.0));
         assert_eq!(eval::<CrestFactor>(&[3.0, 3.0]), Some(1.0));
-        assert_eq!(eval::<CrestFactor>(&[0.0, 0.0]), None, "all-zero signal has no crest factor");
+        assert_eq!(
+            eval::<CrestFactor>(&[0.0, 0.0]),
+            None,
+            "all-zero signal has no crest factor"
+        );
         assert_eq!(eval::<CrestFactor>(&[f64::NAN, 5.0]), Some(1.0));
     }
 }

@@ -12,7 +12,8 @@ pub const DOC: FunctionDoc = FunctionDoc {
     name: "dominant_frequency",
     signature: "dominant_frequency(samples LIST<DOUBLE>, rate_hz DOUBLE) -> DOUBLE",
     formula: "f_k for k = argmax_{k ≥ 1} P_k",
-    description: "Frequency (Hz) of the strongest non-DC spectral line of a snapshot (scalar, per reading).",
+    description:
+        "Frequency (Hz) of the strongest non-DC spectral line of a snapshot (scalar, per reading).",
     example: &[],
     takes_time: false,
     sql_args: "samples, rate_hz",
@@ -21,7 +22,10 @@ pub const DOC: FunctionDoc = FunctionDoc {
 /// The computation.
 pub fn compute(x: &[f64], rate: f64, _p: &[f64]) -> Option<f64> {
     let s = power_spectrum(x, rate);
-    let (f, p) = s.iter().skip(1).fold((0.0, 0.0), |best, &(f, p)| if p > best.1 { (f, p) } else { best });
+    let (f, p) = s.iter().skip(1).fold(
+        (0.0, 0.0),
+        |best, &(f, p)| if p > best.1 { (f, p) } else { best },
+    );
     (p > 0.0).then_some(f)
 }
 
@@ -33,7 +37,11 @@ mod tests {
     #[test]
     fn reference_and_edges() {
         // Analytic: the 50 Hz component (amplitude 1) dominates the 120 Hz one (0.5), plus DC 3.
-        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000).iter().zip(sine(0.5, 120.0, 1000.0, 1000)).map(|(a, b)| a + b + 3.0).collect();
+        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000)
+            .iter()
+            .zip(sine(0.5, 120.0, 1000.0, 1000))
+            .map(|(a, b)| a + b + 3.0)
+            .collect();
         assert_eq!(compute(&x, 1000.0, &[]), Some(50.0));
         assert_eq!(compute(&[1.0], 100.0, &[]), None);
         assert_eq!(compute(&[2.0; 16], 100.0, &[]), None, "constant: no line");

@@ -46,7 +46,8 @@ mod tests {
         let x: Vec<f64> = (0..n)
             .map(|i| {
                 let t = i as f64 / 2000.0;
-                (1.0 + 0.5 * (2.0 * std::f64::consts::PI * 10.0 * t).cos()) * (2.0 * std::f64::consts::PI * 200.0 * t).sin()
+                (1.0 + 0.5 * (2.0 * std::f64::consts::PI * 10.0 * t).cos())
+                    * (2.0 * std::f64::consts::PI * 200.0 * t).sin()
             })
             .collect();
         assert!((compute(&x, 2000.0, &[5.0, 15.0]).unwrap() - 0.125).abs() < 1e-6);

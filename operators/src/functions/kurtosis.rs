@@ -18,7 +18,8 @@ pub const DOC: FunctionDoc = FunctionDoc {
     name: "kurtosis",
     signature: "kurtosis(x DOUBLE) -> DOUBLE",
     formula: "n · Σ(x−x̄)⁴ / (Σ(x−x̄)²)²",
-    description: "Kurtosis (Pearson, population): 3 for Gaussian noise, higher for impulsive signals.",
+    description:
+        "Kurtosis (Pearson, population): 3 for Gaussian noise, higher for impulsive signals.",
     example: &[2.0, -1.0, 3.5, 0.5, -2.5, 4.0, 1.0],
     takes_time: false,
     sql_args: "",

@@ -61,12 +61,22 @@ mod tests {
     #[test]
     fn reference_and_edges() {
         // numpy 2.4.6: np.mean(np.abs(np.diff(x)))
-        let mut pts: Vec<(f64, i64)> = SAMPLE.iter().copied().zip(SAMPLE_TIMES.iter().copied()).collect();
+        let mut pts: Vec<(f64, i64)> = SAMPLE
+            .iter()
+            .copied()
+            .zip(SAMPLE_TIMES.iter().copied())
+            .collect();
         pts.swap(0, 5);
         assert!((eval_t::<MeanAbsChange>(&pts).unwrap() - 3.8333333333333335).abs() < 1e-12);
         assert_eq!(eval_t::<MeanAbsChange>(&[]), None);
         assert_eq!(eval_t::<MeanAbsChange>(&[(4.0, 0)]), None);
-        assert_eq!(eval_t::<MeanAbsChange>(&[(4.0, 0), (4.0, 1), (4.0, 2)]), Some(0.0));
-        assert_eq!(eval_t::<MeanAbsChange>(&[(1.0, 0), (f64::INFINITY, 1), (3.0, 2)]), Some(2.0));
+        assert_eq!(
+            eval_t::<MeanAbsChange>(&[(4.0, 0), (4.0, 1), (4.0, 2)]),
+            Some(0.0)
+        );
+        assert_eq!(
+            eval_t::<MeanAbsChange>(&[(1.0, 0), (f64::INFINITY, 1), (3.0, 2)]),
+            Some(2.0)
+        );
     }
 }

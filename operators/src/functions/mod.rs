@@ -58,11 +58,23 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(StatUdaf::<rms::Rms>::new("rms", false)),
         AggregateUDF::from(StatUdaf::<kurtosis::Kurtosis>::new("kurtosis", false)),
         AggregateUDF::from(StatUdaf::<skewness::Skewness>::new("skewness", false)),
-        AggregateUDF::from(StatUdaf::<crest_factor::CrestFactor>::new("crest_factor", false)),
-        AggregateUDF::from(StatUdaf::<peak_to_peak::PeakToPeak>::new("peak_to_peak", false)),
+        AggregateUDF::from(StatUdaf::<crest_factor::CrestFactor>::new(
+            "crest_factor",
+            false,
+        )),
+        AggregateUDF::from(StatUdaf::<peak_to_peak::PeakToPeak>::new(
+            "peak_to_peak",
+            false,
+        )),
         AggregateUDF::from(StatUdaf::<slope::Slope>::new("slope", true)),
-        AggregateUDF::from(StatUdaf::<zero_crossing_rate::ZeroCrossingRate>::new("zero_crossing_rate", true)),
-        AggregateUDF::from(StatUdaf::<mean_abs_change::MeanAbsChange>::new("mean_abs_change", true)),
+        AggregateUDF::from(StatUdaf::<zero_crossing_rate::ZeroCrossingRate>::new(
+            "zero_crossing_rate",
+            true,
+        )),
+        AggregateUDF::from(StatUdaf::<mean_abs_change::MeanAbsChange>::new(
+            "mean_abs_change",
+            true,
+        )),
     ]
 }
 
@@ -71,15 +83,32 @@ pub fn scalars() -> Vec<ScalarUDF> {
     use spectrum::SpectralUdf;
     vec![
         ScalarUDF::from(SpectralUdf::new("band_energy", 2, band_energy::compute)),
-        ScalarUDF::from(SpectralUdf::new("dominant_frequency", 0, dominant_frequency::compute)),
-        ScalarUDF::from(SpectralUdf::new("spectral_centroid", 0, spectral_centroid::compute)),
-        ScalarUDF::from(SpectralUdf::new("envelope_band_energy", 2, envelope_band_energy::compute)),
+        ScalarUDF::from(SpectralUdf::new(
+            "dominant_frequency",
+            0,
+            dominant_frequency::compute,
+        )),
+        ScalarUDF::from(SpectralUdf::new(
+            "spectral_centroid",
+            0,
+            spectral_centroid::compute,
+        )),
+        ScalarUDF::from(SpectralUdf::new(
+            "envelope_band_energy",
+            2,
+            envelope_band_energy::compute,
+        )),
     ]
 }
 
 /// Documentation of the waveform functions.
 pub fn spectral_docs() -> Vec<FunctionDoc> {
-    vec![band_energy::DOC, dominant_frequency::DOC, spectral_centroid::DOC, envelope_band_energy::DOC]
+    vec![
+        band_energy::DOC,
+        dominant_frequency::DOC,
+        spectral_centroid::DOC,
+        envelope_band_energy::DOC,
+    ]
 }
 
 /// Documentation of every function, in the order of `docs/features.md`.

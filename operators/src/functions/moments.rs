@@ -32,12 +32,21 @@ pub struct Moments {
 impl Moments {
     /// State field names and types.
     pub fn fields() -> Vec<(&'static str, DataType)> {
-        ["n", "mean", "m2", "m3", "m4"].into_iter().map(|n| (n, DataType::Float64)).collect()
+        ["n", "mean", "m2", "m3", "m4"]
+            .into_iter()
+            .map(|n| (n, DataType::Float64))
+            .collect()
     }
 
     /// Adds one value.
     pub fn add(&mut self, x: f64) {
-        self.merge(&Moments { n: 1.0, mean: x, m2: 0.0, m3: 0.0, m4: 0.0 });
+        self.merge(&Moments {
+            n: 1.0,
+            mean: x,
+            m2: 0.0,
+            m3: 0.0,
+            m4: 0.0,
+        });
     }
 
     /// Merges another state.
@@ -54,13 +63,22 @@ impl Moments {
         let d = b.mean - self.mean;
         let d2 = d * d;
         let m2 = self.m2 + b.m2 + d2 * na * nb / n;
-        let m3 = self.m3 + b.m3 + d2 * d * na * nb * (na - nb) / (n * n) + 3.0 * d * (na * b.m2 - nb * self.m2) / n;
+        let m3 = self.m3
+            + b.m3
+            + d2 * d * na * nb * (na - nb) / (n * n)
+            + 3.0 * d * (na * b.m2 - nb * self.m2) / n;
         let m4 = self.m4
             + b.m4
             + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
             + 6.0 * d2 * (na * na * b.m2 + nb * nb * self.m2) / (n * n)
             + 4.0 * d * (na * b.m3 - nb * self.m3) / n;
-        *self = Moments { n, mean: self.mean + d * nb / n, m2, m3, m4 };
+        *self = Moments {
+            n,
+            mean: self.mean + d * nb / n,
+            m2,
+            m3,
+            m4,
+        };
     }
 
     /// Reads state row `row`.
@@ -76,6 +94,9 @@ impl Moments {
 
     /// The state as scalars.
     pub fn state(&self) -> Vec<ScalarValue> {
-        [self.n, self.mean, self.m2, self.m3, self.m4].into_iter().map(|v| ScalarValue::Float64(Some(v))).collect()
+        [self.n, self.mean, self.m2, self.m3, self.m4]
+            .into_iter()
+            .map(|v| ScalarValue::Float64(Some(v)))
+            .collect()
     }
 }

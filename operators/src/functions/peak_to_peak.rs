@@ -46,7 +46,11 @@ impl PeakToPeak {
 
 impl Stat for PeakToPeak {
     fn state_fields() -> Vec<(&'static str, DataType)> {
-        vec![("n", DataType::Float64), ("min", DataType::Float64), ("max", DataType::Float64)]
+        vec![
+            ("n", DataType::Float64),
+            ("min", DataType::Float64),
+            ("max", DataType::Float64),
+        ]
     }
     fn add(&mut self, x: f64, _t: i64) {
         self.merge(1.0, x, x);
@@ -55,7 +59,10 @@ impl Stat for PeakToPeak {
         self.merge(f64_at(s, 0, row), f64_at(s, 1, row), f64_at(s, 2, row));
     }
     fn state(&self) -> Vec<ScalarValue> {
-        [self.n, self.min, self.max].into_iter().map(|v| ScalarValue::Float64(Some(v))).collect()
+        [self.n, self.min, self.max]
+            .into_iter()
+            .map(|v| ScalarValue::Float64(Some(v)))
+            .collect()
     }
     fn value(&self) -> Option<f64> {
         (self.n > 0.0).then(|| self.max - self.min)
@@ -74,6 +81,9 @@ mod tests {
         assert_eq!(eval::<PeakToPeak>(&[]), None);
         assert_eq!(eval::<PeakToPeak>(&[7.0]), Some(0.0));
         assert_eq!(eval::<PeakToPeak>(&[1.5, 1.5]), Some(0.0));
-        assert_eq!(eval::<PeakToPeak>(&[f64::NEG_INFINITY, 1.0, 3.0, f64::NAN]), Some(2.0));
+        assert_eq!(
+            eval::<PeakToPeak>(&[f64::NEG_INFINITY, 1.0, 3.0, f64::NAN]),
+            Some(2.0)
+        );
     }
 }

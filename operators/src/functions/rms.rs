@@ -41,7 +41,10 @@ impl Stat for Rms {
         self.sum_sq += f64_at(s, 1, row);
     }
     fn state(&self) -> Vec<ScalarValue> {
-        vec![ScalarValue::Float64(Some(self.n)), ScalarValue::Float64(Some(self.sum_sq))]
+        vec![
+            ScalarValue::Float64(Some(self.n)),
+            ScalarValue::Float64(Some(self.sum_sq)),
+        ]
     }
     fn value(&self) -> Option<f64> {
         (self.n > 0.0).then(|| (self.sum_sq / self.n).sqrt())
@@ -60,6 +63,10 @@ mod tests {
         assert_eq!(eval::<Rms>(&[]), None);
         assert_eq!(eval::<Rms>(&[-3.0]), Some(3.0));
         assert_eq!(eval::<Rms>(&[2.0, 2.0, 2.0]), Some(2.0));
-        assert_eq!(eval::<Rms>(&[f64::NAN, 4.0, f64::INFINITY]), Some(4.0), "non-finite values are skipped");
+        assert_eq!(
+            eval::<Rms>(&[f64::NAN, 4.0, f64::INFINITY]),
+            Some(4.0),
+            "non-finite values are skipped"
+        );
     }
 }

@@ -30,7 +30,9 @@ impl Series {
 
     /// Merges a packed state row.
     pub fn merge_row(&mut self, s: &[ArrayRef], row: usize) {
-        let Some(col) = s.first().and_then(|c| c.as_binary_opt::<i32>()) else { return };
+        let Some(col) = s.first().and_then(|c| c.as_binary_opt::<i32>()) else {
+            return;
+        };
         if col.is_null(row) {
             return;
         }

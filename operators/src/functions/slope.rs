@@ -60,10 +60,20 @@ impl Slope {
 
 impl Stat for Slope {
     fn state_fields() -> Vec<(&'static str, DataType)> {
-        ["n", "ref_ms", "mean_t", "mean_x", "stt", "stx"].into_iter().map(|n| (n, DataType::Float64)).collect()
+        ["n", "ref_ms", "mean_t", "mean_x", "stt", "stx"]
+            .into_iter()
+            .map(|n| (n, DataType::Float64))
+            .collect()
     }
     fn add(&mut self, x: f64, t: i64) {
-        self.merge(&Slope { n: 1.0, ref_ms: t as f64, mean_t: 0.0, mean_x: x, stt: 0.0, stx: 0.0 });
+        self.merge(&Slope {
+            n: 1.0,
+            ref_ms: t as f64,
+            mean_t: 0.0,
+            mean_x: x,
+            stt: 0.0,
+            stx: 0.0,
+        });
     }
     fn merge_row(&mut self, s: &[ArrayRef], row: usize) {
         self.merge(&Slope {
@@ -76,7 +86,17 @@ impl Stat for Slope {
         });
     }
     fn state(&self) -> Vec<ScalarValue> {
-        [self.n, self.ref_ms, self.mean_t, self.mean_x, self.stt, self.stx].into_iter().map(|v| ScalarValue::Float64(Some(v))).collect()
+        [
+            self.n,
+            self.ref_ms,
+            self.mean_t,
+            self.mean_x,
+            self.stt,
+            self.stx,
+        ]
+        .into_iter()
+        .map(|v| ScalarValue::Float64(Some(v)))
+        .collect()
     }
     fn value(&self) -> Option<f64> {
         (self.n >= 2.0 && self.stt > 0.0).then(|| self.stx / self.stt)
@@ -91,16 +111,32 @@ mod tests {
     #[test]
     fn reference_and_edges() {
         // scipy 1.17.1: scipy.stats.linregress(t / 1000, x).slope
-        let pts: Vec<(f64, i64)> = SAMPLE.iter().copied().zip(SAMPLE_TIMES.iter().copied()).collect();
+        let pts: Vec<(f64, i64)> = SAMPLE
+            .iter()
+            .copied()
+            .zip(SAMPLE_TIMES.iter().copied())
+            .collect();
         assert!((eval_t::<Slope>(&pts).unwrap() - 0.09074410163339383).abs() < 1e-12);
         // on epoch-millisecond times: 0.5 per second exactly
         let base = 1_767_225_600_000;
-        let pts: Vec<(f64, i64)> = (0..100).map(|i| (10.0 + 0.5 * i as f64, base + i * 1000)).collect();
+        let pts: Vec<(f64, i64)> = (0..100)
+            .map(|i| (10.0 + 0.5 * i as f64, base + i * 1000))
+            .collect();
         assert!((eval_t::<Slope>(&pts).unwrap() - 0.5).abs() < 1e-9);
         assert_eq!(eval_t::<Slope>(&[]), None);
         assert_eq!(eval_t::<Slope>(&[(1.0, 5)]), None);
-        assert_eq!(eval_t::<Slope>(&[(1.0, 5), (3.0, 5)]), None, "one instant: no trend");
-        assert_eq!(eval_t::<Slope>(&[(2.0, 0), (2.0, 1000), (2.0, 2000)]), Some(0.0));
-        assert_eq!(eval_t::<Slope>(&[(0.0, 0), (f64::NAN, 500), (1.0, 1000)]), Some(1.0));
+        assert_eq!(
+            eval_t::<Slope>(&[(1.0, 5), (3.0, 5)]),
+            None,
+            "one instant: no trend"
+        );
+        assert_eq!(
+            eval_t::<Slope>(&[(2.0, 0), (2.0, 1000), (2.0, 2000)]),
+            Some(0.0)
+        );
+        assert_eq!(
+            eval_t::<Slope>(&[(0.0, 0), (f64::NAN, 500), (1.0, 1000)]),
+            Some(1.0)
+        );
     }
 }

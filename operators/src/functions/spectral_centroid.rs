@@ -12,7 +12,8 @@ pub const DOC: FunctionDoc = FunctionDoc {
     name: "spectral_centroid",
     signature: "spectral_centroid(samples LIST<DOUBLE>, rate_hz DOUBLE) -> DOUBLE",
     formula: "Σ_{k≥1} f_k P_k / Σ_{k≥1} P_k",
-    description: "Power-weighted mean frequency (Hz) of a snapshot, DC excluded (scalar, per reading).",
+    description:
+        "Power-weighted mean frequency (Hz) of a snapshot, DC excluded (scalar, per reading).",
     example: &[],
     takes_time: false,
     sql_args: "samples, rate_hz",
@@ -21,7 +22,10 @@ pub const DOC: FunctionDoc = FunctionDoc {
 /// The computation.
 pub fn compute(x: &[f64], rate: f64, _p: &[f64]) -> Option<f64> {
     let s = power_spectrum(x, rate);
-    let (num, den) = s.iter().skip(1).fold((0.0, 0.0), |(n, d), (f, p)| (n + f * p, d + p));
+    let (num, den) = s
+        .iter()
+        .skip(1)
+        .fold((0.0, 0.0), |(n, d), (f, p)| (n + f * p, d + p));
     (den > 0.0).then(|| num / den)
 }
 
@@ -33,7 +37,11 @@ mod tests {
     #[test]
     fn reference_and_edges() {
         // Analytic: powers 0.5 at 50 Hz and 0.125 at 120 Hz: (50·0.5 + 120·0.125) / 0.625 = 64 Hz.
-        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000).iter().zip(sine(0.5, 120.0, 1000.0, 1000)).map(|(a, b)| a + b).collect();
+        let x: Vec<f64> = sine(1.0, 50.0, 1000.0, 1000)
+            .iter()
+            .zip(sine(0.5, 120.0, 1000.0, 1000))
+            .map(|(a, b)| a + b)
+            .collect();
         assert!((compute(&x, 1000.0, &[]).unwrap() - 64.0).abs() < 1e-9);
         assert_eq!(compute(&[5.0], 100.0, &[]), None);
         assert_eq!(compute(&[0.0; 4], 100.0, &[]), None);

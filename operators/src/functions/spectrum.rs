@@ -33,11 +33,17 @@ pub fn power_spectrum(x: &[f64], rate: f64) -> Vec<(f64, f64)> {
         return Vec::new();
     }
     let mut buf: Vec<Complex<f64>> = x.iter().map(|v| Complex::new(*v, 0.0)).collect();
-    FftPlanner::<f64>::new().plan_fft_forward(n).process(&mut buf);
+    FftPlanner::<f64>::new()
+        .plan_fft_forward(n)
+        .process(&mut buf);
     let nn = (n * n) as f64;
     (0..=n / 2)
         .map(|k| {
-            let c = if k == 0 || (n % 2 == 0 && k == n / 2) { 1.0 } else { 2.0 };
+            let c = if k == 0 || (n % 2 == 0 && k == n / 2) {
+                1.0
+            } else {
+                2.0
+            };
             (k as f64 * rate / n as f64, c * buf[k].norm_sqr() / nn)
         })
         .collect()
@@ -57,7 +63,11 @@ pub fn envelope(x: &[f64]) -> Vec<f64> {
         if k == 0 || nyquist {
             continue;
         }
-        *z = if k < n.div_ceil(2) { *z * 2.0 } else { Complex::new(0.0, 0.0) };
+        *z = if k < n.div_ceil(2) {
+            *z * 2.0
+        } else {
+            Complex::new(0.0, 0.0)
+        };
     }
     planner.plan_fft_inverse(n).process(&mut buf);
     buf.iter().map(|z| z.norm() / n as f64).collect()
@@ -65,7 +75,11 @@ pub fn envelope(x: &[f64]) -> Vec<f64> {
 
 /// Sum of `P_k` over bins with `lo ≤ f_k < hi`.
 pub fn band_power(spectrum: &[(f64, f64)], lo: f64, hi: f64) -> f64 {
-    spectrum.iter().filter(|(f, _)| *f >= lo && *f < hi).map(|(_, p)| p).sum()
+    spectrum
+        .iter()
+        .filter(|(f, _)| *f >= lo && *f < hi)
+        .map(|(_, p)| p)
+        .sum()
 }
 
 /// A per-snapshot spectral computation as a scalar SQL function
@@ -79,7 +93,9 @@ pub struct SpectralUdf {
 
 impl std::fmt::Debug for SpectralUdf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpectralUdf").field("name", &self.name).finish()
+        f.debug_struct("SpectralUdf")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -135,7 +151,10 @@ impl ScalarUDFImpl for SpectralUdf {
         }
         for a in &args[1..] {
             if !a.is_numeric() && *a != DataType::Null {
-                return plan_err!("{}: rate and band limits must be numbers, not {a}", self.name);
+                return plan_err!(
+                    "{}: rate and band limits must be numbers, not {a}",
+                    self.name
+                );
             }
         }
         Ok(DataType::Float64)
@@ -143,10 +162,18 @@ impl ScalarUDFImpl for SpectralUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let samples = cast(&arrays[0], &DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Float64, true))))?;
+        let samples = cast(
+            &arrays[0],
+            &DataType::List(Arc::new(
+                datafusion::arrow::datatypes::Field::new_list_field(DataType::Float64, true),
+            )),
+        )?;
         let samples = samples.as_list::<i32>();
         let rest: Vec<ArrayRef> = arrays[1..].iter().map(to_f64).collect::<Result<_>>()?;
-        let rest: Vec<_> = rest.iter().map(|a| a.as_primitive::<Float64Type>()).collect();
+        let rest: Vec<_> = rest
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
         let mut params = vec![0.0; self.params];
         let out: Float64Array = (0..args.number_rows)
             .map(|i| {
@@ -160,7 +187,10 @@ impl ScalarUDFImpl for SpectralUdf {
                 }
                 let x = item.values();
                 let rate = rest[0].value(i);
-                if x.is_empty() || !(rate.is_finite() && rate > 0.0) || x.iter().any(|v| !v.is_finite()) {
+                if x.is_empty()
+                    || !(rate.is_finite() && rate > 0.0)
+                    || x.iter().any(|v| !v.is_finite())
+                {
                     return None;
                 }
                 for (p, a) in params.iter_mut().zip(&rest[1..]) {
@@ -179,7 +209,9 @@ pub(crate) mod tests {
 
     /// `amp · sin(2π f t)` sampled at `rate` for `n` samples.
     pub fn sine(amp: f64, f: f64, rate: f64, n: usize) -> Vec<f64> {
-        (0..n).map(|i| amp * (2.0 * std::f64::consts::PI * f * i as f64 / rate).sin()).collect()
+        (0..n)
+            .map(|i| amp * (2.0 * std::f64::consts::PI * f * i as f64 / rate).sin())
+            .collect()
     }
 
     #[test]

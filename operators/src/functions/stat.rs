@@ -16,7 +16,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Signature, TypeSignature, Volatility,
+};
 
 /// A streaming statistic.
 pub trait Stat: Debug + Default + Send + Sync + 'static {
@@ -38,7 +40,10 @@ pub trait Stat: Debug + Default + Send + Sync + 'static {
 
 /// `Float64` state value `col` of row `row` (0 when null).
 pub fn f64_at(states: &[ArrayRef], col: usize, row: usize) -> f64 {
-    match states.get(col).and_then(|c| c.as_primitive_opt::<Float64Type>()) {
+    match states
+        .get(col)
+        .and_then(|c| c.as_primitive_opt::<Float64Type>())
+    {
         Some(a) if a.is_valid(row) => a.value(row),
         _ => 0.0,
     }
@@ -54,7 +59,9 @@ pub struct StatUdaf<S> {
 
 impl<S> Debug for StatUdaf<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatUdaf").field("name", &self.name).finish()
+        f.debug_struct("StatUdaf")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -75,7 +82,10 @@ impl<S> Hash for StatUdaf<S> {
 impl<S: Stat> StatUdaf<S> {
     /// `name(x)`, or `name(x, ts)` when `takes_time`.
     pub fn new(name: &'static str, takes_time: bool) -> Self {
-        let signature = Signature::new(TypeSignature::Any(if takes_time { 2 } else { 1 }), Volatility::Immutable);
+        let signature = Signature::new(
+            TypeSignature::Any(if takes_time { 2 } else { 1 }),
+            Volatility::Immutable,
+        );
         StatUdaf {
             name,
             takes_time,
@@ -96,10 +106,22 @@ impl<S: Stat> AggregateUDFImpl for StatUdaf<S> {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         if !args[0].is_numeric() && args[0] != DataType::Null {
-            return datafusion::common::plan_err!("{}: the value must be numeric, not {}", self.name, args[0]);
+            return datafusion::common::plan_err!(
+                "{}: the value must be numeric, not {}",
+                self.name,
+                args[0]
+            );
         }
-        if self.takes_time && !matches!(args.get(1), Some(DataType::Timestamp(_, _) | DataType::Int64 | DataType::Null)) {
-            return datafusion::common::plan_err!("{}: the second argument must be the event time (`ts`)", self.name);
+        if self.takes_time
+            && !matches!(
+                args.get(1),
+                Some(DataType::Timestamp(_, _) | DataType::Int64 | DataType::Null)
+            )
+        {
+            return datafusion::common::plan_err!(
+                "{}: the second argument must be the event time (`ts`)",
+                self.name
+            );
         }
         Ok(DataType::Float64)
     }
@@ -131,7 +153,16 @@ impl<S: Stat> Accumulator for StatAccumulator<S> {
         let x = x.as_primitive::<Float64Type>();
         let t = if self.takes_time {
             let t = match values[1].data_type() {
-                DataType::Timestamp(_, _) => cast(&cast(&values[1], &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None))?, &DataType::Int64)?,
+                DataType::Timestamp(_, _) => cast(
+                    &cast(
+                        &values[1],
+                        &DataType::Timestamp(
+                            datafusion::arrow::datatypes::TimeUnit::Millisecond,
+                            None,
+                        ),
+                    )?,
+                    &DataType::Int64,
+                )?,
                 _ => cast(&values[1], &DataType::Int64)?,
             };
             Some(t)

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampMillisecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
@@ -20,7 +22,11 @@ pub const SAMPLE_TIMES: &[i64] = EXAMPLE_TIMES;
 
 /// One pass of `S` over values (times = index seconds), skipping non-finite ones as the UDAF does.
 pub fn eval<S: Stat>(xs: &[f64]) -> Option<f64> {
-    let pts: Vec<(f64, i64)> = xs.iter().enumerate().map(|(i, x)| (*x, i as i64 * 1000)).collect();
+    let pts: Vec<(f64, i64)> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (*x, i as i64 * 1000))
+        .collect();
     eval_t::<S>(&pts)
 }
 
@@ -38,7 +44,9 @@ pub fn eval_t<S: Stat>(pts: &[(f64, i64)]) -> Option<f64> {
 fn to_arrays(states: &[Vec<ScalarValue>]) -> Vec<ArrayRef> {
     let cols = states.first().map_or(0, Vec::len);
     (0..cols)
-        .map(|c| ScalarValue::iter_to_array(states.iter().map(|s| s[c].clone())).expect("state array"))
+        .map(|c| {
+            ScalarValue::iter_to_array(states.iter().map(|s| s[c].clone())).expect("state array")
+        })
         .collect()
 }
 
@@ -109,7 +117,11 @@ async fn example_context() -> SessionContext {
     register_all(&ctx);
     let schema = Arc::new(Schema::new(vec![
         Field::new("x", DataType::Float64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -120,13 +132,19 @@ async fn example_context() -> SessionContext {
     )
     .expect("batch");
     let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
-    ctx.register_table("samples", Arc::new(table)).expect("register");
+    ctx.register_table("samples", Arc::new(table))
+        .expect("register");
     // "dirty": asset `a` holds SAMPLE with a NULL, a NaN, +inf and -inf interleaved (at their
     // own event times); asset `b` only non-finite values and NULLs
     let mut xs: Vec<Option<f64>> = Vec::new();
     let mut ts: Vec<i64> = Vec::new();
     let mut assets: Vec<&str> = Vec::new();
-    let junk = [None, Some(f64::NAN), Some(f64::INFINITY), Some(f64::NEG_INFINITY)];
+    let junk = [
+        None,
+        Some(f64::NAN),
+        Some(f64::INFINITY),
+        Some(f64::NEG_INFINITY),
+    ];
     for (i, (x, t)) in SAMPLE.iter().zip(SAMPLE_TIMES).enumerate() {
         xs.push(Some(*x));
         ts.push(*t);
@@ -143,7 +161,11 @@ async fn example_context() -> SessionContext {
     let dschema = Arc::new(Schema::new(vec![
         Field::new("asset_id", DataType::Utf8, false),
         Field::new("x", DataType::Float64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
     ]));
     let dbatch = RecordBatch::try_new(
         dschema.clone(),
@@ -155,27 +177,43 @@ async fn example_context() -> SessionContext {
     )
     .expect("dirty batch");
     let dtable = MemTable::try_new(dschema, vec![vec![dbatch]]).expect("dirty table");
-    ctx.register_table("dirty", Arc::new(dtable)).expect("register");
+    ctx.register_table("dirty", Arc::new(dtable))
+        .expect("register");
     // one snapshot: sin(2π·50t) + 0.5·sin(2π·120t) at 1000 Hz, 1000 samples
     let wave: Vec<f64> = (0..1000)
         .map(|i| {
             let t = i as f64 / 1000.0;
-            (2.0 * std::f64::consts::PI * 50.0 * t).sin() + 0.5 * (2.0 * std::f64::consts::PI * 120.0 * t).sin()
+            (2.0 * std::f64::consts::PI * 50.0 * t).sin()
+                + 0.5 * (2.0 * std::f64::consts::PI * 120.0 * t).sin()
         })
         .collect();
-    let list = datafusion::arrow::array::ListArray::from_iter_primitive::<Float64Type, _, _>(vec![Some(wave.into_iter().map(Some).collect::<Vec<_>>())]);
+    let list =
+        datafusion::arrow::array::ListArray::from_iter_primitive::<Float64Type, _, _>(vec![Some(
+            wave.into_iter().map(Some).collect::<Vec<_>>(),
+        )]);
     let wschema = Arc::new(Schema::new(vec![
         Field::new("samples", list.data_type().clone(), true),
         Field::new("rate_hz", DataType::Float64, true),
     ]));
-    let wbatch = RecordBatch::try_new(wschema.clone(), vec![Arc::new(list), Arc::new(Float64Array::from(vec![1000.0]))]).expect("wave batch");
+    let wbatch = RecordBatch::try_new(
+        wschema.clone(),
+        vec![Arc::new(list), Arc::new(Float64Array::from(vec![1000.0]))],
+    )
+    .expect("wave batch");
     let wtable = MemTable::try_new(wschema, vec![vec![wbatch]]).expect("wave table");
-    ctx.register_table("snapshots", Arc::new(wtable)).expect("register");
+    ctx.register_table("snapshots", Arc::new(wtable))
+        .expect("register");
     ctx
 }
 
 async fn sql_value(ctx: &SessionContext, sql: &str) -> Option<f64> {
-    let out = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+    let out = ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
     let col = out[0].column(0).as_primitive::<Float64Type>();
     col.is_valid(0).then(|| col.value(0))
 }
@@ -184,7 +222,11 @@ async fn sql_value(ctx: &SessionContext, sql: &str) -> Option<f64> {
 async fn functions_work_in_sql_with_nulls_and_grouping() {
     let ctx = example_context().await;
     for d in docs() {
-        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let call = if d.takes_time {
+            format!("{}(x, ts)", d.name)
+        } else {
+            format!("{}(x)", d.name)
+        };
         let got = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
         assert!(got.is_some(), "{}", d.name);
         // an empty input gives NULL
@@ -193,18 +235,39 @@ async fn functions_work_in_sql_with_nulls_and_grouping() {
     }
     let rms = sql_value(&ctx, "SELECT rms(x) FROM samples").await.unwrap();
     assert!((rms - 2.412763679150648).abs() < 1e-12);
-    let err = ctx.sql("SELECT slope(x, x) FROM samples").await.unwrap_err().to_string();
+    let err = ctx
+        .sql("SELECT slope(x, x) FROM samples")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("event time"), "{err}");
     for d in spectral_docs() {
-        let v = sql_value(&ctx, &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args)).await;
+        let v = sql_value(
+            &ctx,
+            &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args),
+        )
+        .await;
         assert!(v.is_some(), "{}", d.name);
     }
-    let be = sql_value(&ctx, "SELECT band_energy(samples, rate_hz, 40, 60) FROM snapshots").await.unwrap();
+    let be = sql_value(
+        &ctx,
+        "SELECT band_energy(samples, rate_hz, 40, 60) FROM snapshots",
+    )
+    .await
+    .unwrap();
     assert!((be - 0.5).abs() < 1e-9, "{be}");
-    let err = ctx.sql("SELECT band_energy(x, 1000, 40, 60) FROM samples").await.unwrap_err().to_string();
+    let err = ctx
+        .sql("SELECT band_energy(x, 1000, 40, 60) FROM samples")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("waveform's samples"), "{err}");
     // a NULL snapshot gives NULL, in an aggregate it is skipped
-    let v = sql_value(&ctx, "SELECT avg(dominant_frequency(samples, rate_hz)) FROM snapshots WHERE rate_hz > 5000").await;
+    let v = sql_value(
+        &ctx,
+        "SELECT avg(dominant_frequency(samples, rate_hz)) FROM snapshots WHERE rate_hz > 5000",
+    )
+    .await;
     assert_eq!(v, None);
 }
 
@@ -214,10 +277,16 @@ async fn functions_work_in_sql_with_nulls_and_grouping() {
 async fn nulls_and_non_finite_values_are_skipped_in_grouped_sql() {
     let ctx = example_context().await;
     for d in docs() {
-        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let call = if d.takes_time {
+            format!("{}(x, ts)", d.name)
+        } else {
+            format!("{}(x)", d.name)
+        };
         let clean = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
         let out = ctx
-            .sql(&format!("SELECT asset_id, {call} AS v FROM dirty GROUP BY asset_id ORDER BY asset_id"))
+            .sql(&format!(
+                "SELECT asset_id, {call} AS v FROM dirty GROUP BY asset_id ORDER BY asset_id"
+            ))
             .await
             .expect("plan")
             .collect()
@@ -226,8 +295,17 @@ async fn nulls_and_non_finite_values_are_skipped_in_grouped_sql() {
         let b = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).expect("concat");
         assert_eq!(b.num_rows(), 2, "{}", d.name);
         let v = b.column(1).as_primitive::<Float64Type>();
-        assert_eq!(v.is_valid(0).then(|| v.value(0)), clean, "{}: asset a", d.name);
-        assert!(v.is_null(1), "{}: asset b has only NULL/non-finite values", d.name);
+        assert_eq!(
+            v.is_valid(0).then(|| v.value(0)),
+            clean,
+            "{}: asset a",
+            d.name
+        );
+        assert!(
+            v.is_null(1),
+            "{}: asset b has only NULL/non-finite values",
+            d.name
+        );
     }
 }
 
@@ -254,10 +332,19 @@ async fn features_markdown() -> String {
          | function | formula |\n|---|---|\n",
     );
     for d in docs().into_iter().chain(spectral_docs()) {
-        md.push_str(&format!("| [`{}`](#{}) | {} |\n", d.name, d.name, d.formula.replace('|', "\\|")));
+        md.push_str(&format!(
+            "| [`{}`](#{}) | {} |\n",
+            d.name,
+            d.name,
+            d.formula.replace('|', "\\|")
+        ));
     }
     for d in docs() {
-        let call = if d.takes_time { format!("{}(x, ts)", d.name) } else { format!("{}(x)", d.name) };
+        let call = if d.takes_time {
+            format!("{}(x, ts)", d.name)
+        } else {
+            format!("{}(x)", d.name)
+        };
         let v = sql_value(&ctx, &format!("SELECT {call} FROM samples")).await;
         md.push_str(&format!(
             "\n## {}\n\n`{}`\n\n{}\n\nFormula: {}\n\nExample: `SELECT {call} FROM samples` → {}\n",
@@ -279,7 +366,11 @@ async fn features_markdown() -> String {
          The examples run on one snapshot of sin(2π·50t) + 0.5·sin(2π·120t) sampled at 1000 Hz for 1 s.\n",
     );
     for d in spectral_docs() {
-        let v = sql_value(&ctx, &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args)).await;
+        let v = sql_value(
+            &ctx,
+            &format!("SELECT {}({}) FROM snapshots", d.name, d.sql_args),
+        )
+        .await;
         md.push_str(&format!(
             "\n### {}\n\n`{}`\n\n{}\n\nFormula: {}\n\nExample: `SELECT {}({}) FROM snapshots` → {}\n",
             d.name,
@@ -324,15 +415,30 @@ async fn waveform_functions_edge_cases() {
         Some(vec![Some(1.0), Some(-1.0), Some(1.0), Some(-1.0)]),
     ];
     let list = datafusion::arrow::array::ListArray::from_iter_primitive::<Float64Type, _, _>(snaps);
-    let rates = Float64Array::from(vec![Some(8.0), Some(8.0), Some(8.0), Some(8.0), Some(8.0), Some(0.0)]);
+    let rates = Float64Array::from(vec![
+        Some(8.0),
+        Some(8.0),
+        Some(8.0),
+        Some(8.0),
+        Some(8.0),
+        Some(0.0),
+    ]);
     let schema = Arc::new(Schema::new(vec![
         Field::new("samples", list.data_type().clone(), true),
         Field::new("rate_hz", DataType::Float64, true),
         Field::new("id", DataType::Float64, false),
     ]));
     let ids = Float64Array::from((0..6).map(f64::from).collect::<Vec<_>>());
-    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(list), Arc::new(rates), Arc::new(ids)]).expect("batch");
-    ctx.register_table("w", Arc::new(MemTable::try_new(schema, vec![vec![b]]).expect("table"))).expect("register");
+    let b = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(list), Arc::new(rates), Arc::new(ids)],
+    )
+    .expect("batch");
+    ctx.register_table(
+        "w",
+        Arc::new(MemTable::try_new(schema, vec![vec![b]]).expect("table")),
+    )
+    .expect("register");
     let out = ctx
         .sql("SELECT band_energy(samples, rate_hz, 0, 4), dominant_frequency(samples, rate_hz), spectral_centroid(samples, rate_hz), envelope_band_energy(samples, rate_hz, 0, 4) FROM w ORDER BY id")
         .await
@@ -342,7 +448,9 @@ async fn waveform_functions_edge_cases() {
         .expect("run");
     let col = |c: usize| -> Vec<Option<f64>> {
         let a = out[0].column(c).as_primitive::<Float64Type>();
-        (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+        (0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i)))
+            .collect()
     };
     // band_energy: NULL, empty -> NULL, one sample -> its square (DC), constant 2 -> DC power 4,
     // NaN sample -> NULL, rate 0 -> NULL

@@ -47,7 +47,10 @@ impl Stat for ZeroCrossingRate {
         if x.len() < 2 {
             return None;
         }
-        let crossings = x.windows(2).filter(|w| (w[0] >= 0.0) != (w[1] >= 0.0)).count();
+        let crossings = x
+            .windows(2)
+            .filter(|w| (w[0] >= 0.0) != (w[1] >= 0.0))
+            .count();
         Some(crossings as f64 / (x.len() - 1) as f64)
     }
     fn heap_size(&self) -> usize {
@@ -63,12 +66,22 @@ mod tests {
     #[test]
     fn reference_and_edges() {
         // numpy 2.4.6: s = x >= 0; np.sum(s[1:] != s[:-1]) / (len(x) - 1)
-        let mut pts: Vec<(f64, i64)> = SAMPLE.iter().copied().zip(SAMPLE_TIMES.iter().copied()).collect();
+        let mut pts: Vec<(f64, i64)> = SAMPLE
+            .iter()
+            .copied()
+            .zip(SAMPLE_TIMES.iter().copied())
+            .collect();
         pts.reverse(); // arrival order does not matter
         assert!((eval_t::<ZeroCrossingRate>(&pts).unwrap() - 0.6666666666666666).abs() < 1e-15);
         assert_eq!(eval_t::<ZeroCrossingRate>(&[]), None);
         assert_eq!(eval_t::<ZeroCrossingRate>(&[(1.0, 0)]), None);
-        assert_eq!(eval_t::<ZeroCrossingRate>(&[(-1.0, 0), (-1.0, 1)]), Some(0.0));
-        assert_eq!(eval_t::<ZeroCrossingRate>(&[(1.0, 0), (f64::NAN, 1), (-1.0, 2)]), Some(1.0));
+        assert_eq!(
+            eval_t::<ZeroCrossingRate>(&[(-1.0, 0), (-1.0, 1)]),
+            Some(0.0)
+        );
+        assert_eq!(
+            eval_t::<ZeroCrossingRate>(&[(1.0, 0), (f64::NAN, 1), (-1.0, 2)]),
+            Some(1.0)
+        );
     }
 }

@@ -72,19 +72,26 @@ fn run_operator(sc: &Scenario) -> Outcome {
             }
             for (k, mut ids) in per {
                 ids.sort();
-                assert!(out.windows.insert(k.clone(), (ids, step)).is_none(), "window {k:?} emitted twice");
+                assert!(
+                    out.windows.insert(k.clone(), (ids, step)).is_none(),
+                    "window {k:?} emitted twice"
+                );
             }
         }
     };
     for (i, (rows, dt)) in sc.steps.iter().enumerate() {
         wall += dt;
         if !rows.is_empty() {
-            let tuples: Vec<(&str, i64, f64)> =
-                rows.iter().map(|r| (r.asset.as_str(), r.ts, r.id)).collect();
+            let tuples: Vec<(&str, i64, f64)> = rows
+                .iter()
+                .map(|r| (r.asset.as_str(), r.ts, r.id))
+                .collect();
             let parts: Vec<u32> = rows.iter().map(|r| r.part).collect();
             let ing = op.ingest(&batch(&tuples), &parts, wall).unwrap();
-            out.late.extend(ing.late_rows.iter().map(|r| id(rows[*r as usize].id)));
-            out.dups.extend(ing.duplicate_rows.iter().map(|r| id(rows[*r as usize].id)));
+            out.late
+                .extend(ing.late_rows.iter().map(|r| id(rows[*r as usize].id)));
+            out.dups
+                .extend(ing.duplicate_rows.iter().map(|r| id(rows[*r as usize].id)));
         }
         let adv = op.advance(wall).unwrap();
         record(adv.closed, i, &mut out);
@@ -138,7 +145,9 @@ fn run_reference(sc: &Scenario) -> Outcome {
     let mut emitted_end: BTreeMap<String, i64> = BTreeMap::new();
     let mut wall = 0;
     let fixed = match cfg.window {
-        WindowKind::Fixed { size_ms, slide_ms } => Some(WindowSpec::hopping(size_ms, slide_ms).unwrap()),
+        WindowKind::Fixed { size_ms, slide_ms } => {
+            Some(WindowSpec::hopping(size_ms, slide_ms).unwrap())
+        }
         WindowKind::Session { .. } => None,
     };
     let gap = match cfg.window {
@@ -153,7 +162,9 @@ fn run_reference(sc: &Scenario) -> Outcome {
                 for (r, c) in accepted {
                     for w in spec.windows_of(r.ts) {
                         if c.is_none_or(|c| w.end > c) {
-                            m.entry((r.asset.clone(), w.start, w.end)).or_default().push(id(r.id));
+                            m.entry((r.asset.clone(), w.start, w.end))
+                                .or_default()
+                                .push(id(r.id));
                         }
                     }
                 }
@@ -162,7 +173,10 @@ fn run_reference(sc: &Scenario) -> Outcome {
             None => {
                 let mut by_asset: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
                 for (r, _) in accepted {
-                    by_asset.entry(r.asset.clone()).or_default().push((r.ts, id(r.id)));
+                    by_asset
+                        .entry(r.asset.clone())
+                        .or_default()
+                        .push((r.ts, id(r.id)));
                 }
                 for (a, ts) in by_asset {
                     for (s, e, ids) in naive_sessions(ts, gap) {
@@ -201,17 +215,26 @@ fn run_reference(sc: &Scenario) -> Outcome {
             max_all = Some(max_all.map_or(r.ts, |x| x.max(r.ts)));
             last_any = Some(wall);
         }
-        let idle = |p: &u32| cfg.idle_timeout_ms.is_some_and(|t| wall - part_wall[p] >= t);
+        let idle = |p: &u32| {
+            cfg.idle_timeout_ms
+                .is_some_and(|t| wall - part_wall[p] >= t)
+        };
         let active: Vec<u32> = part_max.keys().copied().filter(|p| !idle(p)).collect();
         let cand = if !active.is_empty() {
             if active.iter().any(|p| part_max[p].is_none()) {
                 None
             } else {
-                active.iter().map(|p| part_max[p].unwrap()).min().map(|m| m - cfg.out_of_orderness_ms)
+                active
+                    .iter()
+                    .map(|p| part_max[p].unwrap())
+                    .min()
+                    .map(|m| m - cfg.out_of_orderness_ms)
             }
         } else {
             match (max_all, last_any, cfg.idle_timeout_ms) {
-                (Some(m), Some(l), Some(_)) => Some(m - cfg.out_of_orderness_ms + (wall - l).max(0)),
+                (Some(m), Some(l), Some(_)) => {
+                    Some(m - cfg.out_of_orderness_ms + (wall - l).max(0))
+                }
                 (Some(m), _, _) => Some(m - cfg.out_of_orderness_ms),
                 _ => None,
             }
@@ -248,58 +271,68 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     let rows = proptest::collection::vec((0u8..3, 0i64..100, 0u32..3, 0u8..8), 1..100);
     let cuts = proptest::collection::vec((0usize..12, 0i64..40), 1..30);
     let kind = prop_oneof![
-        (1i64..30, 1i64..5).prop_map(|(slide, k)| WindowKind::Fixed { size_ms: slide * k, slide_ms: slide }),
+        (1i64..30, 1i64..5).prop_map(|(slide, k)| WindowKind::Fixed {
+            size_ms: slide * k,
+            slide_ms: slide
+        }),
         (1i64..40).prop_map(|gap| WindowKind::Session { gap_ms: gap }),
     ];
     (
         rows,
         cuts,
         kind,
-        (0i64..40, 0i64..40, proptest::option::of(10i64..80), any::<bool>()),
+        (
+            0i64..40,
+            0i64..40,
+            proptest::option::of(10i64..80),
+            any::<bool>(),
+        ),
         1u32..4,
         proptest::option::of(0usize..30),
     )
-        .prop_map(|(rows, cuts, window, (ooo, lateness, idle, dedup), parts, snap)| {
-            let mut readings: Vec<Reading> = Vec::new();
-            for (i, (a, jitter, p, dup)) in rows.into_iter().enumerate() {
-                let part = p % parts;
-                if dup == 0 && !readings.is_empty() {
-                    let mut r = readings[i / 2].clone();
-                    r.part = part;
-                    readings.push(r);
-                    continue;
+        .prop_map(
+            |(rows, cuts, window, (ooo, lateness, idle, dedup), parts, snap)| {
+                let mut readings: Vec<Reading> = Vec::new();
+                for (i, (a, jitter, p, dup)) in rows.into_iter().enumerate() {
+                    let part = p % parts;
+                    if dup == 0 && !readings.is_empty() {
+                        let mut r = readings[i / 2].clone();
+                        r.part = part;
+                        readings.push(r);
+                        continue;
+                    }
+                    readings.push(Reading {
+                        asset: ["a", "b", "c"][a as usize].to_string(),
+                        ts: i as i64 * 4 + jitter - 50,
+                        id: i as f64,
+                        part,
+                    });
                 }
-                readings.push(Reading {
-                    asset: ["a", "b", "c"][a as usize].to_string(),
-                    ts: i as i64 * 4 + jitter - 50,
-                    id: i as f64,
-                    part,
-                });
-            }
-            let mut steps = Vec::new();
-            let mut rest = readings.as_slice();
-            for (n, dt) in cuts {
-                let n = n.min(rest.len());
-                steps.push((rest[..n].to_vec(), dt));
-                rest = &rest[n..];
-            }
-            if !rest.is_empty() {
-                steps.push((rest.to_vec(), 1));
-            }
-            Scenario {
-                cfg: EventTimeConfig {
-                    window,
-                    out_of_orderness_ms: ooo,
-                    allowed_lateness_ms: lateness,
-                    idle_timeout_ms: idle,
-                    dedup,
-                    quality: QualityConfig::default(),
-                },
-                parts,
-                steps,
-                snapshot_after: snap,
-            }
-        })
+                let mut steps = Vec::new();
+                let mut rest = readings.as_slice();
+                for (n, dt) in cuts {
+                    let n = n.min(rest.len());
+                    steps.push((rest[..n].to_vec(), dt));
+                    rest = &rest[n..];
+                }
+                if !rest.is_empty() {
+                    steps.push((rest.to_vec(), 1));
+                }
+                Scenario {
+                    cfg: EventTimeConfig {
+                        window,
+                        out_of_orderness_ms: ooo,
+                        allowed_lateness_ms: lateness,
+                        idle_timeout_ms: idle,
+                        dedup,
+                        quality: QualityConfig::default(),
+                    },
+                    parts,
+                    steps,
+                    snapshot_after: snap,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -361,11 +394,19 @@ fn idle_partition_released_and_whole_input_quiet_closes_windows() {
     cfg.idle_timeout_ms = Some(100);
     let mut op = EventTimeOperator::new(cfg).unwrap();
     op.assign([0, 1], 0);
-    op.ingest(&batch(&[("a", 5, 1.0), ("a", 25, 2.0)]), &[0, 0], 0).unwrap();
-    assert!(op.advance(50).unwrap().closed.is_empty(), "partition 1 holds the watermark");
+    op.ingest(&batch(&[("a", 5, 1.0), ("a", 25, 2.0)]), &[0, 0], 0)
+        .unwrap();
+    assert!(
+        op.advance(50).unwrap().closed.is_empty(),
+        "partition 1 holds the watermark"
+    );
     op.ingest(&batch(&[("a", 28, 3.0)]), &[0], 90).unwrap();
     let adv = op.advance(100).unwrap();
-    assert_eq!(adv.watermark, Some(28), "partition 1 idle, partition 0 alone");
+    assert_eq!(
+        adv.watermark,
+        Some(28),
+        "partition 1 idle, partition 0 alone"
+    );
     assert!(!adv.wall_clock);
     assert_eq!(adv.closed.len(), 1);
     // the whole input is quiet: the window [20, 30) closes by the wall clock

@@ -239,10 +239,7 @@ impl SessionStore {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let idx: Vec<(usize, usize)> = refs
-            .iter()
-            .map(|(id, r)| (pos[id], *r as usize))
-            .collect();
+        let idx: Vec<(usize, usize)> = refs.iter().map(|(id, r)| (pos[id], *r as usize)).collect();
         Ok(interleave_record_batch(&batches, &idx)?)
     }
 
@@ -276,7 +273,11 @@ impl SessionStore {
         Ok(SessionStoreSnapshot {
             gap_ms: self.gap_ms,
             closed_bound: self.closed_bound,
-            emitted_end: self.emitted_end.iter().map(|(a, e)| (a.clone(), *e)).collect(),
+            emitted_end: self
+                .emitted_end
+                .iter()
+                .map(|(a, e)| (a.clone(), *e))
+                .collect(),
             sessions,
         })
     }
@@ -328,7 +329,8 @@ mod tests {
         s.insert(&b, &[0, 1, 2, 3]).unwrap();
         assert_eq!(s.open_sessions(), 3);
         // readings exactly one gap apart are separate sessions
-        s.insert(&batch(&[("c", 0, 1.0), ("c", 10, 1.0)]), &[0, 1]).unwrap();
+        s.insert(&batch(&[("c", 0, 1.0), ("c", 10, 1.0)]), &[0, 1])
+            .unwrap();
         assert_eq!(s.open_sessions(), 5);
         s.flush().unwrap();
         let b = batch(&[("a", 0, 1.0), ("a", 22, 2.0), ("b", 3, 3.0), ("a", 5, 4.0)]);
@@ -341,7 +343,10 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!(
             closed[0].bounds,
-            Bounds::PerAsset(BTreeMap::from([("b".to_string(), Window { start: 3, end: 13 })]))
+            Bounds::PerAsset(BTreeMap::from([(
+                "b".to_string(),
+                Window { start: 3, end: 13 }
+            )]))
         );
         assert!(s.is_late("b", 12), "before b's emitted session end");
         assert!(!s.is_late("b", 13));
@@ -362,7 +367,10 @@ mod tests {
         let closed = s.close_until(100).unwrap();
         assert_eq!(closed.len(), 2);
         assert_eq!(closed[0].bounds.of("b"), Some(Window { start: 0, end: 10 }));
-        assert_eq!(closed[1].bounds.of("a"), Some(Window { start: 50, end: 60 }));
+        assert_eq!(
+            closed[1].bounds.of("a"),
+            Some(Window { start: 50, end: 60 })
+        );
         assert!(closed[1].stats.by_asset["a"][0].is_constant());
     }
 }

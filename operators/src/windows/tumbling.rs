@@ -41,7 +41,10 @@ mod tests {
         assert!(s.close_until(9).is_empty());
         let closed = s.close_until(12);
         assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].bounds, Bounds::Fixed(Window { start: 0, end: 10 }));
+        assert_eq!(
+            closed[0].bounds,
+            Bounds::Fixed(Window { start: 0, end: 10 })
+        );
         assert_eq!(rows_of(closed[0].raw_batches()).len(), 2);
         assert!(s.is_late(9));
         assert!(!s.is_late(10));

@@ -307,8 +307,18 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "job", "kafka", "fields", "window", "features", "model", "alerts", "quality",
-            "baselines", "training", "backtest", "rul",
+            "job",
+            "kafka",
+            "fields",
+            "window",
+            "features",
+            "model",
+            "alerts",
+            "quality",
+            "baselines",
+            "training",
+            "backtest",
+            "rul",
         ],
     ),
     ("job", &["name"]),
@@ -378,5 +388,15 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "columns",
         ],
     ),
-    ("rul", &["age_feature", "cap", "horizon", "trees", "depth", "learning_rate"]),
+    (
+        "rul",
+        &[
+            "age_feature",
+            "cap",
+            "horizon",
+            "trees",
+            "depth",
+            "learning_rate",
+        ],
+    ),
 ];

@@ -177,7 +177,10 @@ fn session_lateness_dedup_and_quality_settings() {
         .replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.late\"");
     let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
     let e = cfg.event_time;
-    assert_eq!(e.window, vigil_operators::WindowKind::Session { gap_ms: 300_000 });
+    assert_eq!(
+        e.window,
+        vigil_operators::WindowKind::Session { gap_ms: 300_000 }
+    );
     assert_eq!(e.allowed_lateness_ms, 30_000);
     assert_eq!(e.idle_timeout_ms, Some(120_000));
     assert!(e.dedup);
@@ -189,23 +192,78 @@ fn session_lateness_dedup_and_quality_settings() {
 #[test]
 fn invalid_event_time_combinations_are_rejected_clearly() {
     let cases = [
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ngap = \"1m\""), "only session windows have a gap"),
-        (GOOD.replace("kind = \"hopping\"", "kind = \"session\""), "session windows have no size"),
-        (GOOD.replace("kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"", "kind = \"session\""), "session windows need a `gap`"),
-        (GOOD.replace("kind = \"hopping\"\nsize = \"60s\"", "kind = \"hopping\""), "hopping windows need a `size`"),
-        (GOOD.replace("kind = \"hopping\"", "kind = \"sliding\""), "not a window kind (tumbling, hopping, session)"),
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"0s\""), "must be positive, or \"off\""),
-        (GOOD.replace("[features]", "[quality]\nstuck_windows = 1\n[features]"), "between 2 and 10000"),
-        (GOOD.replace("[features]", "[quality]\nsilent_after = \"5s\"\n[features]"), "shorter than the window slide"),
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nallowed_lateness = \"soon\""), "window.allowed_lateness"),
-        (GOOD.replace("dead_letter_topic = \"plant.dead-letter\"", "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.readings\""), "late_topic"),
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ndedup = \"yes\""), "expected a boolean"),
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"off\"").replace("[features]", "[quality]\nsilent_after = \"5m\"\n[features]"), "needs [window] idle_timeout"),
-        (GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"20ms\""), "longer than [kafka] batch_timeout"),
+        (
+            GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ngap = \"1m\""),
+            "only session windows have a gap",
+        ),
+        (
+            GOOD.replace("kind = \"hopping\"", "kind = \"session\""),
+            "session windows have no size",
+        ),
+        (
+            GOOD.replace(
+                "kind = \"hopping\"\nsize = \"60s\"\nslide = \"15s\"",
+                "kind = \"session\"",
+            ),
+            "session windows need a `gap`",
+        ),
+        (
+            GOOD.replace("kind = \"hopping\"\nsize = \"60s\"", "kind = \"hopping\""),
+            "hopping windows need a `size`",
+        ),
+        (
+            GOOD.replace("kind = \"hopping\"", "kind = \"sliding\""),
+            "not a window kind (tumbling, hopping, session)",
+        ),
+        (
+            GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"0s\""),
+            "must be positive, or \"off\"",
+        ),
+        (
+            GOOD.replace("[features]", "[quality]\nstuck_windows = 1\n[features]"),
+            "between 2 and 10000",
+        ),
+        (
+            GOOD.replace("[features]", "[quality]\nsilent_after = \"5s\"\n[features]"),
+            "shorter than the window slide",
+        ),
+        (
+            GOOD.replace(
+                "slide = \"15s\"",
+                "slide = \"15s\"\nallowed_lateness = \"soon\"",
+            ),
+            "window.allowed_lateness",
+        ),
+        (
+            GOOD.replace(
+                "dead_letter_topic = \"plant.dead-letter\"",
+                "dead_letter_topic = \"plant.dead-letter\"\nlate_topic = \"plant.readings\"",
+            ),
+            "late_topic",
+        ),
+        (
+            GOOD.replace("slide = \"15s\"", "slide = \"15s\"\ndedup = \"yes\""),
+            "expected a boolean",
+        ),
+        (
+            GOOD.replace("slide = \"15s\"", "slide = \"15s\"\nidle_timeout = \"off\"")
+                .replace("[features]", "[quality]\nsilent_after = \"5m\"\n[features]"),
+            "needs [window] idle_timeout",
+        ),
+        (
+            GOOD.replace(
+                "slide = \"15s\"",
+                "slide = \"15s\"\nidle_timeout = \"20ms\"",
+            ),
+            "longer than [kafka] batch_timeout",
+        ),
     ];
     for (text, want) in cases {
         let p = problems_of(&text);
-        assert!(p.iter().any(|x| x.contains(want)), "want {want:?} in {p:#?}");
+        assert!(
+            p.iter().any(|x| x.contains(want)),
+            "want {want:?} in {p:#?}"
+        );
     }
 }
 
@@ -215,12 +273,28 @@ fn baselines_parse_with_defaults_and_bad_ones_are_explained() {
     let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
     use vigil_models::baselines::Method;
     assert_eq!(cfg.baselines.len(), 2);
-    assert_eq!(cfg.baselines[0].method, Method::Ewma { alpha: 0.05, limit: 4.0 });
+    assert_eq!(
+        cfg.baselines[0].method,
+        Method::Ewma {
+            alpha: 0.05,
+            limit: 4.0
+        }
+    );
     assert_eq!(cfg.baselines[0].warmup, 30);
     assert_eq!(cfg.baselines[1].method, Method::Cusum { k: 0.5, h: 6.0 });
     let bad = GOOD.replace("[features]", "[[baselines]]\nfeature = \"x\"\nmethod = \"ewma\"\nlambda = 3.0\nalpha = 2.0\n\n[[baselines]]\nfeature = \"y\"\nmethod = \"holt\"\n\n[features]");
     let p = problems_of(&bad);
-    assert!(p.iter().any(|x| x.contains("`lambda` belong(s) to another method")), "{p:#?}");
-    assert!(p.iter().any(|x| x.contains("parameters out of range")), "{p:#?}");
-    assert!(p.iter().any(|x| x.contains("`holt` is not a method")), "{p:#?}");
+    assert!(
+        p.iter()
+            .any(|x| x.contains("`lambda` belong(s) to another method")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|x| x.contains("parameters out of range")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|x| x.contains("`holt` is not a method")),
+        "{p:#?}"
+    );
 }

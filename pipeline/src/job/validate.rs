@@ -202,7 +202,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         );
     }
     if k.input_topics.contains(&late_topic) {
-        cx.problem(&["kafka", "late_topic"], "must differ from the input topics");
+        cx.problem(
+            &["kafka", "late_topic"],
+            "must differ from the input topics",
+        );
     }
     if late_topic == k.alert_topic {
         cx.problem(&["kafka", "late_topic"], "must differ from the alert topic");
@@ -330,11 +333,26 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         let at = ["baselines"];
         let pos = |v: Option<f64>, d: f64| v.unwrap_or(d);
         let method = match b.method.as_str() {
-            "ewma" => Method::Ewma { alpha: pos(b.alpha, 0.05), limit: pos(b.limit, 4.0) },
-            "cusum" => Method::Cusum { k: pos(b.k, 0.5), h: pos(b.h, 8.0) },
-            "page_hinkley" => Method::PageHinkley { delta: pos(b.delta, 0.5), lambda: pos(b.lambda, 10.0) },
+            "ewma" => Method::Ewma {
+                alpha: pos(b.alpha, 0.05),
+                limit: pos(b.limit, 4.0),
+            },
+            "cusum" => Method::Cusum {
+                k: pos(b.k, 0.5),
+                h: pos(b.h, 8.0),
+            },
+            "page_hinkley" => Method::PageHinkley {
+                delta: pos(b.delta, 0.5),
+                lambda: pos(b.lambda, 10.0),
+            },
             other => {
-                cx.problem(&at, format!("baseline #{}: `{other}` is not a method (ewma, cusum, page_hinkley)", i + 1));
+                cx.problem(
+                    &at,
+                    format!(
+                        "baseline #{}: `{other}` is not a method (ewma, cusum, page_hinkley)",
+                        i + 1
+                    ),
+                );
                 continue;
             }
         };
@@ -350,7 +368,15 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         .filter_map(|(k, bad)| bad.then_some(k))
         .collect();
         if !foreign.is_empty() {
-            cx.problem(&at, format!("baseline #{} ({}): `{}` belong(s) to another method", i + 1, b.method, foreign.join("`, `")));
+            cx.problem(
+                &at,
+                format!(
+                    "baseline #{} ({}): `{}` belong(s) to another method",
+                    i + 1,
+                    b.method,
+                    foreign.join("`, `")
+                ),
+            );
         }
         let params_ok = match method {
             Method::Ewma { alpha, limit } => alpha > 0.0 && alpha <= 1.0 && limit > 0.0,
@@ -362,9 +388,19 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         }
         let warmup = b.warmup.unwrap_or(30);
         if !(2..=100_000).contains(&warmup) {
-            cx.problem(&at, format!("baseline #{}: warmup must be between 2 and 100000 windows", i + 1));
+            cx.problem(
+                &at,
+                format!(
+                    "baseline #{}: warmup must be between 2 and 100000 windows",
+                    i + 1
+                ),
+            );
         }
-        baselines.push(BaselineSpec { feature: b.feature.clone(), warmup: warmup.clamp(2, 100_000) as u32, method });
+        baselines.push(BaselineSpec {
+            feature: b.feature.clone(),
+            warmup: warmup.clamp(2, 100_000) as u32,
+            method,
+        });
     }
 
     // [backtest]
@@ -375,34 +411,64 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 "per_file" => {
                     let train_rows = b.train_rows.unwrap_or(0);
                     if train_rows < 10 {
-                        cx.problem(&["backtest", "train_rows"], "protocol per_file needs train_rows of at least 10");
+                        cx.problem(
+                            &["backtest", "train_rows"],
+                            "protocol per_file needs train_rows of at least 10",
+                        );
                     }
                     if b.label.is_none() {
-                        cx.problem(&["backtest", "protocol"], "protocol per_file needs a `label` column");
+                        cx.problem(
+                            &["backtest", "protocol"],
+                            "protocol per_file needs a `label` column",
+                        );
                     }
-                    super::BacktestProtocol::PerFile { train_rows: train_rows.max(0) as usize, label: b.label.clone().unwrap_or_default() }
+                    super::BacktestProtocol::PerFile {
+                        train_rows: train_rows.max(0) as usize,
+                        label: b.label.clone().unwrap_or_default(),
+                    }
                 }
                 "rul" => {
                     let data = resolve(&b.data);
                     let mut need = |key: &str, v: &Option<String>| match v {
                         Some(f) => data.join(f),
                         None => {
-                            cx.problem(&["backtest", "protocol"], format!("protocol rul needs `{key}`"));
+                            cx.problem(
+                                &["backtest", "protocol"],
+                                format!("protocol rul needs `{key}`"),
+                            );
                             PathBuf::new()
                         }
                     };
-                    let (train, test, truth) = (need("train", &b.train), need("test", &b.test), need("truth", &b.truth));
+                    let (train, test, truth) = (
+                        need("train", &b.train),
+                        need("test", &b.test),
+                        need("truth", &b.truth),
+                    );
                     if file.rul.is_none() {
-                        cx.problem(&["backtest", "protocol"], "protocol rul needs a [rul] section");
+                        cx.problem(
+                            &["backtest", "protocol"],
+                            "protocol rul needs a [rul] section",
+                        );
                     }
                     super::BacktestProtocol::Rul { train, test, truth }
                 }
                 other => {
-                    cx.problem(&["backtest", "protocol"], format!("`{other}` is not a protocol (per_file, rul)"));
-                    super::BacktestProtocol::PerFile { train_rows: 0, label: String::new() }
+                    cx.problem(
+                        &["backtest", "protocol"],
+                        format!("`{other}` is not a protocol (per_file, rul)"),
+                    );
+                    super::BacktestProtocol::PerFile {
+                        train_rows: 0,
+                        label: String::new(),
+                    }
                 }
             };
-            let detector = match b.detector.as_deref().unwrap_or("pca").parse::<crate::train::DetectorChoice>() {
+            let detector = match b
+                .detector
+                .as_deref()
+                .unwrap_or("pca")
+                .parse::<crate::train::DetectorChoice>()
+            {
                 Ok(d) => d,
                 Err(e) => {
                     cx.problem(&["backtest", "detector"], e);
@@ -419,7 +485,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 protocol,
                 columns: b.columns.clone(),
                 changepoint: b.changepoint.clone(),
-                changepoint_window_rows: b.changepoint_window_rows.unwrap_or(60).clamp(1, 1_000_000) as usize,
+                changepoint_window_rows: b.changepoint_window_rows.unwrap_or(60).clamp(1, 1_000_000)
+                    as usize,
                 detector,
                 threshold_margin: margin,
             })
@@ -430,7 +497,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
     let rul = file.rul.as_ref().map(|r| {
         let cap = r.cap.unwrap_or(125.0);
         if !(cap > 0.0 && r.horizon > 0.0 && r.horizon <= cap) {
-            cx.problem(&["rul", "horizon"], format!("must be positive and at most the cap ({cap})"));
+            cx.problem(
+                &["rul", "horizon"],
+                format!("must be positive and at most the cap ({cap})"),
+            );
         }
         let trees = r.trees.unwrap_or(300);
         if !(1..=5000).contains(&trees) {
@@ -469,19 +539,29 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 dead_letter_topic: k.dead_letter_topic.clone(),
                 late_topic,
                 features_topic: k.features_topic.clone(),
-                shadow_topic: k.shadow_topic.clone().unwrap_or_else(|| format!("{}.shadow", k.alert_topic)),
+                shadow_topic: k
+                    .shadow_topic
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.shadow", k.alert_topic)),
                 properties: k.properties.clone(),
                 max_batch: max_batch as usize,
                 batch_timeout_ms: batch_timeout_ms as u64,
             },
             mapping,
-            event_time: EventTimeConfig { window, ..event_time },
+            event_time: EventTimeConfig {
+                window,
+                ..event_time
+            },
             baselines,
             feature_sql_path,
             feature_sql,
             model_path: resolve(&file.model.artifact),
             registry_topic: file.model.registry_topic.clone(),
-            model_name: file.model.name.clone().unwrap_or_else(|| file.job.name.clone()),
+            model_name: file
+                .model
+                .name
+                .clone()
+                .unwrap_or_else(|| file.job.name.clone()),
             top_features: top_features as usize,
             training_input: file.training.input.as_deref().map(resolve),
             backtest,
@@ -493,7 +573,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
 
 /// `[window]` and `[quality]`: the window kind and every event-time setting, with the
 /// combinations that make no sense rejected.
-fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Option<EventTimeConfig>) {
+fn window_settings(
+    cx: &mut Ctx<'_>,
+    file: &JobFile,
+) -> (Option<WindowKind>, Option<EventTimeConfig>) {
     let w = &file.window;
     let mut ok = true;
     let mut dur = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| -> Option<i64> {
@@ -522,11 +605,20 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
     let kind = match w.kind.as_str() {
         "tumbling" | "hopping" => {
             if w.gap.is_some() {
-                cx.problem(&["window", "gap"], format!("only session windows have a gap ({} windows have `size`)", w.kind));
+                cx.problem(
+                    &["window", "gap"],
+                    format!(
+                        "only session windows have a gap ({} windows have `size`)",
+                        w.kind
+                    ),
+                );
             }
             let slide = match (w.kind.as_str(), w.slide.is_some()) {
                 ("tumbling", true) => {
-                    cx.problem(&["window", "slide"], "tumbling windows have no slide (use kind = \"hopping\")");
+                    cx.problem(
+                        &["window", "slide"],
+                        "tumbling windows have no slide (use kind = \"hopping\")",
+                    );
                     None
                 }
                 ("hopping", false) => {
@@ -537,11 +629,17 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
                 _ => slide,
             };
             if w.size.is_none() {
-                cx.problem(&["window", "kind"], format!("{} windows need a `size`", w.kind));
+                cx.problem(
+                    &["window", "kind"],
+                    format!("{} windows need a `size`", w.kind),
+                );
             }
             match (size, slide) {
                 (Some(size), Some(slide)) => match WindowSpec::hopping(size, slide) {
-                    Ok(spec) => Some(WindowKind::Fixed { size_ms: spec.size_ms(), slide_ms: spec.slide_ms() }),
+                    Ok(spec) => Some(WindowKind::Fixed {
+                        size_ms: spec.size_ms(),
+                        slide_ms: spec.slide_ms(),
+                    }),
                     Err(e) => {
                         cx.problem(&["window", "size"], e.to_string());
                         None
@@ -553,7 +651,12 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
         "session" => {
             for (key, set) in [("size", w.size.is_some()), ("slide", w.slide.is_some())] {
                 if set {
-                    cx.problem(&["window", key], format!("session windows have no {key}; they end after `gap` without readings"));
+                    cx.problem(
+                        &["window", key],
+                        format!(
+                            "session windows have no {key}; they end after `gap` without readings"
+                        ),
+                    );
                 }
             }
             match (w.gap.is_some(), gap) {
@@ -569,7 +672,10 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
             }
         }
         other => {
-            cx.problem(&["window", "kind"], format!("`{other}` is not a window kind (tumbling, hopping, session)"));
+            cx.problem(
+                &["window", "kind"],
+                format!("`{other}` is not a window kind (tumbling, hopping, session)"),
+            );
             None
         }
     };
@@ -594,7 +700,12 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
         cx.problem(&["quality", "silent_after"], "needs [window] idle_timeout: with it \"off\", event time stops when the whole input goes quiet, so a dead gateway's sensors would never be reported silent");
     }
     if let Some(idle_ms) = idle {
-        let batch_ms = file.kafka.batch_timeout.as_deref().and_then(|t| parse_duration_ms(t).ok()).unwrap_or(50);
+        let batch_ms = file
+            .kafka
+            .batch_timeout
+            .as_deref()
+            .and_then(|t| parse_duration_ms(t).ok())
+            .unwrap_or(50);
         if idle_ms <= batch_ms {
             cx.problem(&["window", "idle_timeout"], format!("must be longer than [kafka] batch_timeout ({batch_ms} ms): a busy partition missing from one poll batch would count as idle"));
         }
@@ -610,7 +721,9 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
     if !ok {
         return (kind, None);
     }
-    let Some(window) = kind else { return (None, None) };
+    let Some(window) = kind else {
+        return (None, None);
+    };
     (
         Some(window),
         Some(EventTimeConfig {
@@ -619,7 +732,10 @@ fn window_settings(cx: &mut Ctx<'_>, file: &JobFile) -> (Option<WindowKind>, Opt
             allowed_lateness_ms: lateness,
             idle_timeout_ms: idle,
             dedup: w.dedup.unwrap_or(false),
-            quality: QualityConfig { silent_after_ms, stuck_windows },
+            quality: QualityConfig {
+                silent_after_ms,
+                stuck_windows,
+            },
         }),
     )
 }

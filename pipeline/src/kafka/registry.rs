@@ -66,7 +66,11 @@ impl RegistryView {
         if let Some((name, version)) = key.split_once("/v/") {
             match ModelArtifact::from_json(&String::from_utf8_lossy(value), key) {
                 Ok(a) => {
-                    self.models.entry(name.to_string()).or_default().versions.insert(version.to_string(), a);
+                    self.models
+                        .entry(name.to_string())
+                        .or_default()
+                        .versions
+                        .insert(version.to_string(), a);
                 }
                 Err(e) => fail(self, e.to_string()),
             }
@@ -111,20 +115,29 @@ impl RegistryClient {
     /// Connects and starts reading `topic` (one partition) from the beginning.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, PipelineError> {
         let mut c = client_config(brokers, &Default::default());
-        c.set("enable.auto.commit", "false").set("group.id", "vigil-registry-reader");
+        c.set("enable.auto.commit", "false")
+            .set("group.id", "vigil-registry-reader");
         let consumer: BaseConsumer = c.create()?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
         consumer.assign(&tpl)?;
         let producer: BaseProducer = client_config(brokers, &Default::default()).create()?;
-        Ok(RegistryClient { consumer, producer, topic: topic.to_string(), view: RegistryView::default() })
+        Ok(RegistryClient {
+            consumer,
+            producer,
+            topic: topic.to_string(),
+            view: RegistryView::default(),
+        })
     }
 
     /// Applies every record available now (never blocks); returns how many were applied.
     pub fn poll(&mut self) -> usize {
         let mut n = 0;
         while let Some(Ok(m)) = self.consumer.poll(Duration::ZERO) {
-            let key = m.key().map(|k| String::from_utf8_lossy(k).to_string()).unwrap_or_default();
+            let key = m
+                .key()
+                .map(|k| String::from_utf8_lossy(k).to_string())
+                .unwrap_or_default();
             self.view.apply(&key, m.payload());
             n += 1;
         }
@@ -133,12 +146,17 @@ impl RegistryClient {
 
     /// Reads until the end of the topic (for the CLI), waiting at most `limit`.
     pub fn catch_up(&mut self, limit: Duration) -> Result<(), PipelineError> {
-        let (_, high) = self.consumer.fetch_watermarks(&self.topic, 0, Duration::from_secs(10))?;
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(&self.topic, 0, Duration::from_secs(10))?;
         let start = Instant::now();
         let mut seen = 0i64;
         while seen < high && start.elapsed() < limit {
             if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
-                let key = m.key().map(|k| String::from_utf8_lossy(k).to_string()).unwrap_or_default();
+                let key = m
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).to_string())
+                    .unwrap_or_default();
                 self.view.apply(&key, m.payload());
                 seen = m.offset() + 1;
             }
@@ -164,7 +182,9 @@ impl RegistryClient {
     pub fn promote(&self, name: &str, version: &str) -> Result<Active, PipelineError> {
         let entry = self.view.models.get(name);
         if !entry.is_some_and(|e| e.versions.contains_key(version)) {
-            return Err(PipelineError::Data(format!("{name} version {version} is not published")));
+            return Err(PipelineError::Data(format!(
+                "{name} version {version} is not published"
+            )));
         }
         let mut active = entry.map(|e| e.active.clone()).unwrap_or_default();
         if let Some(prev) = active.version.take() {
@@ -173,27 +193,53 @@ impl RegistryClient {
             }
         }
         active.version = Some(version.to_string());
-        self.put(&format!("{name}/active"), &serde_json::to_vec(&active).map_err(|e| PipelineError::Data(e.to_string()))?)?;
+        self.put(
+            &format!("{name}/active"),
+            &serde_json::to_vec(&active).map_err(|e| PipelineError::Data(e.to_string()))?,
+        )?;
         Ok(active)
     }
 
     /// Makes the previously active version of `name` active again.
     pub fn rollback(&self, name: &str) -> Result<Active, PipelineError> {
-        let mut active = self.view.models.get(name).map(|e| e.active.clone()).unwrap_or_default();
-        let prev = active.history.pop().ok_or_else(|| PipelineError::Data(format!("{name} has no earlier active version")))?;
+        let mut active = self
+            .view
+            .models
+            .get(name)
+            .map(|e| e.active.clone())
+            .unwrap_or_default();
+        let prev = active
+            .history
+            .pop()
+            .ok_or_else(|| PipelineError::Data(format!("{name} has no earlier active version")))?;
         active.version = Some(prev);
-        self.put(&format!("{name}/active"), &serde_json::to_vec(&active).map_err(|e| PipelineError::Data(e.to_string()))?)?;
+        self.put(
+            &format!("{name}/active"),
+            &serde_json::to_vec(&active).map_err(|e| PipelineError::Data(e.to_string()))?,
+        )?;
         Ok(active)
     }
 
     /// Sets (or clears) the shadow version of `name`.
     pub fn set_shadow(&self, name: &str, version: Option<&str>) -> Result<(), PipelineError> {
         if let Some(v) = version {
-            if !self.view.models.get(name).is_some_and(|e| e.versions.contains_key(v)) {
-                return Err(PipelineError::Data(format!("{name} version {v} is not published")));
+            if !self
+                .view
+                .models
+                .get(name)
+                .is_some_and(|e| e.versions.contains_key(v))
+            {
+                return Err(PipelineError::Data(format!(
+                    "{name} version {v} is not published"
+                )));
             }
         }
-        let s = Shadow { version: version.map(str::to_string) };
-        self.put(&format!("{name}/shadow"), &serde_json::to_vec(&s).map_err(|e| PipelineError::Data(e.to_string()))?)
+        let s = Shadow {
+            version: version.map(str::to_string),
+        };
+        self.put(
+            &format!("{name}/shadow"),
+            &serde_json::to_vec(&s).map_err(|e| PipelineError::Data(e.to_string()))?,
+        )
     }
 }

@@ -113,7 +113,11 @@ impl Sink {
     fn alert_to(&self, topic: &str, alert: &Alert) -> Result<(), PipelineError> {
         let json = serde_json::to_vec(alert)
             .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        self.send(BaseRecord::to(topic).key(alert.asset_id.as_bytes()).payload(json.as_slice()))
+        self.send(
+            BaseRecord::to(topic)
+                .key(alert.asset_id.as_bytes())
+                .payload(json.as_slice()),
+        )
     }
 
     /// Queues the rows of a feature batch on the features topic (if the job has one), keyed by
@@ -131,7 +135,11 @@ impl Sink {
             let key = row["asset_id"].as_str().unwrap_or_default().to_string();
             let json = serde_json::to_vec(&row)
                 .map_err(|e| PipelineError::Data(format!("feature row serialization: {e}")))?;
-            self.send(BaseRecord::to(topic).key(key.as_bytes()).payload(json.as_slice()))?;
+            self.send(
+                BaseRecord::to(topic)
+                    .key(key.as_bytes())
+                    .payload(json.as_slice()),
+            )?;
         }
         Ok(batch.num_rows())
     }

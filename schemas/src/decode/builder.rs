@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{
+    ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
@@ -30,8 +32,16 @@ impl ColumnsBuilder {
                 .map(|_| Float64Builder::with_capacity(capacity))
                 .collect(),
             tags: mapping.tags.iter().map(|_| StringBuilder::new()).collect(),
-            wave_samples: mapping.waveforms.iter().map(|_| ListBuilder::new(Float64Builder::new())).collect(),
-            wave_rates: mapping.waveforms.iter().map(|_| Float64Builder::with_capacity(capacity)).collect(),
+            wave_samples: mapping
+                .waveforms
+                .iter()
+                .map(|_| ListBuilder::new(Float64Builder::new()))
+                .collect(),
+            wave_rates: mapping
+                .waveforms
+                .iter()
+                .map(|_| Float64Builder::with_capacity(capacity))
+                .collect(),
         }
     }
 
@@ -47,7 +57,9 @@ impl ColumnsBuilder {
         for (i, rate) in s.wave_rate.iter().enumerate() {
             match rate {
                 Some(r) => {
-                    self.wave_samples[i].values().append_slice(&s.wave_samples[i]);
+                    self.wave_samples[i]
+                        .values()
+                        .append_slice(&s.wave_samples[i]);
                     self.wave_samples[i].append(true);
                     self.wave_rates[i].append_value(*r);
                 }

@@ -40,7 +40,10 @@ pub fn decode_csv_for(
     let find = |name: &str| header.iter().position(|h| *h == name);
     let asset_col = find(&m.asset_field);
     if asset_col.is_none() && default_asset.is_none() {
-        return Err(SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.asset_field)));
+        return Err(SchemaError::InvalidMapping(format!(
+            "CSV header has no `{}` column",
+            m.asset_field
+        )));
     }
     let ts_col = find(&m.time_field).ok_or_else(|| {
         SchemaError::InvalidMapping(format!("CSV header has no `{}` column", m.time_field))
@@ -76,7 +79,10 @@ pub fn decode_csv_for(
             let ts_text = get(ts_col);
             let ts = match ts_text.parse::<i64>() {
                 Ok(n) => m.numeric_time.to_ms(n).ok_or_else(|| {
-                    (RejectReason::BadTimestamp, format!("`{ts_text}` is out of range"))
+                    (
+                        RejectReason::BadTimestamp,
+                        format!("`{ts_text}` is out of range"),
+                    )
                 })?,
                 Err(_) => string_to_timestamp_nanos(ts_text)
                     .map(|ns| ns.div_euclid(1_000_000))

@@ -336,7 +336,12 @@ impl<'de> Visitor<'de> for Top<'_> {
 
 fn event_time(key: &str, v: Scalar<'_>, nt: super::NumericTime) -> Result<i64, Rejection> {
     let numeric = |n: i64| {
-        nt.to_ms(n).ok_or_else(|| (RejectReason::BadTimestamp, format!("field `{key}`: {n} is out of range")))
+        nt.to_ms(n).ok_or_else(|| {
+            (
+                RejectReason::BadTimestamp,
+                format!("field `{key}`: {n} is out of range"),
+            )
+        })
     };
     match v {
         Scalar::Int(n) => numeric(n),
@@ -448,7 +453,9 @@ impl<'de> Visitor<'de> for Nested<'_> {
                         if self.s.wave_rate[slot].is_none() {
                             return Err(self.s.fail(
                                 RejectReason::WrongType,
-                                format!("waveform `{key}` needs a positive `rate_hz` and `samples`"),
+                                format!(
+                                    "waveform `{key}` needs a positive `rate_hz` and `samples`"
+                                ),
                             ));
                         }
                     }
@@ -506,7 +513,10 @@ impl<'de> Visitor<'de> for WaveformSeed<'_, '_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self.s.fail(RejectReason::WrongType, format!("waveform `{}` is null", self.name)))
+        Err(self.s.fail(
+            RejectReason::WrongType,
+            format!("waveform `{}` is null", self.name),
+        ))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -520,12 +530,20 @@ impl<'de> Visitor<'de> for WaveformSeed<'_, '_> {
                     _ => {
                         return Err(self.s.fail(
                             RejectReason::WrongType,
-                            format!("waveform `{}`: `rate_hz` must be a positive number", self.name),
+                            format!(
+                                "waveform `{}`: `rate_hz` must be a positive number",
+                                self.name
+                            ),
                         ))
                     }
                 },
                 "samples" => {
-                    map.next_value_seed(SamplesSeed { s: &mut *self.s, slot: self.slot, name: self.name, max: self.max })?;
+                    map.next_value_seed(SamplesSeed {
+                        s: &mut *self.s,
+                        slot: self.slot,
+                        name: self.name,
+                        max: self.max,
+                    })?;
                     has_samples = true;
                 }
                 _ => {
@@ -542,7 +560,10 @@ impl<'de> Visitor<'de> for WaveformSeed<'_, '_> {
     fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         Err(self.s.fail(
             RejectReason::WrongType,
-            format!("waveform `{}` must be an object with `rate_hz` and `samples`", self.name),
+            format!(
+                "waveform `{}` must be an object with `rate_hz` and `samples`",
+                self.name
+            ),
         ))
     }
 }
@@ -573,12 +594,19 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
                 Scalar::Int(x) => x as f64,
                 Scalar::Num(x) if x.is_finite() => x,
                 Scalar::Num(_) => {
-                    return Err(self.s.fail(RejectReason::NonFinite, format!("waveform `{}` has a non-finite sample", self.name)))
+                    return Err(self.s.fail(
+                        RejectReason::NonFinite,
+                        format!("waveform `{}` has a non-finite sample", self.name),
+                    ))
                 }
                 other => {
                     return Err(self.s.fail(
                         RejectReason::WrongType,
-                        format!("waveform `{}` samples must be numbers, found {}", self.name, describe(&other)),
+                        format!(
+                            "waveform `{}` samples must be numbers, found {}",
+                            self.name,
+                            describe(&other)
+                        ),
                     ))
                 }
             };
@@ -586,7 +614,10 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
             if buf.len() >= self.max {
                 return Err(self.s.fail(
                     RejectReason::Oversized,
-                    format!("waveform `{}` has more than {} samples", self.name, self.max),
+                    format!(
+                        "waveform `{}` has more than {} samples",
+                        self.name, self.max
+                    ),
                 ));
             }
             buf.push(x);
@@ -595,6 +626,9 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.s.fail(RejectReason::WrongType, format!("waveform `{}` samples must be an array", self.name)))
+        Err(self.s.fail(
+            RejectReason::WrongType,
+            format!("waveform `{}` samples must be an array", self.name),
+        ))
     }
 }

@@ -91,7 +91,10 @@ pub struct NumericTime {
 
 impl Default for NumericTime {
     fn default() -> Self {
-        NumericTime { origin_ms: 0, unit_ms: 1 }
+        NumericTime {
+            origin_ms: 0,
+            unit_ms: 1,
+        }
     }
 }
 
@@ -186,10 +189,17 @@ impl FieldMapping {
         for w in &self.waveforms {
             let meta: HashMap<String, String> = [(WAVEFORM_META.to_string(), w.clone())].into();
             fields.push(
-                Field::new(w, DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))), true)
-                    .with_metadata(meta.clone()),
+                Field::new(
+                    w,
+                    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
+                    true,
+                )
+                .with_metadata(meta.clone()),
             );
-            fields.push(Field::new(format!("{w}{RATE_SUFFIX}"), DataType::Float64, true).with_metadata(meta));
+            fields.push(
+                Field::new(format!("{w}{RATE_SUFFIX}"), DataType::Float64, true)
+                    .with_metadata(meta),
+            );
         }
         Arc::new(Schema::new(fields))
     }
@@ -246,7 +256,12 @@ impl BatchDecoder {
             .enumerate()
             .map(|(i, t)| (t.clone(), i))
             .collect();
-        let waveform_index = mapping.waveforms.iter().enumerate().map(|(i, w)| (w.clone(), i)).collect();
+        let waveform_index = mapping
+            .waveforms
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i))
+            .collect();
         let schema = mapping.arrow_schema();
         Ok(BatchDecoder {
             mapping,
@@ -276,8 +291,11 @@ impl BatchDecoder {
         let mut cols = ColumnsBuilder::new(&self.mapping, iter.size_hint().0);
         let mut rows = Vec::with_capacity(iter.size_hint().0);
         let mut dead = Vec::new();
-        let mut scratch =
-            json::Scratch::new(self.mapping.measurements.len(), self.mapping.tags.len(), self.mapping.waveforms.len());
+        let mut scratch = json::Scratch::new(
+            self.mapping.measurements.len(),
+            self.mapping.tags.len(),
+            self.mapping.waveforms.len(),
+        );
         for (index, payload) in iter.enumerate() {
             match json::decode_one(self, payload, &mut scratch) {
                 Ok(()) => {

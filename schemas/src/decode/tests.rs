@@ -144,19 +144,52 @@ fn waveforms_decode_and_bad_ones_are_rejected_by_reason() {
         br#"{"asset_id":"p","ts":1764126000000,"waveforms":{"accel":[1,2]}}"#,
         br#"{"asset_id":"p","ts":1764126000000,"waveforms":{"accel":{"rate_hz":10,"samples":[1e999]}}}"#,
     ];
-    let out = dec.decode(payloads.iter().map(|p| Some(*p))).expect("decode");
+    let out = dec
+        .decode(payloads.iter().map(|p| Some(*p)))
+        .expect("decode");
     assert_eq!(out.rows, vec![0, 1]);
-    let reasons: Vec<(usize, &str)> = out.dead.iter().map(|d| (d.index, d.reason.code())).collect();
+    let reasons: Vec<(usize, &str)> = out
+        .dead
+        .iter()
+        .map(|d| (d.index, d.reason.code()))
+        .collect();
     assert_eq!(
         reasons,
-        vec![(2, "wrong_type"), (3, "wrong_type"), (4, "wrong_type"), (5, "oversized"), (6, "wrong_type"), (7, "non_finite")]
+        vec![
+            (2, "wrong_type"),
+            (3, "wrong_type"),
+            (4, "wrong_type"),
+            (5, "oversized"),
+            (6, "wrong_type"),
+            (7, "non_finite")
+        ]
     );
     let b = &out.batch;
-    let samples = b.column_by_name("accel").expect("samples column").as_list::<i32>();
-    let rate = b.column_by_name("accel_rate_hz").expect("rate column").as_primitive::<Float64Type>();
-    assert_eq!(samples.value(0).as_primitive::<Float64Type>().values().to_vec(), vec![1.0, -2.5, 3.0]);
+    let samples = b
+        .column_by_name("accel")
+        .expect("samples column")
+        .as_list::<i32>();
+    let rate = b
+        .column_by_name("accel_rate_hz")
+        .expect("rate column")
+        .as_primitive::<Float64Type>();
+    assert_eq!(
+        samples
+            .value(0)
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
+        vec![1.0, -2.5, 3.0]
+    );
     assert_eq!(rate.value(0), 100.0);
-    assert!(samples.is_null(1) && rate.is_null(1), "no snapshot in that reading");
-    assert!(!is_measurement(b.schema().field_with_name("accel_rate_hz").expect("field")));
-    assert!(is_measurement(b.schema().field_with_name("vibration").expect("field")));
+    assert!(
+        samples.is_null(1) && rate.is_null(1),
+        "no snapshot in that reading"
+    );
+    assert!(!is_measurement(
+        b.schema().field_with_name("accel_rate_hz").expect("field")
+    ));
+    assert!(is_measurement(
+        b.schema().field_with_name("vibration").expect("field")
+    ));
 }
