@@ -5,23 +5,8 @@
 //! regressions and is looser than the goal (FD001 RMSE ≤ 12.5). FD002 (six operating
 //! conditions) needs per-condition normalisation, which is not built yet.
 
-use std::path::PathBuf;
-
 use vigil_pipeline::backtest::run_backtest;
-use vigil_pipeline::job::JobConfig;
-
-fn job(name: &str) -> JobConfig {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/job.toml"));
-    let cfg = JobConfig::load(&path).expect("example C-MAPSS job");
-    let data = &cfg.backtest.as_ref().expect("backtest section").data;
-    assert!(
-        data.is_dir(),
-        "C-MAPSS data not found at {} (expected ../shared beside the repository)",
-        data.display()
-    );
-    cfg
-}
+use vigil_tests::example_job as job;
 
 #[tokio::test]
 async fn fd001_rul_rmse_meets_the_floor() {
@@ -65,41 +50,34 @@ async fn streaming_rul_alerts_carry_the_prediction_and_stop_with_the_data() {
     use std::collections::HashMap;
     use std::sync::Arc;
     use vigil_pipeline::engine::Engine;
-    use vigil_pipeline::history::with_header;
+    use vigil_pipeline::history::read_history;
     use vigil_pipeline::metrics::JobStats;
     use vigil_pipeline::train::{train_from_batches, TrainOptions};
-    use vigil_schemas::decode::decode_csv_for;
     use vigil_schemas::{AlertKind, BatchDecoder};
 
     let cfg = job("cmapss-fd001");
     let bt = cfg.backtest.as_ref().expect("backtest");
-    let text = |f: &str| std::fs::read_to_string(bt.data.join(f)).expect("data file");
-    let read = |t: &str| {
-        let dec = BatchDecoder::new(cfg.mapping.clone()).expect("decoder");
-        decode_csv_for(&dec, &with_header(t, &bt.columns), None)
-            .expect("decode")
-            .batch
+    let dec = BatchDecoder::new(cfg.mapping.clone()).expect("decoder");
+    let read = |f: &str| {
+        let h = read_history(&bt.data.join(f), &dec, &cfg.history_columns).expect("read");
+        assert!(h.dead.is_empty(), "{f}: {:?}", h.dead.first());
+        h.batches
     };
-    let report = train_from_batches(
-        &cfg,
-        &[read(&text("train_FD001.txt"))],
-        &TrainOptions::for_job(&cfg),
-    )
-    .await
-    .expect("train");
+    let report = train_from_batches(&cfg, &read("train_FD001.txt"), &TrainOptions::for_job(&cfg))
+        .await
+        .expect("train");
     println!("{report}");
     let mut engine = Engine::new(&cfg, Some(report.artifact), Arc::new(JobStats::new()))
         .await
         .expect("engine");
-    let test_text = text("test_FD001.txt");
-    let mut alerts = engine
-        .process_all(&read(&test_text))
-        .await
-        .expect("process")
-        .alerts;
+    let mut alerts = Vec::new();
+    for b in read("test_FD001.txt") {
+        alerts.extend(engine.process_all(&b).await.expect("process").alerts);
+    }
     alerts.extend(engine.flush().await.expect("flush").alerts);
     // last cycle of each test engine, from the file itself
     let mut last: HashMap<String, i64> = HashMap::new();
+    let test_text = std::fs::read_to_string(bt.data.join("test_FD001.txt")).expect("test file");
     for line in test_text.lines() {
         let mut f = line.split_whitespace();
         if let (Some(u), Some(c)) = (f.next(), f.next().and_then(|c| c.parse::<i64>().ok())) {

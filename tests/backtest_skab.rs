@@ -4,21 +4,11 @@
 //! regressions; they are looser than the goal (F1 ≥ 0.80 with FAR ≤ 15 %). The data is read in
 //! place; if the folder is missing the test fails and says where it looked.
 
-use std::path::PathBuf;
-
 use vigil_pipeline::backtest::run_backtest;
 use vigil_pipeline::job::JobConfig;
 
 fn job() -> JobConfig {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/skab/job.toml");
-    let cfg = JobConfig::load(&path).expect("example SKAB job");
-    let data = &cfg.backtest.as_ref().expect("backtest section").data;
-    assert!(
-        data.is_dir(),
-        "SKAB data not found at {} (expected ../shared beside the repository)",
-        data.display()
-    );
-    cfg
+    vigil_tests::example_job("skab")
 }
 
 #[tokio::test]

@@ -266,7 +266,7 @@ pub async fn run_backtest(
     let (train_rows, label) = match &bt.protocol {
         BacktestProtocol::PerFile { train_rows, label } => (*train_rows, label.as_str()),
         BacktestProtocol::Rul { train, test, truth } => {
-            let r = crate::backtest_rul::run(cfg, bt, input, train, test, truth).await?;
+            let r = crate::backtest_rul::run(cfg, input, train, test, truth).await?;
             return Ok(BacktestReport {
                 files: Vec::new(),
                 total: Confusion::default(),

@@ -10,12 +10,13 @@ use std::path::Path;
 
 use serde::Serialize;
 use vigil_models::RulMetrics;
-use vigil_schemas::decode::decode_csv_for;
+use vigil_operators::arrow::array::{AsArray, RecordBatch};
+use vigil_operators::arrow::compute::concat_batches;
 
 use crate::backtest::features_of;
 use crate::engine::FeatureMatrix;
-use crate::history::with_header;
-use crate::job::{BacktestSettings, JobConfig};
+use crate::history::read_history;
+use crate::job::JobConfig;
 use crate::train::{fit_artifact, TrainOptions};
 use crate::PipelineError;
 
@@ -60,49 +61,35 @@ impl std::fmt::Display for RulReport {
     }
 }
 
-/// Reads a data file (with the job's header for headerless files) into readings.
-fn read(
-    cfg: &JobConfig,
-    bt: &BacktestSettings,
-    path: &Path,
-) -> Result<(vigil_operators::arrow::array::RecordBatch, Vec<String>), PipelineError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
-    let text = if bt.columns.is_empty() {
-        text
-    } else {
-        with_header(&text, &bt.columns)
-    };
+/// Reads a data file with the job's history layout; returns its readings and its assets in
+/// the order they first appear (the order of the truth file's lines).
+fn read(cfg: &JobConfig, path: &Path) -> Result<(RecordBatch, Vec<String>), PipelineError> {
     let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone())?;
-    let out = decode_csv_for(&decoder, &text, None)?;
-    if let Some(d) = out.dead.first() {
+    let h = read_history(path, &decoder, &cfg.history_columns)?;
+    if let Some(d) = h.dead.first() {
         return Err(PipelineError::Data(format!(
             "{}: {} rows rejected, the first (data row {}): {}",
             path.display(),
-            out.dead.len(),
+            h.dead.len(),
             d.index + 1,
             d.detail
         )));
     }
-    // assets in order of first appearance
+    let batch = concat_batches(&decoder.schema(), &h.batches)
+        .map_err(|e| PipelineError::Data(e.to_string()))?;
     let mut order = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let col = out
-        .batch
-        .column(0)
-        .as_any()
-        .downcast_ref::<vigil_operators::arrow::array::StringArray>();
-    for a in col.into_iter().flatten().flatten() {
-        if seen.insert(a.to_string()) {
+    for a in batch.column(0).as_string::<i32>().iter().flatten() {
+        if seen.insert(a) {
             order.push(a.to_string());
         }
     }
-    Ok((out.batch, order))
+    Ok((batch, order))
 }
 
 /// Runs the protocol (`input` replaces the data folder the file names are relative to).
 pub async fn run(
     cfg: &JobConfig,
-    bt: &BacktestSettings,
     input: Option<&Path>,
     train: &Path,
     test: &Path,
@@ -112,11 +99,12 @@ pub async fn run(
         (Some(dir), Some(name)) => dir.join(name),
         _ => p.to_path_buf(),
     };
-    let rul = cfg
-        .rul
-        .as_ref()
-        .ok_or_else(|| PipelineError::Data("protocol rul needs a [rul] section".into()))?;
-    let (train_batch, _) = read(cfg, bt, &relocate(train))?;
+    if cfg.rul.is_none() {
+        return Err(PipelineError::Data(
+            "protocol rul needs a [rul] section".into(),
+        ));
+    }
+    let (train_batch, _) = read(cfg, &relocate(train))?;
     let (train_feats, names, fp) = features_of(cfg, &train_batch).await?;
     let opts = TrainOptions::for_job(cfg);
     let (artifact, _) = fit_artifact(&train_feats, names.clone(), fp, &opts)?;
@@ -125,7 +113,7 @@ pub async fn run(
         .rul()
         .ok_or_else(|| PipelineError::Data("the trained model is not a RUL model".into()))?;
 
-    let (test_batch, assets) = read(cfg, bt, &relocate(test))?;
+    let (test_batch, assets) = read(cfg, &relocate(test))?;
     let (test_feats, _, _) = features_of(cfg, &test_batch).await?;
     let m = FeatureMatrix::from_batches(&test_feats, names.len());
     // each asset's last reading: the first row (earliest window) holding its largest age
@@ -180,7 +168,6 @@ pub async fn run(
         .collect();
     let metrics =
         RulMetrics::of(&pairs).ok_or_else(|| PipelineError::Data("no test assets".into()))?;
-    let _ = rul;
     Ok(RulReport {
         metrics,
         train_rows: artifact.training.rows,

@@ -96,7 +96,7 @@ pub async fn features_from_files(
         ..Default::default()
     };
     for p in inputs {
-        let h = read_history(p, engine.decoder())?;
+        let h = read_history(p, engine.decoder(), &cfg.history_columns)?;
         run.rejected += h.dead.len();
         for b in &h.batches {
             run.readings += b.num_rows();

@@ -30,9 +30,21 @@ impl History {
     }
 }
 
-/// Reads a `.csv` or `.jsonl`/`.json`/`.ndjson` file.
-pub fn read_history(path: &Path, decoder: &BatchDecoder) -> Result<History, PipelineError> {
+/// Reads a `.csv` or `.jsonl`/`.json`/`.ndjson` file; with `columns` (the job's
+/// `history_columns`), any headerless file of whitespace- or comma-separated fields.
+pub fn read_history(
+    path: &Path,
+    decoder: &BatchDecoder,
+    columns: &[String],
+) -> Result<History, PipelineError> {
     let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    if !columns.is_empty() {
+        let out = decode_csv(decoder, &with_header(&text, columns))?;
+        return Ok(History {
+            batches: vec![out.batch],
+            dead: out.dead,
+        });
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -179,7 +179,7 @@ pub async fn train_from_files(
     let mut batches = Vec::new();
     let mut rejected = 0;
     for p in inputs {
-        let h = read_history(p, engine.decoder())?;
+        let h = read_history(p, engine.decoder(), &cfg.history_columns)?;
         rejected += h.dead.len();
         batches.extend(h.batches);
     }
@@ -310,8 +310,38 @@ pub fn fit_artifact(
             (max_score * opts.threshold_margin).max(1.0)
         }
     };
-    let assets: BTreeSet<&str> = m.assets.iter().map(String::as_str).collect();
-    let artifact = ModelArtifact {
+    let all: Vec<usize> = (0..m.len()).collect();
+    let mut artifact = new_artifact(
+        opts,
+        names,
+        fingerprint,
+        threshold,
+        &m,
+        &all,
+        &scores,
+        detector,
+    );
+    artifact.training.target_far = opts.target_far;
+    artifact.training.validation_rows = val_scores.len();
+    artifact.training.validation_far = opts.target_far.map(|_| alarm_rate(&val_scores, threshold));
+    Ok((artifact, components))
+}
+
+/// An artifact of `detector` trained on rows `rows` of `m` (its coverage: rows, assets, time
+/// range) with training scores `scores`; calibration fields are left for the caller.
+#[allow(clippy::too_many_arguments)]
+fn new_artifact(
+    opts: &TrainOptions,
+    names: Vec<String>,
+    fingerprint: String,
+    threshold: f64,
+    m: &FeatureMatrix,
+    rows: &[usize],
+    scores: &[f64],
+    detector: Detector,
+) -> ModelArtifact {
+    let assets: BTreeSet<&str> = rows.iter().map(|i| m.assets[*i].as_str()).collect();
+    ModelArtifact {
         format_version: ARTIFACT_FORMAT_VERSION,
         name: opts.name.clone(),
         version: opts.version.clone(),
@@ -320,19 +350,26 @@ pub fn fit_artifact(
         feature_sql_hash: fingerprint,
         threshold,
         training: TrainingInfo {
-            rows: m.len(),
+            rows: rows.len(),
             assets: assets.len(),
-            from_ms: m.window_start.iter().copied().min().unwrap_or_default(),
-            to_ms: m.window_end.iter().copied().max().unwrap_or_default(),
-            training_alarm_rate: alarm_rate(&scores, threshold),
-            target_far: opts.target_far,
-            validation_rows: val_scores.len(),
-            validation_far: opts.target_far.map(|_| alarm_rate(&val_scores, threshold)),
+            from_ms: rows
+                .iter()
+                .map(|i| m.window_start[*i])
+                .min()
+                .unwrap_or_default(),
+            to_ms: rows
+                .iter()
+                .map(|i| m.window_end[*i])
+                .max()
+                .unwrap_or_default(),
+            training_alarm_rate: alarm_rate(scores, threshold),
+            target_far: None,
+            validation_rows: 0,
+            validation_far: None,
             fit_rmse: None,
         },
         detector,
-    };
-    Ok((artifact, components))
+    }
 }
 
 /// The RUL training rows of a feature matrix from run-to-failure histories: for each asset and
@@ -403,36 +440,18 @@ fn fit_rul(
         .axis_iter(Axis(0))
         .map(|r| scorer.score(r).score)
         .collect();
-    let assets: BTreeSet<&str> = idx.iter().map(|i| m.assets[*i].as_str()).collect();
-    Ok(ModelArtifact {
-        format_version: ARTIFACT_FORMAT_VERSION,
-        name: opts.name.clone(),
-        version: opts.version.clone(),
-        created_at_ms: now_ms(),
-        feature_names: names,
-        feature_sql_hash: fingerprint,
-        threshold: 1.0,
-        training: TrainingInfo {
-            rows: idx.len(),
-            assets: assets.len(),
-            from_ms: idx
-                .iter()
-                .map(|i| m.window_start[*i])
-                .min()
-                .unwrap_or_default(),
-            to_ms: idx
-                .iter()
-                .map(|i| m.window_end[*i])
-                .max()
-                .unwrap_or_default(),
-            training_alarm_rate: alarm_rate(&scores, 1.0),
-            target_far: None,
-            validation_rows: 0,
-            validation_far: None,
-            fit_rmse: fit_metrics.map(|f| f.rmse),
-        },
-        detector: Detector::Rul(det),
-    })
+    let mut artifact = new_artifact(
+        opts,
+        names,
+        fingerprint,
+        1.0,
+        m,
+        &idx,
+        &scores,
+        Detector::Rul(det),
+    );
+    artifact.training.fit_rmse = fit_metrics.map(|f| f.rmse);
+    Ok(artifact)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Shared helpers of Vigil's integration tests: the broker address, unique topic names, a scratch
-//! job folder, and reading whole topics back.
+//! job folder, reading whole topics back, and the example jobs on the real datasets.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -107,4 +107,19 @@ pub fn read_topic(
         }
     }
     out
+}
+
+/// The example job `examples/<name>/job.toml`, whose backtest data (in `../shared/datasets/`
+/// beside the repository) must exist: a missing folder fails the test and says where it looked.
+pub fn example_job(name: &str) -> vigil_pipeline::job::JobConfig {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/job.toml"));
+    let cfg = vigil_pipeline::job::JobConfig::load(&path).expect("example job is valid");
+    let data = &cfg.backtest.as_ref().expect("backtest section").data;
+    assert!(
+        data.is_dir(),
+        "{name} data not found at {} (expected ../shared beside the repository)",
+        data.display()
+    );
+    cfg
 }

@@ -93,10 +93,6 @@ pub struct BacktestSection {
     /// appearance in `test` (protocol `rul`).
     #[serde(default)]
     pub truth: Option<String>,
-    /// Column names of data files that have no header row (then fields are separated by
-    /// whitespace or commas).
-    #[serde(default)]
-    pub columns: Vec<String>,
     /// The 0/1 change-point column (scored with NAB), if any.
     #[serde(default)]
     pub changepoint: Option<String>,
@@ -183,6 +179,11 @@ pub struct FieldsSection {
     /// A numeric event time counts from this instant (RFC 3339; default the Unix epoch).
     #[serde(default)]
     pub timestamp_origin: Option<String>,
+    /// Column names of history files that have no header row (their fields are then separated
+    /// by whitespace or commas, whatever the extension), for `vigil train`, `vigil features` and
+    /// backtests.
+    #[serde(default)]
+    pub history_columns: Vec<String>,
     /// Largest accepted payload in bytes (default 1 MiB).
     #[serde(default)]
     pub max_payload_bytes: Option<i64>,
@@ -350,6 +351,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_payload_bytes",
             "timestamp_unit",
             "timestamp_origin",
+            "history_columns",
         ],
     ),
     (
@@ -385,7 +387,6 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "train",
             "test",
             "truth",
-            "columns",
         ],
     ),
     (

@@ -73,6 +73,8 @@ pub struct JobConfig {
     pub model_name: String,
     /// How many contributing features an alert lists.
     pub top_features: usize,
+    /// Column names of headerless history files (empty: the files have a header row).
+    pub history_columns: Vec<String>,
     /// History file for `vigil train` when none is given on the command line.
     pub training_input: Option<PathBuf>,
     /// `vigil backtest` settings, if the job has them.
@@ -125,8 +127,6 @@ pub struct BacktestSettings {
     pub include: Vec<String>,
     /// The protocol.
     pub protocol: BacktestProtocol,
-    /// Column names of headerless data files (empty: the files have a header row).
-    pub columns: Vec<String>,
     /// The change-point column, if change points are scored (NAB).
     pub changepoint: Option<String>,
     /// Rows in the NAB window to the right of each change point.

@@ -298,3 +298,57 @@ fn baselines_parse_with_defaults_and_bad_ones_are_explained() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn rul_settings_protocol_and_numeric_time_are_checked() {
+    let bt = "[backtest]\ndata = \".\"\nprotocol = \"rul\"\ntrain = \"a.txt\"\n\n[features]";
+    let p = problems_of(&GOOD.replace("[features]", bt));
+    assert!(
+        p.iter().any(|x| x.contains("protocol rul needs `test`")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|x| x.contains("protocol rul needs a [rul] section")),
+        "{p:#?}"
+    );
+    let bad = GOOD.replace(
+        "[features]",
+        "[rul]\nage_feature = \"age\"\nhorizon = 200\ncap = 125\ndepth = 40\n\n[features]",
+    );
+    let p = problems_of(&bad);
+    assert!(p.iter().any(|x| x.contains("at most the cap")), "{p:#?}");
+    assert!(p.iter().any(|x| x.contains("between 1 and 12")), "{p:#?}");
+    let good = GOOD
+        .replace(
+            "[features]",
+            "[rul]\nage_feature = \"age\"\nhorizon = 30\n\n[features]",
+        )
+        .replace(
+            "[fields]",
+            "[fields]\ntimestamp_unit = \"1s\"\ntimestamp_origin = \"2000-01-01T00:00:00Z\"",
+        );
+    let cfg = JobConfig::from_toml(&good, &example_dir().join("j.toml")).unwrap();
+    let rul = cfg.rul.expect("[rul]");
+    assert_eq!(
+        (rul.cap, rul.horizon, rul.gbr.trees, rul.gbr.depth),
+        (125.0, 30.0, 300, 4)
+    );
+    assert_eq!(
+        cfg.mapping.numeric_time.to_ms(3),
+        Some(946_684_800_000 + 3_000)
+    );
+    let p = problems_of(&GOOD.replace(
+        "[fields]",
+        "[fields]\ntimestamp_origin = \"yesterday\"\ntimestamp_unit = \"0s\"",
+    ));
+    assert!(
+        p.iter().any(|x| x.contains("not an RFC 3339 time")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|x| x.contains("timestamp_unit") && x.contains("must be positive")),
+        "{p:#?}"
+    );
+}

@@ -483,7 +483,6 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 data: resolve(&b.data),
                 include: b.include.clone(),
                 protocol,
-                columns: b.columns.clone(),
                 changepoint: b.changepoint.clone(),
                 changepoint_window_rows: b.changepoint_window_rows.unwrap_or(60).clamp(1, 1_000_000)
                     as usize,
@@ -563,6 +562,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 .clone()
                 .unwrap_or_else(|| file.job.name.clone()),
             top_features: top_features as usize,
+            history_columns: file.fields.history_columns.clone(),
             training_input: file.training.input.as_deref().map(resolve),
             backtest,
             rul,
