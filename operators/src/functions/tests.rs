@@ -321,11 +321,12 @@ async fn features_markdown() -> String {
          returns NULL when it is undefined for the values it saw (none, or too few). Every aggregate has an \
          exact partial state and merge, so pane-based hopping windows and restarts give the same result as \
          one pass.\n\n\
-         Percentiles come from DataFusion itself. `median(x)` and `percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` \
-         are exact: their state keeps the window's values, so they merge exactly too (property-tested through \
-         hopping panes in `features::tests`). `approx_percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` keeps a \
-         t-digest: bounded state, but approximate, and its merge depends on how readings fell into panes, so a \
-         hopping window may differ slightly from one pass; prefer the exact ones unless windows are very large.\n\n\
+         Percentiles come from DataFusion itself. `median(x)` is exact and its state keeps the window's values, so \
+         it merges exactly across hopping panes (property-tested in `features::tests`). \
+         `percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` is exact too, but a query with an ordered aggregate \
+         cannot be split into pane states: it runs whole over each window's readings, so its cost grows with \
+         size/slide. `approx_percentile_cont(0.9) WITHIN GROUP (ORDER BY x)` (a t-digest) is approximate and runs \
+         whole per window as well.\n\n\
          Generated from `operators/src/functions/` by the test `functions::tests::docs_are_in_sync` \
          (`VIGIL_BLESS=1` rewrites this file); do not edit by hand.\n\n\
          The examples run on `x` = [2, −1, 3.5, 0.5, −2.5, 4, 1] with `ts` = 0, 1, 2, 3.5, 4, 6, 7 s.\n\n\
