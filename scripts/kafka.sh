@@ -3,11 +3,12 @@
 #
 #   scripts/kafka.sh start    format a fresh data dir and start the broker in the background; waits until ready
 #   scripts/kafka.sh stop     SIGTERM the broker this script started (SIGKILL after 30 s); idempotent
+#   scripts/kafka.sh restart  stop, then start again on the same data (a broker outage, for fault tests)
 #   scripts/kafka.sh status   "running" (exit 0) or "stopped" (exit 1)
 #
 # The jars come from Maven Central through scripts/kafka/pom.xml (mvn dependency:copy-dependencies) and are kept
 # in $VIGIL_KAFKA_HOME/libs (default <repo>/.kafka-local/libs) until the pom changes. Needs Java 17+ and Maven.
-# Every start wipes the broker's data: tests always see an empty cluster.
+# Every start wipes the broker's data (tests always see an empty cluster); restart keeps it.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -193,17 +194,20 @@ cmd_start() {
   write_configs
 
   local cp="$LIBS/*"
-  rm -rf "$DATA"
-  local tf
+  local tf format_s="skipped, data kept"
   tf="$(now)"
+  if [[ "${1:-fresh}" == "keep" && -f "$DATA/meta.properties" ]]; then
+    :
+  else
+  rm -rf "$DATA"
   if ! "$java" -Xmx256m -Dlog4j2.configurationFile="$KH/tools-log4j2.properties" -cp "$cp" \
       kafka.tools.StorageTool format --standalone -t "$CLUSTER_ID" -c "$KH/server.properties" \
       >"$KH/format.log" 2>&1; then
     cat "$KH/format.log" >&2
     die "formatting $DATA failed"
   fi
-  local format_s
-  format_s="$(since "$tf")"
+  format_s="$(since "$tf") s"
+  fi
 
   nohup "$java" -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
@@ -233,7 +237,7 @@ cmd_start() {
     fi
     sleep 0.2
   done
-  log "started in $(since "$t0") s (format ${format_s} s; pid $pid, $HOST:$PORT, log $LOG_FILE)"
+  log "started in $(since "$t0") s (format ${format_s}; pid $pid, $HOST:$PORT, log $LOG_FILE)"
 }
 
 cmd_stop() {
@@ -268,11 +272,12 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  start) cmd_start ;;
+  start) cmd_start fresh ;;
   stop) cmd_stop ;;
+  restart) cmd_stop && cmd_start keep ;;
   status) cmd_status ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|restart|status" >&2
     exit 2
     ;;
 esac

@@ -86,6 +86,11 @@ TEST_ARGS=(--workspace --all-targets --features vigil-tests/broker)
 # Build first, so the broker does not compete with the compiler for the CPU (and a build error fails fast).
 section "build tests: cargo test ${TEST_ARGS[*]} --no-run"
 cargo test "${TEST_ARGS[@]}" --no-run
+# the fault-injection tests kill and restart the real `vigil` binary
+# (same features as the tests, so nothing is compiled twice)
+section "build the vigil binary: cargo build ${TEST_ARGS[*]}"
+cargo build "${TEST_ARGS[@]}"
+export VIGIL_BIN="$CARGO_TARGET_DIR/debug/vigil"
 
 # --------------------------------------------------------------------------------------------------
 section "start Kafka broker (scripts/kafka.sh)"

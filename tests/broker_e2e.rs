@@ -1,5 +1,5 @@
 //! End to end on a real Apache Kafka broker (feature `broker`; `scripts/test.sh` starts the broker
-//! and enables it): 20 simulated pumps, one developing bearing wear, 100 bad messages of 13
+//! and enables it): 20 simulated pumps, one developing bearing wear, 100 bad messages of 14
 //! classes mixed in. The job must alert on the faulty pump within a bounded number of windows
 //! after the fault starts, never on a healthy pump, dead-letter every bad message with its reason
 //! and source coordinates, and process every good reading.
@@ -39,7 +39,9 @@ alert_topic = "{prefix}.alerts"
 dead_letter_topic = "{prefix}.dead-letter"
 max_batch = 2000
 batch_timeout = "50ms"
+require_key = true
 [fields]
+forbid_unknown = true
 measurements = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"]
 tags = ["site", "line"]
 waveforms = ["vibration"]
@@ -56,9 +58,10 @@ artifact = "model.json"
     )
 }
 
-/// 13 classes of bad input; `None` is a record without a value.
+/// 15 kinds of bad input in 14 classes; `None` is a record without a value; `null_key` is a
+/// good reading sent without a key.
 fn bad_message(i: usize) -> (&'static str, Option<Vec<u8>>) {
-    match i % 13 {
+    match i % 15 {
         0 => (
             "malformed_json",
             Some(b"{\"asset_id\": \"pump-001\",, }".to_vec()),
@@ -104,10 +107,21 @@ fn bad_message(i: usize) -> (&'static str, Option<Vec<u8>>) {
         9 => ("empty_payload", Some(Vec::new())),
         10 => ("empty_payload", None),
         11 => ("not_an_object", Some(b"[1, 2, 3]".to_vec())),
-        _ => (
+        12 => (
             "no_measurements",
+            Some(br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{}}"#.to_vec()),
+        ),
+        13 => (
+            "unknown_field",
             Some(
-                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"rpm":1.0}}"#
+                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":1.0},"colour":"red"}"#
+                    .to_vec(),
+            ),
+        ),
+        _ => (
+            "null_key",
+            Some(
+                br#"{"asset_id":"pump-001","ts":1764126000000,"measurements":{"flow":1.0}}"#
                     .to_vec(),
             ),
         ),
@@ -189,7 +203,8 @@ async fn scenario() {
         offset += 1;
         if i % every == every / 2 && bad_sent < 100 {
             let (class, payload) = bad_message(bad_sent);
-            send(&producer, &input, Some(b"bad"), payload.as_deref());
+            let key: Option<&[u8]> = (class != "null_key").then_some(b"bad");
+            send(&producer, &input, key, payload.as_deref());
             bad_offsets.insert(offset, class);
             offset += 1;
             bad_sent += 1;
@@ -203,6 +218,7 @@ async fn scenario() {
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg.clone(), Some(report.artifact.clone()), opts));
+    let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     let started = Instant::now();
     while stats.snapshot().polled < total {
         assert!(
@@ -222,6 +238,12 @@ async fn scenario() {
     assert_eq!(snap.readings, n_good as u64);
     assert_eq!(snap.late, 0);
     assert_eq!(snap.dead_letters, 100);
+    assert_eq!(
+        snap.by_reason.len(),
+        14,
+        "a metric counts each class: {:?}",
+        snap.by_reason
+    );
 
     let dead = read_topic(
         &brokers,

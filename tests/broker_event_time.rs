@@ -1,8 +1,10 @@
 //! Event time on a real Apache Kafka broker (feature `broker`): two input partitions, one of
-//! which goes quiet. The job must not let the quiet partition hold event time back once it is
-//! idle, must report the quiet asset's sensors silent, must send readings that arrive after their
-//! window closed to the late-data topic with reason and source coordinates (never drop them), and
-//! must count a repeated reading once.
+//! which goes quiet. Each partition is its own task with its own watermark, so the busy
+//! partition's windows close by its own data while the quiet one is idle; once the quiet
+//! partition is idle its event time moves with the wall clock and its asset's sensors are
+//! reported silent (a dead gateway is noticed). Readings that arrive after their window closed
+//! go to the late-data topic with reason and source coordinates (never dropped), and a repeated
+//! reading is counted once.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -40,7 +42,7 @@ size = "10s"
 idle_timeout = "2s"
 dedup = true
 [quality]
-silent_after = "30s"
+silent_after = "10s"
 [features]
 sql_file = "pump_features.sql"
 [model]
@@ -122,25 +124,19 @@ async fn scenario() {
         .create()
         .expect("producer");
 
-    // Phase 1: pump-a on partition 0 for 80 s of event time (one reading a second, plus one
-    // exact repeat); pump-b on partition 1 for the first 9 s only, then nothing.
+    // Phase 1: pump-a on partition 0 for 80 s of event time (one reading a second, and the
+    // reading at 30 s sent twice in a row); pump-b on partition 1 for the first 9 s only, then
+    // nothing.
     let mut sent = 0u64;
     for s in 0..80 {
-        send(
-            &producer,
-            &input,
-            0,
-            &reading("pump-a", s, 20.0 + (s % 7) as f64),
-        );
+        let r = reading("pump-a", s, 20.0 + (s % 7) as f64);
+        send(&producer, &input, 0, &r);
         sent += 1;
+        if s == 30 {
+            send(&producer, &input, 0, &r);
+            sent += 1;
+        }
     }
-    send(
-        &producer,
-        &input,
-        0,
-        &reading("pump-a", 30, 20.0 + (30 % 7) as f64),
-    );
-    sent += 1;
     for s in 0..10 {
         send(&producer, &input, 1, &reading("pump-b", s, 40.0));
         sent += 1;
@@ -150,6 +146,7 @@ async fn scenario() {
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg.clone(), None, opts));
+    let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     wait_for(&stats, "phase 1 polled", |s| s.polled >= sent).await;
     // Partition 1 is idle after 2 s of wall clock: pump-a's windows up to 70 s close.
     wait_for(&stats, "windows behind the idle partition to close", |s| {
@@ -170,6 +167,10 @@ async fn scenario() {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     wait_for(&stats, "late readings", |s| s.late >= 3).await;
+    wait_for(&stats, "pump-b's sensors reported silent", |s| {
+        s.quality_alerts >= 2
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     let snap = job.await.expect("job task").expect("job run");
     println!("job stats: {snap:?}");
@@ -200,8 +201,8 @@ async fn scenario() {
         );
     }
 
-    // Data quality: pump-b's two sensors went silent (the watermark moved on without its
-    // partition), pump-a's did not (its last reading is less than 30 s behind).
+    // Data quality: pump-b's two sensors went silent (its idle partition's event time moved on
+    // with the wall clock), pump-a's did not (its readings are 1 s apart).
     let alerts: Vec<Alert> = read_topic(
         &brokers,
         &cfg.kafka.alert_topic,
@@ -218,13 +219,14 @@ async fn scenario() {
         .iter()
         .filter(|a| a.kind == AlertKind::DataQuality)
         .filter_map(|a| match &a.quality {
-            // wall_clock may be either: both partitions can turn idle within the same second
             Some(QualityProblem::SilentSensor {
                 measurement,
                 last_seen,
+                wall_clock,
                 ..
             }) => {
                 assert_eq!(*last_seen, T0 + 9_000);
+                assert!(wall_clock, "noticed by the wall clock: {a:?}");
                 Some((a.asset_id.clone(), measurement.clone()))
             }
             _ => None,

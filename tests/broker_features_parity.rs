@@ -142,6 +142,7 @@ async fn scenario() {
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg.clone(), None, opts));
+    let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     let started = Instant::now();
     while stats.snapshot().polled < payloads.len() as u64 {
         assert!(

@@ -151,6 +151,7 @@ async fn scenario() {
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg.clone(), Some(version("1")), opts));
+    let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     wait_polled(&stats, first.len() as u64).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 

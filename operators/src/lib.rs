@@ -38,7 +38,7 @@ pub use windows::{Bounds, ClosedWindow, PaneData, WindowKind};
 pub use datafusion::arrow;
 
 /// The event times of a readings batch (the `ts` column must be non-null milliseconds).
-pub(crate) fn ts_values(batch: &RecordBatch) -> Result<&[i64], OperatorError> {
+pub fn ts_values(batch: &RecordBatch) -> Result<&[i64], OperatorError> {
     let col = batch
         .column_by_name(TS_COL)
         .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())

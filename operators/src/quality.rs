@@ -108,6 +108,11 @@ impl QualityTracker {
         self.sensors.values().map(Vec::len).sum()
     }
 
+    /// Drops an evicted asset's sensors.
+    pub fn forget(&mut self, asset: &str) {
+        self.sensors.remove(asset);
+    }
+
     /// Notes the values of rows `rows` (accepted readings) of `batch`.
     pub fn observe(&mut self, batch: &RecordBatch, rows: &[u32], ts: &[i64]) {
         if self.cfg.silent_after_ms.is_none() {

@@ -160,6 +160,23 @@ impl EventTimeOperator {
         self.watermarks.touch(source, wall);
     }
 
+    /// Moves `source`'s event time to `ts` for readings refused before ingest (an asset
+    /// beyond the job's limit): like late and duplicate rows, they still show how far the
+    /// source has got.
+    pub fn note_event_time(&mut self, source: u32, ts: i64, wall: i64) {
+        self.watermarks.observe(source, ts, wall);
+    }
+
+    /// Sensors (asset × measurement) the data-quality checks track (a memory gauge).
+    pub fn tracked_sensors(&self) -> usize {
+        self.quality.sensors()
+    }
+
+    /// Drops the data-quality state of an evicted asset (its windows have closed).
+    pub fn forget_asset(&mut self, asset: &str) {
+        self.quality.forget(asset);
+    }
+
     /// The watermarks.
     pub fn watermarks(&self) -> &Watermarks {
         &self.watermarks
@@ -193,6 +210,21 @@ impl EventTimeOperator {
         sources: &[u32],
         wall: i64,
     ) -> Result<Ingested, OperatorError> {
+        self.ingest_with(batch, sources, wall, false)
+    }
+
+    /// As [`EventTimeOperator::ingest`], but with `record_order` each row is judged late
+    /// against the watermark as it stands after the rows before it (as if event time advanced
+    /// after every record), so the outcome does not depend on how a source's records are cut
+    /// into batches. The streaming job uses this; bounded replays of whole files (whose assets
+    /// may each start again at an early time) use the batch rule.
+    pub fn ingest_with(
+        &mut self,
+        batch: &RecordBatch,
+        sources: &[u32],
+        wall: i64,
+        record_order: bool,
+    ) -> Result<Ingested, OperatorError> {
         if sources.len() != batch.num_rows() {
             return Err(OperatorError::InvalidWindow(format!(
                 "{} source ids for {} rows",
@@ -208,8 +240,25 @@ impl EventTimeOperator {
         let ids = self.dedup.as_ref().map(|_| row_identities(batch, ts));
         let mut out = Ingested::default();
         let mut accepted = Vec::with_capacity(batch.num_rows());
+        // Lateness is judged against the watermark as it stands after the rows before this one
+        // (as if it advanced after every record), so it does not depend on the batching.
+        let lateness = self.cfg.allowed_lateness_ms;
+        let mut running: HashMap<u32, i64> = HashMap::new();
+        let mut bound: Option<i64> = None;
         for r in 0..batch.num_rows() {
-            if self.store.is_late(assets.value(r), ts[r]) {
+            let late_by_order = bound.is_some_and(|b| self.store.ends_by(ts[r], b));
+            let s = sources[r];
+            let m = running.entry(s).or_insert(i64::MIN);
+            if record_order && ts[r] > *m {
+                *m = ts[r];
+                let wm = self.watermarks.peek_with(s, ts[r], wall);
+                let b = wm.map(|w| w.saturating_sub(lateness));
+                bound = match (bound, b) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    (x, y) => x.or(y),
+                };
+            }
+            if late_by_order || self.store.is_late(assets.value(r), ts[r]) {
                 out.late_rows.push(r as u32);
                 continue;
             }

@@ -144,6 +144,29 @@ impl Watermarks {
         (self.floor, basis)
     }
 
+    /// The watermark as it would be if `source` had just delivered event time `max_ts` at
+    /// `wall` and the watermark were advanced: what a reading right after it is judged late
+    /// against, so lateness does not depend on how records are cut into batches.
+    pub fn peek_with(&self, source: u32, max_ts: i64, wall: i64) -> Option<i64> {
+        let own = self
+            .sources
+            .get(&source)
+            .and_then(|p| p.max_event_ts)
+            .map_or(max_ts, |m| m.max(max_ts));
+        let mut min = own;
+        for (id, p) in &self.sources {
+            if *id == source || self.is_idle(p, wall) {
+                continue;
+            }
+            match p.max_event_ts {
+                None => return self.floor,
+                Some(m) => min = min.min(m),
+            }
+        }
+        let c = min.saturating_sub(self.cfg.out_of_orderness_ms);
+        Some(self.floor.map_or(c, |f| f.max(c)))
+    }
+
     /// The last watermark returned by [`Watermarks::advance`].
     pub fn current(&self) -> Option<i64> {
         self.floor

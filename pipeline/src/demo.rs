@@ -175,6 +175,8 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         (cfg.kafka.alert_topic.as_str(), 1),
         (cfg.kafka.dead_letter_topic.as_str(), 1),
         (cfg.kafka.late_topic.as_str(), 1),
+        (cfg.kafka.changelog_topic.as_str(), 1),
+        (cfg.kafka.shadow_topic.as_str(), 1),
     ];
     match &mock {
         // the mock cluster does not implement CreateTopics: create them on it directly

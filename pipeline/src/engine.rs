@@ -20,7 +20,7 @@ use vigil_schemas::{
     Alert, AlertKind, BatchDecoder, Contribution, DecodeOutcome, ModelRef, QualityProblem,
 };
 
-use crate::job::JobConfig;
+use crate::job::{JobConfig, Limits};
 use crate::metrics::JobStats;
 use crate::PipelineError;
 
@@ -31,6 +31,8 @@ pub struct Step {
     pub late_rows: Vec<u32>,
     /// Rows of the input batch that repeat an earlier reading (dedup on).
     pub duplicate_rows: Vec<u32>,
+    /// Rows of the input batch refused because their asset is beyond `[limits] max_assets`.
+    pub limited_rows: Vec<u32>,
     /// Feature batches of the windows that closed (one row per asset).
     pub features: Vec<RecordBatch>,
     /// Alerts raised by those windows.
@@ -112,6 +114,11 @@ pub struct Engine {
     /// Last age scored per asset by a RUL model (active and shadow).
     rul_ages: HashMap<String, f64>,
     shadow_rul_ages: HashMap<String, f64>,
+    /// Tracked assets and the event time of their newest reading (`[limits]`).
+    assets: HashMap<String, i64>,
+    limits: Limits,
+    /// Watermark at which idle assets are looked for next.
+    next_evict: Option<i64>,
     stats: Arc<JobStats>,
 }
 
@@ -147,6 +154,9 @@ impl Engine {
             baseline_states: HashMap::new(),
             rul_ages: HashMap::new(),
             shadow_rul_ages: HashMap::new(),
+            assets: HashMap::new(),
+            limits: cfg.limits,
+            next_evict: None,
             decoder,
             op: EventTimeOperator::new(cfg.event_time)?,
             features,
@@ -237,27 +247,69 @@ impl Engine {
 
     /// Feeds a readings batch (`sources[i]`: input source of row `i`, `wall`: poll time), closes
     /// the windows the watermark passed, computes their features and scores them.
+    /// Lateness is judged in record order (see [`EventTimeOperator::ingest_with`]), so the
+    /// result does not depend on how the stream is cut into batches.
     pub async fn process(
         &mut self,
         batch: &RecordBatch,
         sources: &[u32],
         wall: i64,
     ) -> Result<Step, PipelineError> {
-        let ingest = self.op.ingest(batch, sources, wall)?;
+        self.process_with(batch, sources, wall, true).await
+    }
+
+    async fn process_with(
+        &mut self,
+        batch: &RecordBatch,
+        sources: &[u32],
+        wall: i64,
+        record_order: bool,
+    ) -> Result<Step, PipelineError> {
+        let all_sources = sources;
+        let (admitted, kept, limited) = self.admit(batch)?;
+        let sources: Vec<u32> = if limited.is_empty() {
+            sources.to_vec()
+        } else {
+            kept.iter().map(|r| sources[*r as usize]).collect()
+        };
+        if !limited.is_empty() {
+            let ts = vigil_operators::ts_values(batch)?;
+            let mut newest: HashMap<u32, i64> = HashMap::new();
+            for r in &limited {
+                self.stats
+                    .record_dead(vigil_schemas::RejectReason::AssetLimit);
+                let e = newest.entry(all_sources[*r as usize]).or_insert(i64::MIN);
+                *e = (*e).max(ts[*r as usize]);
+            }
+            for (src, t) in newest {
+                self.op.note_event_time(src, t, wall);
+            }
+        }
+        let ingest = self
+            .op
+            .ingest_with(&admitted, &sources, wall, record_order)?;
         self.stats.record_late(ingest.late_rows.len());
         self.stats.record_duplicates(ingest.duplicate_rows.len());
         let adv = self.op.advance(wall)?;
         let mut step = self.on_advanced(adv).await?;
-        step.late_rows = ingest.late_rows;
-        step.duplicate_rows = ingest.duplicate_rows;
+        step.late_rows = ingest.late_rows.iter().map(|r| kept[*r as usize]).collect();
+        step.duplicate_rows = ingest
+            .duplicate_rows
+            .iter()
+            .map(|r| kept[*r as usize])
+            .collect();
+        step.limited_rows = limited;
+        self.evict_idle();
         Ok(step)
     }
 
-    /// Feeds a batch of a bounded input (a history file): one source, and a wall clock that
-    /// stands still, so replaying is deterministic and the input is never idle.
+    /// Feeds a batch of a bounded input (a history file): one source, a wall clock that stands
+    /// still (replaying is deterministic and the input is never idle), and lateness judged
+    /// against the state before the batch, since a file's assets may each start over at an
+    /// early time.
     pub async fn process_all(&mut self, batch: &RecordBatch) -> Result<Step, PipelineError> {
         let sources = vec![0u32; batch.num_rows()];
-        self.process(batch, &sources, 0).await
+        self.process_with(batch, &sources, 0, false).await
     }
 
     /// Advances the watermark by wall-clock time alone (a poll without readings).
@@ -272,6 +324,94 @@ impl Engine {
         self.on_advanced(adv).await
     }
 
+    /// Tracks the assets of `batch` and drops the rows of assets beyond the limit; returns the
+    /// admitted rows, their indices in `batch`, and the refused indices.
+    fn admit(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<(RecordBatch, Vec<u32>, Vec<u32>), PipelineError> {
+        let n = batch.num_rows();
+        let assets = batch
+            .column_by_name(vigil_schemas::ASSET_COL)
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<vigil_operators::arrow::array::StringArray>()
+            })
+            .ok_or_else(|| PipelineError::Data("readings batch without asset ids".into()))?;
+        let ts = vigil_operators::ts_values(batch)?;
+        let mut keep = Vec::with_capacity(n);
+        let mut limited = Vec::new();
+        for (r, t) in ts.iter().enumerate().take(n) {
+            let a = assets.value(r);
+            let full = self.assets.len() >= self.limits.max_assets;
+            let ok = match self.assets.get_mut(a) {
+                Some(last) => {
+                    *last = (*last).max(*t);
+                    true
+                }
+                None if !full => {
+                    self.assets.insert(a.to_string(), *t);
+                    true
+                }
+                None => false,
+            };
+            if !ok {
+                limited.push(r as u32);
+            }
+            keep.push(ok);
+        }
+        if limited.is_empty() {
+            return Ok((batch.clone(), (0..n as u32).collect(), limited));
+        }
+        let kept: Vec<u32> = (0..n as u32).filter(|r| keep[*r as usize]).collect();
+        let mask = vigil_operators::arrow::array::BooleanArray::from(keep);
+        let filtered = vigil_operators::arrow::compute::filter_record_batch(batch, &mask)
+            .map_err(|e| PipelineError::Data(format!("asset limit: {e}")))?;
+        Ok((filtered, kept, limited))
+    }
+
+    /// Evicts assets without readings for `[limits] evict_after` of event time: their windows
+    /// have closed; their baseline, RUL and data-quality state is dropped. Looked for each time
+    /// the watermark moved an eighth of that on.
+    fn evict_idle(&mut self) {
+        let Some(wm) = self.op.watermark() else {
+            return;
+        };
+        if self.next_evict.is_some_and(|n| wm < n) {
+            return;
+        }
+        let after = self.limits.evict_after_ms;
+        self.next_evict = Some(wm.saturating_add((after / 8).max(1)));
+        let cutoff = wm.saturating_sub(after);
+        let gone: Vec<String> = self
+            .assets
+            .iter()
+            .filter(|(_, last)| **last < cutoff)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in &gone {
+            self.assets.remove(a);
+            self.baseline_states.remove(a);
+            self.rul_ages.remove(a);
+            self.shadow_rul_ages.remove(a);
+            self.op.forget_asset(a);
+        }
+        self.stats.record_evicted(gone.len());
+    }
+
+    /// Assets tracked (a memory gauge).
+    pub fn tracked_assets(&self) -> usize {
+        self.assets.len()
+    }
+
+    /// Per-asset state entries: baseline and RUL state, and data-quality sensors.
+    pub fn state_entries(&self) -> usize {
+        self.baseline_states.len()
+            + self.rul_ages.len()
+            + self.shadow_rul_ages.len()
+            + self.op.tracked_sensors()
+    }
+
     /// The job's state as bytes: the event-time operator's snapshot and the baselines' per-asset
     /// state, in one versioned JSON document.
     pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
@@ -282,6 +422,7 @@ impl Engine {
             "event_time": op,
             "baselines": self.baseline_states,
             "rul_ages": self.rul_ages,
+            "assets": self.assets,
         }))
         .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
     }
@@ -306,6 +447,8 @@ impl Engine {
         self.op.resume(wall);
         self.baseline_states = states;
         self.rul_ages = serde_json::from_value(v["rul_ages"].clone()).unwrap_or_default();
+        // absent in snapshots of older versions: assets are tracked again as they report
+        self.assets = serde_json::from_value(v["assets"].clone()).unwrap_or_default();
         self.features.reset_sliding();
         Ok(())
     }

@@ -135,6 +135,14 @@ enum Command {
         /// Override the job's brokers (also: VIGIL_BROKERS).
         #[arg(long, env = "VIGIL_BROKERS")]
         brokers: Option<String>,
+        /// Stable name of this instance (overrides [kafka] instance_id; also VIGIL_INSTANCE):
+        /// a restart with the same name takes over at once.
+        #[arg(long, env = "VIGIL_INSTANCE")]
+        instance: Option<String>,
+        /// Run without a model: only the job's streaming baselines and data-quality checks
+        /// raise alerts.
+        #[arg(long)]
+        no_model: bool,
     },
     /// Train the job's model from a history file (CSV or JSONL) with the job's own feature SQL.
     Train {
@@ -313,13 +321,22 @@ async fn real_main(cli: Cli) -> Result<()> {
                 run.names.len()
             );
         }
-        Command::Run { job, brokers } => {
+        Command::Run {
+            job,
+            brokers,
+            instance,
+            no_model,
+        } => {
             let mut cfg = JobConfig::load(&job)?;
+            if instance.is_some() {
+                cfg.kafka.instance_id = instance;
+            }
             if let Some(b) = brokers {
                 cfg = cfg.with_brokers(&b);
             }
             // with a registry, a missing local artifact is fine: the active version is used
             let model = match ModelArtifact::load(&cfg.model_path) {
+                _ if no_model => None,
                 Ok(m) => Some(m),
                 Err(e) if cfg.registry_topic.is_some() => {
                     eprintln!("no local model ({e}); waiting for the registry's active version");

@@ -19,6 +19,8 @@ struct Otel {
     windows: Counter<u64>,
     alerts: Counter<u64>,
     quality: Counter<u64>,
+    commits: Counter<u64>,
+    recoveries: Counter<u64>,
 }
 
 /// Processing counters of one job instance.
@@ -33,6 +35,9 @@ pub struct JobStats {
     feature_rows: AtomicU64,
     alerts: AtomicU64,
     quality_alerts: AtomicU64,
+    commits: AtomicU64,
+    recoveries: AtomicU64,
+    evicted: AtomicU64,
     otel: Otel,
 }
 
@@ -65,6 +70,12 @@ pub struct StatsSnapshot {
     pub alerts: u64,
     /// Data-quality alerts raised (silent or stuck sensors).
     pub quality_alerts: u64,
+    /// Commits (transactions, or offset commits in at-least-once mode).
+    pub commits: u64,
+    /// Failed commits recovered from (abort, rewind, restore).
+    pub recoveries: u64,
+    /// Idle assets evicted (`[limits] evict_after`).
+    pub evicted: u64,
 }
 
 impl Default for JobStats {
@@ -88,6 +99,9 @@ impl JobStats {
             feature_rows: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             quality_alerts: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
             otel: Otel {
                 readings: meter
                     .u64_counter("vigil.readings")
@@ -105,6 +119,14 @@ impl JobStats {
                 windows: meter.u64_counter("vigil.windows_closed").build(),
                 alerts: meter.u64_counter("vigil.alerts").build(),
                 quality: meter.u64_counter("vigil.data_quality_alerts").build(),
+                commits: meter
+                    .u64_counter("vigil.commits")
+                    .with_description("transactions (or offset commits) completed")
+                    .build(),
+                recoveries: meter
+                    .u64_counter("vigil.recoveries")
+                    .with_description("failed commits recovered by abort, rewind and restore")
+                    .build(),
             },
         }
     }
@@ -123,7 +145,8 @@ impl JobStats {
         }
     }
 
-    fn record_dead(&self, reason: RejectReason) {
+    /// One rejected record of class `reason`.
+    pub fn record_dead(&self, reason: RejectReason) {
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
         if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
             self.by_reason[i].fetch_add(1, Ordering::Relaxed);
@@ -164,6 +187,23 @@ impl JobStats {
         self.otel.alerts.add(n as u64, &[]);
     }
 
+    /// Assets evicted after being idle.
+    pub fn record_evicted(&self, n: usize) {
+        self.evicted.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// One completed commit.
+    pub fn record_commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.otel.commits.add(1, &[]);
+    }
+
+    /// One recovery from a failed commit.
+    pub fn record_recovery(&self) {
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+        self.otel.recoveries.add(1, &[]);
+    }
+
     /// A consistent-enough copy of the counters.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -182,6 +222,9 @@ impl JobStats {
             feature_rows: self.feature_rows.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
             quality_alerts: self.quality_alerts.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            recoveries: self.recoveries.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,33 +1,46 @@
-//! The streaming loop of `vigil run`: poll a batch, decode, window, score, produce, store offsets.
+//! The streaming loop of `vigil run`: poll a batch, decode, window, score, produce, commit.
 //!
 //! One loop per job instance, on a dedicated thread (the Kafka client blocks); DataFusion work
-//! runs on the Tokio runtime through a handle. Per batch: every rejected record goes to the
-//! dead-letter topic and every late reading to the late-data topic, each with its reason and
-//! source coordinates; alerts (anomaly and data quality) go to the alert topic; outputs are
-//! flushed; only then are the batch's offsets stored for commit (at-least-once). Each input
-//! partition is a watermark source: the loop follows the consumer's assignment so idle and
-//! revoked partitions stop holding event time back, and polls without data still advance the
-//! watermark by the wall clock when the whole input is idle. The loop ends when the stop flag is
-//! set (SIGINT/SIGTERM), committing what was processed.
+//! runs on the Tokio runtime through a handle. Each assigned input partition is a *task* with
+//! its own [`Engine`] (windows, watermark, deduplication, data-quality and baseline state), so
+//! a partition's results depend only on its own records, whatever the batching, restarts or
+//! rebalances: this is what makes a replay after a crash give exactly the uninterrupted output.
+//! Readings of one asset must therefore arrive on one partition (records keyed by asset id,
+//! Kafka's default partitioner).
+//!
+//! Per poll batch: every rejected record goes to the dead-letter topic and every late reading
+//! to the late-data topic, each with its reason and source coordinates; alerts go to the alert
+//! topic. Every `commit_interval` the work is committed ([`TaskSet::commit`]): the snapshot of
+//! each task that changed goes to the compacted changelog, and outputs, snapshots and consumed
+//! offsets commit in one Kafka transaction (exactly-once) or are flushed before the offsets are
+//! committed (at-least-once). A task is created on assignment or first record by restoring its
+//! partition's latest committed snapshot, which matches the partition's committed offset. Before
+//! partitions are revoked their work is committed (the rebalance hook). A failed commit aborts
+//! the transaction, drops every task and rewinds the consumer to the committed offsets, so the
+//! job carries on from a consistent point. The loop ends when the stop flag is set
+//! (SIGINT/SIGTERM), committing what was processed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 use vigil_models::ModelArtifact;
 use vigil_schemas::{Alert, RejectReason};
 
 use crate::engine::{now_ms, Engine, Step};
-use crate::job::JobConfig;
+use crate::job::{Delivery, JobConfig};
+use crate::kafka::changelog::{self, ChangelogReader};
 use crate::kafka::registry::RegistryClient;
-use crate::kafka::{ensure_topics, DeadLetterRecord, Sink, Source};
+use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
 use crate::metrics::{JobStats, StatsSnapshot};
 use crate::PipelineError;
 
-/// Called with each alert right after it was delivered.
+/// Called with each alert right after it was committed.
 pub type AlertHook = Box<dyn Fn(&Alert) + Send>;
 
 /// How to run a job.
@@ -71,7 +84,8 @@ pub async fn run(
     model: Option<ModelArtifact>,
     opts: RunOptions,
 ) -> Result<StatsSnapshot, PipelineError> {
-    let engine = Engine::new(&cfg, model, opts.stats.clone()).await?;
+    // plans the feature SQL and checks the model once, before touching Kafka
+    Engine::new(&cfg, model.clone(), opts.stats.clone()).await?;
     let k = &cfg.kafka;
     let mut topics: Vec<(&str, i32)> = vec![
         (k.alert_topic.as_str(), 1),
@@ -83,124 +97,486 @@ pub async fn run(
     }
     topics.push((k.shadow_topic.as_str(), 1));
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
-    if opts.create_topics {
+    let changelog_partitions = if opts.create_topics {
         ensure_topics(&k.brokers, &topics).await?;
         if let Some(t) = &cfg.registry_topic {
             crate::kafka::ensure_compacted_topic(&k.brokers, t).await?;
         }
-    }
+        let mut most = 1;
+        for t in &k.input_topics {
+            most = most.max(changelog::partition_count(&k.brokers, t)?);
+        }
+        changelog::ensure_changelog(&k.brokers, &k.changelog_topic, most).await?
+    } else {
+        changelog::partition_count(&k.brokers, &k.changelog_topic).unwrap_or(1)
+    };
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || run_blocking(&cfg, engine, opts, &handle))
-        .await
-        .map_err(|e| PipelineError::Data(format!("job thread failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        run_blocking(cfg, model, opts, changelog_partitions, handle)
+    })
+    .await
+    .map_err(|e| PipelineError::Data(format!("job thread failed: {e}")))?
 }
 
-/// Numbers input partitions as watermark sources and follows the consumer's assignment.
-#[derive(Default)]
-struct Sources {
-    ids: HashMap<(String, i32), u32>,
-    assigned: BTreeSet<u32>,
-    last_sync: Option<Instant>,
+/// The transactional id of this instance: stable when the instance is named (a restart fences
+/// its predecessor at once), otherwise unique per start.
+fn transactional_id(cfg: &JobConfig) -> String {
+    match &cfg.kafka.instance_id {
+        Some(i) => format!("{}-{i}", cfg.kafka.group_id),
+        None => format!("{}-{}-{}", cfg.kafka.group_id, std::process::id(), now_ms()),
+    }
 }
 
-impl Sources {
-    fn id(&mut self, topic: &str, partition: i32) -> u32 {
-        let next = self.ids.len() as u32;
-        *self
-            .ids
-            .entry((topic.to_string(), partition))
-            .or_insert(next)
+/// One input partition's processing state.
+struct Task {
+    engine: Engine,
+    /// Something changed since the last commit (state or progress).
+    dirty: bool,
+    /// Next offset to read, once a record was processed.
+    next_offset: Option<i64>,
+    /// Records below this offset are already part of the restored state (at-least-once: the
+    /// snapshot was written but the offsets were not committed); they are skipped.
+    skip_below: Option<i64>,
+}
+
+/// Every task of this instance, the output producer and what a commit needs.
+struct TaskSet {
+    cfg: JobConfig,
+    tasks: BTreeMap<(String, i32), Task>,
+    model: Option<ModelArtifact>,
+    shadow: Option<ModelArtifact>,
+    sink: Sink,
+    txn_id: Option<String>,
+    reader: ChangelogReader,
+    changelog_partitions: i32,
+    /// Outputs were queued since the last commit (in exactly-once mode: a transaction is open).
+    open: bool,
+    /// Alerts queued since the last commit, for the hook.
+    committed_hook: Vec<Alert>,
+    on_alert: Option<AlertHook>,
+    stats: Arc<JobStats>,
+    rt: tokio::runtime::Handle,
+    /// A commit made in the rebalance hook failed: recover before going on.
+    failed: Option<PipelineError>,
+    last_commit: Instant,
+}
+
+/// Locks the task set, whatever a panicking holder left behind.
+fn lock(set: &Mutex<TaskSet>) -> MutexGuard<'_, TaskSet> {
+    set.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TaskSet {
+    /// Opens the output transaction if none is open.
+    fn open(&mut self) -> Result<(), PipelineError> {
+        if !self.open {
+            self.sink.begin()?;
+            self.open = true;
+        }
+        Ok(())
     }
 
-    /// Re-reads the assignment (at most once a second) and tells the engine what changed.
-    fn sync(&mut self, source: &Source, engine: &mut Engine, wall: i64) {
-        if self
-            .last_sync
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
-            return;
+    /// The task of `topic`/`partition`, restored from its changelog snapshot when new.
+    fn task(&mut self, topic: &str, partition: i32, wall: i64) -> Result<&mut Task, PipelineError> {
+        let key = (topic.to_string(), partition);
+        if !self.tasks.contains_key(&key) {
+            let mut engine = self.rt.block_on(Engine::new(
+                &self.cfg,
+                self.model.clone(),
+                self.stats.clone(),
+            ))?;
+            engine.set_shadow(self.shadow.clone())?;
+            let mut skip_below = None;
+            if let Some((bytes, offset)) = self.reader.restore(topic, partition)? {
+                skip_below = offset;
+                engine.restore(&bytes, wall).map_err(|e| {
+                    PipelineError::Data(format!(
+                        "the changelog snapshot of {topic}/{partition} cannot be restored: {e}"
+                    ))
+                })?;
+                info!(topic, partition, bytes = bytes.len(), watermark = ?engine.watermark(), "task state restored");
+            }
+            engine.assign([0], wall);
+            self.tasks.insert(
+                key.clone(),
+                Task {
+                    engine,
+                    dirty: false,
+                    next_offset: skip_below,
+                    skip_below,
+                },
+            );
         }
-        self.last_sync = Some(Instant::now());
-        let Some(now) = source.assignment() else {
-            return;
+        self.tasks
+            .get_mut(&key)
+            .ok_or_else(|| PipelineError::Data("task vanished".into()))
+    }
+
+    /// Queues a step's outputs; returns whether any were queued.
+    fn emit(&mut self, step: &Step, engine_names: &[String]) -> Result<bool, PipelineError> {
+        let mut produced = false;
+        for f in &step.features {
+            if self.cfg.kafka.features_topic.is_some() && f.num_rows() > 0 {
+                self.open()?;
+                produced |= self.sink.features(f, engine_names)? > 0;
+            }
+        }
+        if !step.alerts.is_empty() || !step.shadow_alerts.is_empty() {
+            self.open()?;
+            produced = true;
+        }
+        for a in &step.alerts {
+            self.sink.alert(a)?;
+        }
+        for a in &step.shadow_alerts {
+            self.sink.shadow_alert(a)?;
+        }
+        if self.on_alert.is_some() {
+            self.committed_hook.extend(step.alerts.iter().cloned());
+        }
+        Ok(produced)
+    }
+
+    /// Processes one partition's records of a poll batch.
+    fn process(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        msgs: &[&BorrowedMessage<'_>],
+        wall: i64,
+    ) -> Result<(), PipelineError> {
+        let rt = self.rt.clone();
+        let task = self.task(topic, partition, wall)?;
+        let fresh: Vec<&BorrowedMessage<'_>>;
+        let msgs = match task.skip_below {
+            Some(o) if msgs.first().is_some_and(|m| m.offset() < o) => {
+                fresh = msgs.iter().copied().filter(|m| m.offset() >= o).collect();
+                &fresh[..]
+            }
+            _ => msgs,
         };
-        let now: BTreeSet<u32> = now.iter().map(|(t, p)| self.id(t, *p)).collect();
-        let added: Vec<u32> = now.difference(&self.assigned).copied().collect();
-        let removed: Vec<u32> = self.assigned.difference(&now).copied().collect();
-        if !added.is_empty() {
-            info!(partitions = ?added, "partitions assigned");
-            engine.assign(added, wall);
+        if msgs.is_empty() {
+            return Ok(());
         }
-        if !removed.is_empty() {
-            info!(partitions = ?removed, "partitions revoked");
-            engine.revoke(removed);
+        let mut keyless: Vec<&BorrowedMessage<'_>> = Vec::new();
+        let keyed: Vec<&BorrowedMessage<'_>>;
+        let msgs = if self.cfg.kafka.require_key && msgs.iter().any(|m| m.key().is_none()) {
+            let (k, n): (Vec<_>, Vec<_>) = msgs.iter().copied().partition(|m| m.key().is_some());
+            keyed = k;
+            keyless = n;
+            &keyed[..]
+        } else {
+            msgs
+        };
+        let task = self
+            .tasks
+            .get_mut(&(topic.to_string(), partition))
+            .ok_or_else(|| PipelineError::Data("task vanished".into()))?;
+        let decoded = task.engine.decode(msgs.iter().map(|m| m.payload()))?;
+        if !decoded.dead.is_empty() {
+            // a partition that delivers only bad records is not idle
+            task.engine.touch(0, wall);
         }
-        self.assigned = now;
+        let sources = vec![0u32; decoded.batch.num_rows()];
+        let step = rt.block_on(task.engine.process(&decoded.batch, &sources, wall))?;
+        let late_detail = format!(
+            "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
+            task.engine
+                .watermark()
+                .map_or("-".into(), |w| w.to_string()),
+            task.engine.event_time().config().allowed_lateness_ms
+        );
+        let names = task.engine.features().feature_names().to_vec();
+        task.dirty = true;
+        task.next_offset = task.next_offset.max(msgs.last().map(|m| m.offset() + 1));
+        task.next_offset = task
+            .next_offset
+            .max(keyless.iter().map(|m| m.offset() + 1).max());
+        if !decoded.dead.is_empty()
+            || !step.late_rows.is_empty()
+            || !step.limited_rows.is_empty()
+            || !keyless.is_empty()
+        {
+            self.open()?;
+        }
+        for d in &decoded.dead {
+            self.sink
+                .dead_letter(&dead_letter(msgs[d.index], d.reason, &d.detail))?;
+        }
+        for m in &keyless {
+            self.stats.record_dead(RejectReason::NullKey);
+            let detail = "the record has no key; the job requires records keyed by asset id";
+            self.sink
+                .dead_letter(&dead_letter(m, RejectReason::NullKey, detail))?;
+        }
+        let limit_detail = format!(
+            "this input partition already tracks [limits] max_assets = {} assets",
+            self.cfg.limits.max_assets
+        );
+        for row in &step.limited_rows {
+            let idx = decoded.rows[*row as usize] as usize;
+            self.sink.dead_letter(&dead_letter(
+                msgs[idx],
+                RejectReason::AssetLimit,
+                &limit_detail,
+            ))?;
+        }
+        for row in &step.late_rows {
+            let idx = decoded.rows[*row as usize] as usize;
+            self.sink
+                .late(&dead_letter(msgs[idx], RejectReason::Late, &late_detail))?;
+        }
+        self.emit(&step, &names)?;
+        Ok(())
+    }
+
+    /// Lets event time of the tasks not in `busy` move by the wall clock (idle partitions).
+    fn tick_others(
+        &mut self,
+        busy: &BTreeMap<(String, i32), Vec<usize>>,
+        wall: i64,
+    ) -> Result<(), PipelineError> {
+        let keys: Vec<(String, i32)> = self
+            .tasks
+            .keys()
+            .filter(|k| !busy.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in keys {
+            let rt = self.rt.clone();
+            let Some(task) = self.tasks.get_mut(&key) else {
+                continue;
+            };
+            let step = rt.block_on(task.engine.tick(wall))?;
+            let names = task.engine.features().feature_names().to_vec();
+            let changed = !step.alerts.is_empty() || !step.features.is_empty();
+            if changed {
+                task.dirty = true;
+            }
+            self.emit(&step, &names)?;
+        }
+        Ok(())
+    }
+
+    /// Commits everything processed since the last commit: the changed tasks' snapshots go to
+    /// the changelog, then outputs, snapshots and offsets commit atomically (exactly-once) or
+    /// are flushed before the offsets are committed (at-least-once).
+    fn commit(&mut self, consumer: &BaseConsumer<SourceContext>) -> Result<(), PipelineError> {
+        self.last_commit = Instant::now();
+        if !self.open && !self.tasks.values().any(|t| t.dirty) {
+            return Ok(());
+        }
+        self.open()?;
+        if !self.sink.transactional() {
+            // at-least-once: outputs first, then the state, then the offsets
+            self.sink.flush(Duration::from_secs(30))?;
+        }
+        let mut offsets = TopicPartitionList::new();
+        let n = self.changelog_partitions;
+        for ((topic, p), t) in self.tasks.iter().filter(|(_, t)| t.dirty) {
+            let snap = t.engine.snapshot()?;
+            self.sink.changelog(
+                &changelog::key(topic, *p),
+                changelog::partition_of(*p, n),
+                &snap,
+                t.next_offset,
+            )?;
+            if let Some(o) = t.next_offset {
+                offsets.add_partition_offset(topic, *p, Offset::Offset(o))?;
+            }
+        }
+        if self.sink.transactional() {
+            let group = consumer.group_metadata().ok_or_else(|| {
+                PipelineError::Data("the consumer has no group metadata to commit with".into())
+            })?;
+            self.sink.commit(&offsets, &group)?;
+        } else {
+            self.sink.flush(Duration::from_secs(30))?;
+            if offsets.count() > 0 {
+                consumer.commit(&offsets, CommitMode::Sync)?;
+            }
+        }
+        self.open = false;
+        self.tasks.values_mut().for_each(|t| t.dirty = false);
+        if let Some(hook) = &self.on_alert {
+            self.committed_hook.iter().for_each(|a| hook(a));
+        }
+        self.committed_hook.clear();
+        self.stats.record_commit();
+        Ok(())
+    }
+
+    /// After a failed commit: aborts the transaction (or replaces a producer that cannot
+    /// abort), drops every task and rewinds the consumer to the committed offsets, from which
+    /// the tasks are restored again, consistently with the changelog.
+    fn recover(&mut self, source: &Source, why: &PipelineError) -> Result<(), PipelineError> {
+        warn!(error = %why, "commit failed: aborting and resuming from the last commit");
+        self.stats.record_recovery();
+        if self.sink.transactional() && self.open && self.sink.abort().is_err() {
+            let mut wait = Duration::from_millis(200);
+            self.sink = loop {
+                match Sink::new(&self.cfg.kafka, self.txn_id.as_deref()) {
+                    Ok(s) => break s,
+                    Err(e) if wait < Duration::from_secs(30) => {
+                        warn!(error = %e, "output producer not ready yet");
+                        std::thread::sleep(wait);
+                        wait *= 2;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        self.open = false;
+        self.committed_hook.clear();
+        self.tasks.clear();
+        let consumer = source.consumer();
+        let assigned = consumer.assignment()?;
+        if assigned.count() == 0 {
+            return Ok(());
+        }
+        let committed = consumer.committed_offsets(assigned, Duration::from_secs(30))?;
+        for e in committed.elements() {
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            consumer.seek(e.topic(), e.partition(), to, Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits the work of partitions about to be revoked and drops their tasks; their next owner
+/// restores them from the changelog.
+struct Handover(Arc<Mutex<TaskSet>>);
+
+impl RebalanceHook for Handover {
+    fn revoking(&self, consumer: &BaseConsumer<SourceContext>, revoked: &[(String, i32)]) {
+        let mut set = lock(&self.0);
+        if let Err(e) = set.commit(consumer) {
+            warn!(error = %e, "commit before revocation failed");
+            if set.sink.transactional() && set.open {
+                let _ = set.sink.abort();
+            }
+            set.open = false;
+            set.tasks.clear();
+            set.failed = Some(e);
+        }
+        for (t, p) in revoked {
+            set.tasks.remove(&(t.clone(), *p));
+        }
+        info!(partitions = ?revoked, "partitions revoked");
     }
 }
 
 fn run_blocking(
-    cfg: &JobConfig,
-    mut engine: Engine,
+    cfg: JobConfig,
+    model: Option<ModelArtifact>,
     opts: RunOptions,
-    rt: &tokio::runtime::Handle,
+    changelog_partitions: i32,
+    rt: tokio::runtime::Handle,
 ) -> Result<StatsSnapshot, PipelineError> {
-    let source = Source::new(&cfg.kafka)?;
-    let sink = Sink::new(&cfg.kafka)?;
+    let exactly_once = cfg.kafka.delivery == Delivery::ExactlyOnce;
+    let txn_id = exactly_once.then(|| transactional_id(&cfg));
+    let sink = Sink::new(&cfg.kafka, txn_id.as_deref())?;
+    let reader = ChangelogReader::new(
+        &cfg.kafka.brokers,
+        &cfg.kafka.changelog_topic,
+        changelog_partitions,
+    )?;
+    let instance = cfg
+        .kafka
+        .instance_id
+        .as_ref()
+        .map(|i| format!("{}-{i}", cfg.kafka.group_id));
+    let set = Arc::new(Mutex::new(TaskSet {
+        cfg: cfg.clone(),
+        tasks: BTreeMap::new(),
+        model,
+        shadow: None,
+        sink,
+        txn_id,
+        reader,
+        changelog_partitions,
+        open: false,
+        committed_hook: Vec::new(),
+        on_alert: opts.on_alert,
+        stats: opts.stats.clone(),
+        rt: rt.clone(),
+        failed: None,
+        last_commit: Instant::now(),
+    }));
+    let hook: Arc<dyn RebalanceHook> = Arc::new(Handover(set.clone()));
+    let source = Source::new(&cfg.kafka, instance.as_deref(), Some(hook))?;
     let timeout = Duration::from_millis(cfg.kafka.batch_timeout_ms);
+    let interval = Duration::from_millis(cfg.kafka.commit_interval_ms);
     let mut last_progress = Instant::now();
-    let mut sources = Sources::default();
+    let mut seen_epoch = u64::MAX;
     let mut registry = match &cfg.registry_topic {
         Some(t) => Some(RegistryClient::new(&cfg.kafka.brokers, t)?),
         None => None,
     };
-    info!(job = %cfg.name, topics = ?cfg.kafka.input_topics, "job started");
+    info!(job = %cfg.name, topics = ?cfg.kafka.input_topics, delivery = ?cfg.kafka.delivery, "job started");
     while !opts.stop.load(Ordering::Relaxed) {
         if let Some(r) = registry.as_mut() {
             if r.poll() > 0 {
-                follow_registry(&mut engine, r, &cfg.model_name);
+                follow_registry(&mut lock(&set), r, &cfg.model_name);
             }
         }
         let msgs = source.poll_batch(cfg.kafka.max_batch, timeout);
         let wall = now_ms();
-        sources.sync(&source, &mut engine, wall);
+        let mut guard = lock(&set);
+        let s = &mut *guard;
+        if let Some(e) = s.failed.take() {
+            s.recover(&source, &e)?;
+            continue;
+        }
+        if source.epoch() != seen_epoch {
+            // a rebalance: every assigned partition gets its task (idle ones too)
+            seen_epoch = source.epoch();
+            let assigned = source.assignment().unwrap_or_default();
+            info!(partitions = ?assigned, "partitions assigned");
+            for (t, p) in &assigned {
+                s.task(t, *p, wall)?;
+            }
+        }
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
-                let s = opts.stats.snapshot();
-                info!(readings = s.readings, dead = s.dead_letters, windows = s.windows, alerts = s.alerts, watermark = ?engine.watermark(), "progress");
+                let st = opts.stats.snapshot();
+                info!(
+                    readings = st.readings,
+                    dead = st.dead_letters,
+                    windows = st.windows,
+                    alerts = st.alerts,
+                    tasks = s.tasks.len(),
+                    "progress"
+                );
             }
-        }
-        if msgs.is_empty() {
-            // No data: event time may still move (idle input), closing windows.
-            let step = rt.block_on(engine.tick(wall))?;
-            let names = engine.features().feature_names().to_vec();
-            let mut produced = false;
-            for f in &step.features {
-                produced |= sink.features(f, &names)? > 0;
-            }
-            if emit_alerts(&step, &sink, opts.on_alert.as_ref())? || produced {
-                sink.flush(Duration::from_secs(30))?;
-            }
-            continue;
         }
         opts.stats.record_polled(msgs.len());
-        let produced = process_batch(
-            &mut engine,
-            &msgs,
-            &mut sources,
-            wall,
-            &sink,
-            rt,
-            opts.on_alert.as_ref(),
-        )?;
-        if produced {
-            sink.flush(Duration::from_secs(30))?;
+        let mut by_partition: BTreeMap<(String, i32), Vec<usize>> = BTreeMap::new();
+        for (i, m) in msgs.iter().enumerate() {
+            by_partition
+                .entry((m.topic().to_string(), m.partition()))
+                .or_default()
+                .push(i);
         }
-        source.store(&msgs)?;
+        for ((topic, p), idx) in &by_partition {
+            let part: Vec<&BorrowedMessage<'_>> = idx.iter().map(|i| &msgs[*i]).collect();
+            s.process(topic, *p, &part, wall)?;
+        }
+        s.tick_others(&by_partition, wall)?;
+        if s.last_commit.elapsed() >= interval {
+            if let Err(e) = s.commit(source.consumer()) {
+                s.recover(&source, &e)?;
+            }
+        }
     }
-    sink.flush(Duration::from_secs(30))?;
-    source.commit()?;
+    let mut s = lock(&set);
+    if let Err(e) = s.commit(source.consumer()) {
+        warn!(error = %e, "final commit failed; the uncommitted records will be processed again");
+    }
     info!(job = %cfg.name, "job stopped");
     Ok(opts.stats.snapshot())
 }
@@ -221,96 +597,45 @@ fn dead_letter<'a>(
     }
 }
 
-/// Processes one polled batch; returns whether anything was produced.
-fn process_batch(
-    engine: &mut Engine,
-    msgs: &[BorrowedMessage<'_>],
-    sources: &mut Sources,
-    wall: i64,
-    sink: &Sink,
-    rt: &tokio::runtime::Handle,
-    on_alert: Option<&AlertHook>,
-) -> Result<bool, PipelineError> {
-    let decoded = engine.decode(msgs.iter().map(|m| m.payload()))?;
-    let mut produced = !decoded.dead.is_empty();
-    for d in &decoded.dead {
-        let m = &msgs[d.index];
-        sink.dead_letter(&dead_letter(m, d.reason, &d.detail))?;
-        // a partition that delivers only bad records is not idle
-        let id = sources.id(m.topic(), m.partition());
-        engine.touch(id, wall);
-    }
-    let row_sources: Vec<u32> = decoded
-        .rows
-        .iter()
-        .map(|i| {
-            let m = &msgs[*i as usize];
-            sources.id(m.topic(), m.partition())
-        })
-        .collect();
-    let step = rt.block_on(engine.process(&decoded.batch, &row_sources, wall))?;
-    if !step.late_rows.is_empty() {
-        produced = true;
-        let detail = format!(
-            "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
-            engine.watermark().map_or("-".into(), |w| w.to_string()),
-            engine.event_time().config().allowed_lateness_ms
-        );
-        for row in &step.late_rows {
-            let idx = decoded.rows[*row as usize] as usize;
-            sink.late(&dead_letter(&msgs[idx], RejectReason::Late, &detail))?;
-        }
-    }
-    let names = engine.features().feature_names();
-    for f in &step.features {
-        produced |= sink.features(f, names)? > 0;
-    }
-    produced |= emit_alerts(&step, sink, on_alert)?;
-    Ok(produced)
-}
-
-/// Applies the registry's active and shadow versions of `name` to the engine, between
+/// Applies the registry's active and shadow versions of `name` to every task, between
 /// batches: the windows closed before were scored by the old version, those after by the new.
-fn follow_registry(engine: &mut Engine, r: &RegistryClient, name: &str) {
+fn follow_registry(set: &mut TaskSet, r: &RegistryClient, name: &str) {
     if let Some(a) = r.view.active(name) {
-        if engine.model().map(|m| m.version.as_str()) != Some(a.version.as_str()) {
+        if set.model.as_ref().map(|m| m.version.as_str()) != Some(a.version.as_str()) {
             let v = a.version.clone();
-            match engine.set_model(a.clone()) {
-                Ok(()) => info!(model = name, version = %v, "active model version swapped in"),
+            let ok = set
+                .tasks
+                .values_mut()
+                .try_for_each(|t| t.engine.set_model(a.clone()));
+            match ok {
+                Ok(()) => {
+                    set.model = Some(a.clone());
+                    info!(model = name, version = %v, "active model version swapped in")
+                }
                 Err(e) => {
+                    if let Some(old) = set.model.clone() {
+                        set.tasks.values_mut().for_each(|t| {
+                            let _ = t.engine.set_model(old.clone());
+                        });
+                    }
                     warn!(model = name, version = %v, error = %e, "promoted version refused; keeping the current one")
                 }
             }
         }
     }
-    let want = r.view.shadow(name);
-    let have = engine.shadow().map(|m| m.version.clone());
-    if want.map(|m| &m.version) != have.as_ref() {
-        match engine.set_shadow(want.cloned()) {
-            Ok(()) => info!(model = name, shadow = ?want.map(|m| &m.version), "shadow model set"),
+    let want = r.view.shadow(name).cloned();
+    let have = set.shadow.as_ref().map(|m| m.version.clone());
+    if want.as_ref().map(|m| &m.version) != have.as_ref() {
+        let ok = set
+            .tasks
+            .values_mut()
+            .try_for_each(|t| t.engine.set_shadow(want.clone()));
+        match ok {
+            Ok(()) => {
+                info!(model = name, shadow = ?want.as_ref().map(|m| &m.version), "shadow model set");
+                set.shadow = want;
+            }
             Err(e) => warn!(model = name, error = %e, "shadow version refused"),
         }
     }
-}
-
-/// Queues a step's alerts (and runs the hook after they are delivered); returns whether any
-/// were queued.
-fn emit_alerts(
-    step: &Step,
-    sink: &Sink,
-    on_alert: Option<&AlertHook>,
-) -> Result<bool, PipelineError> {
-    for a in &step.alerts {
-        sink.alert(a)?;
-    }
-    for a in &step.shadow_alerts {
-        sink.shadow_alert(a)?;
-    }
-    if let Some(hook) = on_alert {
-        if !step.alerts.is_empty() {
-            sink.flush(Duration::from_secs(30))?;
-            step.alerts.iter().for_each(|a| hook(a));
-        }
-    }
-    Ok(!step.alerts.is_empty() || !step.shadow_alerts.is_empty())
 }

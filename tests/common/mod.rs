@@ -1,12 +1,24 @@
 //! Shared helpers of Vigil's integration tests: the broker address, unique topic names, a scratch
 //! job folder, reading whole topics back, and the example jobs on the real datasets.
 
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;
+
+/// Sets a job's stop flag when dropped, so a failing assertion ends the job thread instead of
+/// leaving the test waiting for it forever.
+pub struct StopOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// The broker the real-broker tests use: `VIGIL_BROKERS`, default `127.0.0.1:9092`.
 pub fn brokers() -> String {

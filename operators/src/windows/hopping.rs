@@ -86,6 +86,11 @@ impl PaneStore {
             .is_some_and(|c| self.spec.last_end_of(ts) <= c)
     }
 
+    /// Whether every window holding `ts` ends at or before `bound`.
+    pub fn ends_by(&self, ts: i64, bound: i64) -> bool {
+        self.spec.last_end_of(ts) <= bound
+    }
+
     /// Number of open panes.
     pub fn open_panes(&self) -> usize {
         self.panes.len()

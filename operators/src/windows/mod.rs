@@ -133,6 +133,15 @@ impl WindowStore {
         }
     }
 
+    /// Whether every window a reading at `ts` could join ends at or before `bound`: it would be
+    /// late once the watermark minus the allowed lateness reached `bound`.
+    pub fn ends_by(&self, ts: i64, bound: i64) -> bool {
+        match self {
+            WindowStore::Panes(s) => s.ends_by(ts, bound),
+            WindowStore::Sessions(s) => s.ends_by(ts, bound),
+        }
+    }
+
     /// Stores rows `rows` of `batch` (already checked not late and not duplicate).
     pub fn insert(&mut self, batch: &RecordBatch, rows: &[u32]) -> Result<(), OperatorError> {
         match self {

@@ -89,6 +89,11 @@ impl SessionStore {
             || self.emitted_end.get(asset).is_some_and(|e| ts < *e)
     }
 
+    /// Whether a session started by a reading at `ts` would end at or before `bound`.
+    pub fn ends_by(&self, ts: i64, bound: i64) -> bool {
+        ts.saturating_add(self.gap_ms) <= bound
+    }
+
     /// Open sessions.
     pub fn open_sessions(&self) -> usize {
         self.sessions.values().map(Vec::len).sum()

@@ -38,6 +38,23 @@ pub struct JobFile {
     /// `[rul]`: a remaining-useful-life model instead of an anomaly detector.
     #[serde(default)]
     pub rul: Option<RulSection>,
+    /// `[limits]`: bounds on the job's state.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: bounds on the state one input partition may hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most assets tracked per input partition (default 200000). Readings of further assets
+    /// go to the dead-letter topic (reason `asset_limit`) until an asset is evicted.
+    #[serde(default)]
+    pub max_assets: Option<i64>,
+    /// An asset without readings for this long in event time is evicted: its windows have
+    /// closed, and its baseline and data-quality state are dropped (default `24h`).
+    #[serde(default)]
+    pub evict_after: Option<String>,
 }
 
 /// `[rul]`: remaining useful life, trained on run-to-failure histories (each asset's last
@@ -145,6 +162,27 @@ pub struct KafkaSection {
     /// Longest wait for a poll batch to fill (default `50ms`).
     #[serde(default)]
     pub batch_timeout: Option<String>,
+    /// `"exactly-once"` (default: outputs, state changelog and consumed offsets commit in one
+    /// Kafka transaction) or `"at-least-once"` (lower latency; replays after a crash repeat
+    /// alerts with identical ids).
+    #[serde(default)]
+    pub delivery: Option<String>,
+    /// How often processed work is committed (default `100ms`): outputs become visible to
+    /// `read_committed` consumers at this cadence.
+    #[serde(default)]
+    pub commit_interval: Option<String>,
+    /// Compacted topic holding each input partition's state (default `<group_id>.changelog`).
+    #[serde(default)]
+    pub changelog_topic: Option<String>,
+    /// Dead-letter records without a key (reason `null_key`; default false). Records should be
+    /// keyed by asset id so each asset stays on one partition.
+    #[serde(default)]
+    pub require_key: Option<bool>,
+    /// Stable name of this instance (`--instance` overrides): gives a fixed transactional id
+    /// and static group membership, so a restarted instance takes over at once. Without it
+    /// each start gets a fresh random id.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Extra librdkafka properties.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -154,6 +192,10 @@ pub struct KafkaSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldsSection {
+    /// Dead-letter payloads with a field the mapping does not name (reason `unknown_field`;
+    /// default false: unknown fields are ignored).
+    #[serde(default)]
+    pub forbid_unknown: Option<bool>,
     /// Top-level payload key with the asset id (default `asset_id`).
     #[serde(default)]
     pub asset_id: Option<String>,
@@ -320,8 +362,10 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "training",
             "backtest",
             "rul",
+            "limits",
         ],
     ),
+    ("limits", &["max_assets", "evict_after"]),
     ("job", &["name"]),
     (
         "kafka",
@@ -336,12 +380,18 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "shadow_topic",
             "max_batch",
             "batch_timeout",
+            "delivery",
+            "commit_interval",
+            "changelog_topic",
+            "instance_id",
+            "require_key",
             "properties",
         ],
     ),
     (
         "fields",
         &[
+            "forbid_unknown",
             "asset_id",
             "timestamp",
             "measurements",

@@ -44,6 +44,36 @@ pub struct KafkaSettings {
     pub max_batch: usize,
     /// Longest wait for a batch to fill, ms.
     pub batch_timeout_ms: u64,
+    /// Delivery guarantee of the job's outputs.
+    pub delivery: Delivery,
+    /// Commit cadence, ms.
+    pub commit_interval_ms: u64,
+    /// Compacted topic of per-partition state.
+    pub changelog_topic: String,
+    /// Stable instance name, if configured.
+    pub instance_id: Option<String>,
+    /// Dead-letter records without a key.
+    pub require_key: bool,
+}
+
+/// Bounds on one input partition's state (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most assets tracked; readings of further assets are dead-lettered (`asset_limit`).
+    pub max_assets: usize,
+    /// Event time after an asset's last reading at which its state is evicted, ms.
+    pub evict_after_ms: i64,
+}
+
+/// The delivery guarantee of a job's outputs (`[kafka] delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Alerts, dead letters, state changelog and consumed offsets commit atomically in one
+    /// Kafka transaction; consumers read with `read_committed`.
+    ExactlyOnce,
+    /// Outputs and state are flushed before offsets are committed; a crash replays records,
+    /// repeating alerts with identical ids.
+    AtLeastOnce,
 }
 
 /// A validated, resolved job.
@@ -81,6 +111,8 @@ pub struct JobConfig {
     pub backtest: Option<BacktestSettings>,
     /// Remaining-useful-life settings, if the job predicts RUL.
     pub rul: Option<RulSettings>,
+    /// State bounds.
+    pub limits: Limits,
 }
 
 /// Resolved `[rul]` settings.

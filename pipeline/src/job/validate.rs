@@ -224,6 +224,38 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         Some(t) => cx.duration(&["kafka", "batch_timeout"], t).unwrap_or(50),
         None => 50,
     };
+    let delivery = match k.delivery.as_deref() {
+        None | Some("exactly-once") => super::Delivery::ExactlyOnce,
+        Some("at-least-once") => super::Delivery::AtLeastOnce,
+        Some(other) => {
+            cx.problem(
+                &["kafka", "delivery"],
+                format!(
+                    "`{other}` is not a delivery mode: use \"exactly-once\" or \"at-least-once\""
+                ),
+            );
+            super::Delivery::ExactlyOnce
+        }
+    };
+    let commit_interval_ms = match &k.commit_interval {
+        Some(t) => cx.duration(&["kafka", "commit_interval"], t).unwrap_or(100),
+        None => 100,
+    };
+    if !(1..=60_000).contains(&commit_interval_ms) {
+        cx.problem(&["kafka", "commit_interval"], "must be between 1ms and 60s");
+    }
+    if let Some(id) = &k.instance_id {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            cx.problem(
+                &["kafka", "instance_id"],
+                "must be non-empty letters, digits, `-`, `_` or `.`",
+            );
+        }
+    }
 
     // [fields]
     let f = &file.fields;
@@ -290,6 +322,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 },
             },
         },
+        forbid_unknown: f.forbid_unknown.unwrap_or(false),
     };
     for p in mapping.validate() {
         cx.problem(&["fields", "measurements"], p);
@@ -492,6 +525,25 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         }
     };
 
+    // [limits]
+    let max_assets = file.limits.max_assets.unwrap_or(200_000);
+    if !(1..=100_000_000).contains(&max_assets) {
+        cx.problem(&["limits", "max_assets"], "must be between 1 and 100000000");
+    }
+    let evict_after_ms = match &file.limits.evict_after {
+        Some(t) => cx
+            .duration(&["limits", "evict_after"], t)
+            .unwrap_or(86_400_000),
+        None => 86_400_000,
+    };
+    if evict_after_ms <= 0 {
+        cx.problem(&["limits", "evict_after"], "must be positive");
+    }
+    let limits = super::Limits {
+        max_assets: max_assets.max(1) as usize,
+        evict_after_ms: evict_after_ms.max(1),
+    };
+
     // [rul]
     let rul = file.rul.as_ref().map(|r| {
         let cap = r.cap.unwrap_or(125.0);
@@ -545,7 +597,16 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 properties: k.properties.clone(),
                 max_batch: max_batch as usize,
                 batch_timeout_ms: batch_timeout_ms as u64,
+                delivery,
+                commit_interval_ms: commit_interval_ms.max(1) as u64,
+                changelog_topic: k
+                    .changelog_topic
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.changelog", k.group_id)),
+                instance_id: k.instance_id.clone(),
+                require_key: k.require_key.unwrap_or(false),
             },
+            limits,
             mapping,
             event_time: EventTimeConfig {
                 window,

@@ -4,6 +4,7 @@
 //! anything about readings: it moves bytes and Kafka coordinates in and out in batches.
 
 mod admin;
+pub mod changelog;
 pub mod registry;
 mod sink;
 mod source;
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 pub use admin::{ensure_compacted_topic, ensure_topics};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
-pub use source::Source;
+pub use source::{RebalanceHook, Source, SourceContext};
 
 /// Dead-letter header: reason code (e.g. `malformed_json`).
 pub const H_REASON: &str = "vigil.reason";
@@ -25,6 +26,9 @@ pub const H_TOPIC: &str = "vigil.source.topic";
 pub const H_PARTITION: &str = "vigil.source.partition";
 /// Dead-letter header: source offset.
 pub const H_OFFSET: &str = "vigil.source.offset";
+
+/// Changelog header: the next input offset the snapshot has not seen.
+pub const H_STATE_OFFSET: &str = "vigil.offset";
 
 /// Base client configuration: brokers plus the job's extra properties.
 pub fn client_config(brokers: &str, extra: &BTreeMap<String, String>) -> ClientConfig {

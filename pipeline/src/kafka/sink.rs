@@ -1,16 +1,22 @@
-//! The output side: alerts (keyed by asset id, JSON) and dead letters (original payload plus
-//! reason and source coordinates in headers), produced in batches and flushed before the offsets
-//! of their inputs are stored. A delivery failure fails the flush, so inputs are replayed.
+//! The output side: alerts (keyed by asset id, JSON), dead letters (original payload plus
+//! reason and source coordinates in headers), feature rows and state changelog records,
+//! produced in batches. In exactly-once mode the producer is transactional: everything queued
+//! between [`Sink::begin`] and [`Sink::commit`] becomes visible to `read_committed` consumers
+//! atomically, together with the consumed offsets. In at-least-once mode outputs are flushed
+//! before the offsets of their inputs are committed; a delivery failure fails the flush, so
+//! inputs are replayed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
+use rdkafka::TopicPartitionList;
 use vigil_schemas::{Alert, RejectReason};
 
 use super::{client_config, H_DETAIL, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC};
@@ -67,17 +73,42 @@ pub struct Sink {
     late_topic: String,
     features_topic: Option<String>,
     shadow_topic: String,
+    changelog_topic: String,
+    transactional: bool,
 }
 
+/// Largest state changelog record (one input partition's snapshot).
+pub const MAX_CHANGELOG_RECORD: usize = 64 * 1024 * 1024;
+
+/// How long a transaction operation may take before it is reported as failed.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Sink {
-    /// An idempotent producer for the job's alert and dead-letter topics.
-    pub fn new(k: &KafkaSettings) -> Result<Self, PipelineError> {
-        let mut c = client_config(&k.brokers, &k.properties);
+    /// An idempotent producer for the job's outputs; transactional (and initialised, fencing
+    /// any earlier producer with the same id) when `transactional_id` is given.
+    pub fn new(k: &KafkaSettings, transactional_id: Option<&str>) -> Result<Self, PipelineError> {
+        let mut c = client_config(&k.brokers, &Default::default());
         c.set("enable.idempotence", "true")
             .set("linger.ms", "5")
-            .set("compression.type", "none");
+            .set("compression.type", "none")
+            .set(
+                "message.max.bytes",
+                (MAX_CHANGELOG_RECORD + 65536).to_string(),
+            )
+            .set("transaction.timeout.ms", "30000");
+        if let Some(id) = transactional_id {
+            c.set("transactional.id", id);
+        }
+        for (key, v) in &k.properties {
+            c.set(key, v);
+        }
         let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::default())?;
+        if transactional_id.is_some() {
+            producer.init_transactions(TXN_TIMEOUT)?;
+        }
         Ok(Sink {
+            changelog_topic: k.changelog_topic.clone(),
+            transactional: transactional_id.is_some(),
             producer,
             alert_topic: k.alert_topic.clone(),
             dead_letter_topic: k.dead_letter_topic.clone(),
@@ -98,6 +129,70 @@ impl Sink {
                 Err((e, _)) => return Err(e.into()),
             }
         }
+    }
+
+    /// Whether outputs are written in transactions.
+    pub fn transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// Opens a transaction (exactly-once mode; a no-op otherwise).
+    pub fn begin(&self) -> Result<(), PipelineError> {
+        if self.transactional {
+            self.producer.begin_transaction()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction with the consumed `offsets` (next offsets to read) of
+    /// `group`: outputs, state and progress become visible together, or not at all.
+    pub fn commit(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), PipelineError> {
+        if offsets.count() > 0 {
+            self.producer
+                .send_offsets_to_transaction(offsets, group, TXN_TIMEOUT)?;
+        }
+        self.producer.commit_transaction(TXN_TIMEOUT)?;
+        self.take_failures()
+    }
+
+    /// Aborts the open transaction: nothing queued since [`Sink::begin`] becomes visible.
+    pub fn abort(&self) -> Result<(), PipelineError> {
+        self.producer.abort_transaction(TXN_TIMEOUT)?;
+        self.producer.context().failed.swap(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Queues one input partition's state snapshot on the changelog (compacted, keyed by
+    /// `key`, in changelog partition `partition`); `offset` (header `vigil.offset`) is the next
+    /// input offset the state has not seen.
+    pub fn changelog(
+        &self,
+        key: &str,
+        partition: i32,
+        state: &[u8],
+        offset: Option<i64>,
+    ) -> Result<(), PipelineError> {
+        if state.len() > MAX_CHANGELOG_RECORD {
+            return Err(PipelineError::Data(format!(
+                "the state of input partition {key} is {} bytes, over the changelog record limit of {MAX_CHANGELOG_RECORD}: lower [limits] max_assets",
+                state.len()
+            )));
+        }
+        let mut rec = BaseRecord::to(&self.changelog_topic)
+            .key(key.as_bytes())
+            .partition(partition)
+            .payload(state);
+        if let Some(o) = offset {
+            rec = rec.headers(OwnedHeaders::new().insert(Header {
+                key: super::H_STATE_OFFSET,
+                value: Some(&o.to_string()),
+            }));
+        }
+        self.send(rec)
     }
 
     /// Queues an alert, keyed by asset id.
@@ -199,6 +294,10 @@ impl Sink {
     /// flush.
     pub fn flush(&self, timeout: Duration) -> Result<(), PipelineError> {
         self.producer.flush(timeout)?;
+        self.take_failures()
+    }
+
+    fn take_failures(&self) -> Result<(), PipelineError> {
         let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
         if failed > 0 {
             let last = self

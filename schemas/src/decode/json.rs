@@ -326,6 +326,10 @@ impl<'de> Visitor<'de> for Top<'_> {
                     s: &mut *self.s,
                     kind: NestedKind::Waveforms,
                 })?;
+            } else if m.forbid_unknown {
+                return Err(self
+                    .s
+                    .fail(RejectReason::UnknownField, format!("unknown field `{key}`")));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -405,6 +409,16 @@ enum NestedKind {
     Waveforms,
 }
 
+impl NestedKind {
+    fn name(&self) -> &'static str {
+        match self {
+            NestedKind::Measurements => "measurements",
+            NestedKind::Tags => "tags",
+            NestedKind::Waveforms => "waveforms",
+        }
+    }
+}
+
 struct Nested<'a> {
     dec: &'a BatchDecoder,
     s: &'a mut Scratch,
@@ -438,6 +452,12 @@ impl<'de> Visitor<'de> for Nested<'_> {
                         self.s.values[slot] = measurement(key, v)
                             .map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
                     }
+                    None if self.dec.mapping().forbid_unknown => {
+                        return Err(self.s.fail(
+                            RejectReason::UnknownField,
+                            format!("unknown field `{key}` in `{}`", self.kind.name()),
+                        ));
+                    }
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -459,6 +479,12 @@ impl<'de> Visitor<'de> for Nested<'_> {
                             ));
                         }
                     }
+                    None if self.dec.mapping().forbid_unknown => {
+                        return Err(self.s.fail(
+                            RejectReason::UnknownField,
+                            format!("unknown field `{key}` in `{}`", self.kind.name()),
+                        ));
+                    }
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -468,6 +494,12 @@ impl<'de> Visitor<'de> for Nested<'_> {
                         let v = map.next_value_seed(ScalarSeed)?;
                         self.s.tags[slot] =
                             tag(key, v).map_err(|(r, msg)| self.s.fail::<A::Error>(r, msg))?;
+                    }
+                    None if self.dec.mapping().forbid_unknown => {
+                        return Err(self.s.fail(
+                            RejectReason::UnknownField,
+                            format!("unknown field `{key}` in `{}`", self.kind.name()),
+                        ));
                     }
                     None => {
                         map.next_value::<IgnoredAny>()?;

@@ -76,6 +76,9 @@ pub struct FieldMapping {
     pub max_payload_bytes: usize,
     /// How a numeric event time is read: `origin_ms + value · unit_ms` (default: epoch ms).
     pub numeric_time: NumericTime,
+    /// Reject a payload with a field the mapping does not name (`unknown_field`), instead of
+    /// ignoring it.
+    pub forbid_unknown: bool,
 }
 
 /// The meaning of a numeric event time: a count of `unit_ms` since `origin_ms`. The default
@@ -125,6 +128,7 @@ impl FieldMapping {
             max_ts_ms: DEFAULT_MAX_TS_MS,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             numeric_time: NumericTime::default(),
+            forbid_unknown: false,
         }
     }
 

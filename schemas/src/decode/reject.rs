@@ -29,13 +29,20 @@ pub enum RejectReason {
     BadTimestamp,
     /// None of the mapped measurements is present.
     NoMeasurements,
+    /// The payload has a field the job does not map, and the job forbids unknown fields.
+    UnknownField,
+    /// The record has no key, and the job requires one (the asset id keeps an asset on one
+    /// partition).
+    NullKey,
+    /// The record is of an asset beyond the job's asset limit (`[limits] max_assets`).
+    AssetLimit,
     /// The reading arrived after its window had closed.
     Late,
 }
 
 impl RejectReason {
     /// Every reason, in a stable order (used for metrics and docs).
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::EmptyPayload,
         RejectReason::Oversized,
         RejectReason::InvalidUtf8,
@@ -48,6 +55,9 @@ impl RejectReason {
         RejectReason::NonFinite,
         RejectReason::BadTimestamp,
         RejectReason::NoMeasurements,
+        RejectReason::UnknownField,
+        RejectReason::NullKey,
+        RejectReason::AssetLimit,
         RejectReason::Late,
     ];
 
@@ -66,6 +76,9 @@ impl RejectReason {
             RejectReason::NonFinite => "non_finite",
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::NoMeasurements => "no_measurements",
+            RejectReason::UnknownField => "unknown_field",
+            RejectReason::NullKey => "null_key",
+            RejectReason::AssetLimit => "asset_limit",
             RejectReason::Late => "late",
         }
     }

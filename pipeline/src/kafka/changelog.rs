@@ -1,0 +1,169 @@
+//! The state changelog: a compacted topic holding, per input partition, the latest snapshot of
+//! that partition's task (open windows, watermark, deduplication, data-quality, baseline and
+//! RUL state). It is written in the same transaction as the outputs and consumed offsets it
+//! belongs to, so the snapshot read back always matches the committed offset of its partition.
+//!
+//! Record key `<input topic>/<partition>`; input partition `p` is stored in changelog partition
+//! `p mod n` (n = the changelog's partition count), so restoring one input partition reads one
+//! changelog partition, `read_committed`, up to its end.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::client_config;
+use super::sink::MAX_CHANGELOG_RECORD;
+use crate::PipelineError;
+
+/// The changelog key of an input partition.
+pub fn key(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+/// The changelog partition holding input partition `partition`.
+pub fn partition_of(partition: i32, changelog_partitions: i32) -> i32 {
+    partition.rem_euclid(changelog_partitions.max(1))
+}
+
+/// Longest a restore may take before it fails (a broker that does not answer).
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Creates the changelog (compacted, `partitions` partitions, records up to the snapshot
+/// limit) if it does not exist; returns its partition count.
+pub async fn ensure_changelog(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<i32, PipelineError> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(brokers, &Default::default()).create()?;
+    let max = (MAX_CHANGELOG_RECORD + 65536).to_string();
+    let new = NewTopic::new(topic, partitions.max(1), TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("max.message.bytes", &max);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for res in admin.create_topics(&[new], &opts).await? {
+        match res {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(PipelineError::Data(format!(
+                    "could not create changelog topic `{topic}`: {code}"
+                )))
+            }
+        }
+    }
+    partition_count(brokers, topic)
+}
+
+/// Partitions of `topic` (at least 1), from the cluster's metadata.
+pub fn partition_count(brokers: &str, topic: &str) -> Result<i32, PipelineError> {
+    let c: BaseConsumer = client_config(brokers, &Default::default()).create()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let n = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len() as i32);
+        if n > 0 {
+            return Ok(n);
+        }
+        if Instant::now() > deadline {
+            return Err(PipelineError::Data(format!(
+                "topic `{topic}` has no partitions in the cluster's metadata"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Reads snapshots back from the changelog.
+pub struct ChangelogReader {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: i32,
+}
+
+impl ChangelogReader {
+    /// A reader of `topic` (with `partitions` partitions) that sees committed records only.
+    pub fn new(brokers: &str, topic: &str, partitions: i32) -> Result<Self, PipelineError> {
+        let mut c = client_config(brokers, &Default::default());
+        c.set("group.id", format!("{topic}.restore"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .set("fetch.max.bytes", (2 * MAX_CHANGELOG_RECORD).to_string())
+            .set(
+                "max.partition.fetch.bytes",
+                (MAX_CHANGELOG_RECORD + 65536).to_string(),
+            )
+            .set(
+                "receive.message.max.bytes",
+                (2 * MAX_CHANGELOG_RECORD + 65536).to_string(),
+            );
+        Ok(ChangelogReader {
+            consumer: c.create()?,
+            topic: topic.to_string(),
+            partitions,
+        })
+    }
+
+    /// The latest committed snapshot of input partition `topic`/`partition`, if any, and the
+    /// next input offset it has not seen.
+    pub fn restore(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<(Vec<u8>, Option<i64>)>, PipelineError> {
+        let cp = partition_of(partition, self.partitions);
+        let (low, high) =
+            self.consumer
+                .fetch_watermarks(&self.topic, cp, Duration::from_secs(30))?;
+        if high <= low {
+            return Ok(None);
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, cp, Offset::Beginning)?;
+        self.consumer.assign(&tpl)?;
+        let want = key(topic, partition);
+        let mut latest = None;
+        let deadline = Instant::now() + RESTORE_TIMEOUT;
+        let out = loop {
+            if Instant::now() > deadline {
+                break Err(PipelineError::Data(format!(
+                    "restoring {want} from changelog `{}` partition {cp} took over {} s",
+                    self.topic,
+                    RESTORE_TIMEOUT.as_secs()
+                )));
+            }
+            match self.consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(m)) => {
+                    if m.key() == Some(want.as_bytes()) {
+                        let offset = m.headers().and_then(|h| {
+                            h.iter()
+                                .find(|x| x.key == super::H_STATE_OFFSET)
+                                .and_then(|x| std::str::from_utf8(x.value?).ok()?.parse().ok())
+                        });
+                        latest = m.payload().map(|p| (p.to_vec(), offset));
+                    }
+                    if m.offset() + 1 >= high {
+                        break Ok(latest);
+                    }
+                }
+                // end of the committed records (read_committed stops at the stable offset)
+                Some(Err(KafkaError::PartitionEOF(_))) => break Ok(latest),
+                Some(Err(e)) => tracing::warn!(error = %e, "changelog restore: consumer error"),
+                None => {}
+            }
+        };
+        self.consumer.unassign()?;
+        out
+    }
+}
