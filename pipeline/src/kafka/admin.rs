@@ -33,9 +33,14 @@ pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), 
 
 /// Creates a one-partition compacted topic (the model registry) if it does not exist.
 pub async fn ensure_compacted_topic(brokers: &str, topic: &str) -> Result<(), PipelineError> {
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    create_topic(brokers, new).await
+}
+
+/// Creates `new` unless a topic of that name exists.
+pub(super) async fn create_topic(brokers: &str, new: NewTopic<'_>) -> Result<(), PipelineError> {
     let admin: AdminClient<DefaultClientContext> =
         client_config(brokers, &Default::default()).create()?;
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     for res in admin.create_topics(&[new], &opts).await? {
         match res {

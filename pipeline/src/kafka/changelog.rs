@@ -9,12 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_config;
@@ -41,23 +39,11 @@ pub async fn ensure_changelog(
     topic: &str,
     partitions: i32,
 ) -> Result<i32, PipelineError> {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(brokers, &Default::default()).create()?;
     let max = (MAX_CHANGELOG_RECORD + 65536).to_string();
     let new = NewTopic::new(topic, partitions.max(1), TopicReplication::Fixed(1))
         .set("cleanup.policy", "compact")
         .set("max.message.bytes", &max);
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for res in admin.create_topics(&[new], &opts).await? {
-        match res {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(PipelineError::Data(format!(
-                    "could not create changelog topic `{topic}`: {code}"
-                )))
-            }
-        }
-    }
+    super::admin::create_topic(brokers, new).await?;
     partition_count(brokers, topic)
 }
 
