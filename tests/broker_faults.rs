@@ -185,9 +185,10 @@ impl Scenario {
     }
 
     /// The committed alerts, each as canonical JSON without its emission time. Reads
-    /// `read_committed` until the reader's position reaches the end of the topic: a killed
+    /// `read_committed` until the reader's position reaches the end of the log: a killed
     /// instance's open transaction holds committed readers back until the broker aborts it
-    /// (`transaction.timeout.ms`), so stopping at the first quiet moment could miss alerts.
+    /// (`transaction.timeout.ms` plus the broker's abort check interval), so stopping at the
+    /// first quiet moment, or at the stable offset, would miss alerts committed after it.
     fn alerts(&self) -> Vec<String> {
         let c: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers())
@@ -200,6 +201,13 @@ impl Scenario {
         tpl.add_partition_offset(&self.alerts, 0, Offset::Beginning)
             .expect("partition");
         c.assign(&tpl).expect("assign");
+        // the end of the log as written: a read_committed client's watermark query stops at the
+        // last stable offset, which an open transaction holds back
+        let ends: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .expect("watermark client");
         let start = Instant::now();
         let mut out = Vec::new();
         loop {
@@ -213,7 +221,7 @@ impl Scenario {
                 }
                 Some(Err(e)) => println!("alert reader: {e}"),
                 None => {
-                    let (_, high) = c
+                    let (_, high) = ends
                         .fetch_watermarks(&self.alerts, 0, Duration::from_secs(10))
                         .expect("watermarks");
                     let at = c
@@ -221,6 +229,10 @@ impl Scenario {
                         .ok()
                         .and_then(|p| p.elements().first().map(|e| e.offset()));
                     if matches!(at, Some(Offset::Offset(o)) if o >= high) {
+                        println!(
+                            "alert reader: {} alerts, position {at:?}, end {high}",
+                            out.len()
+                        );
                         return out;
                     }
                 }
