@@ -29,6 +29,13 @@ async fn skab_pooled_metrics_meet_the_floors() {
         .as_f64()
         .expect("NAB standard (the job scores change points)");
     assert!(nab >= 25.0, "SKAB NAB standard {nab:.2} < 25");
+    // lead time: most labelled anomalies are alarmed, well before they end
+    let (events, detected) = (j["events"].as_u64(), j["events_detected"].as_u64());
+    assert_eq!(events, Some(20), "one labelled anomaly per file");
+    assert!(detected >= Some(16), "{detected:?} of 20 anomalies alarmed");
+    let lead = j["lead_time_median_s"].as_f64().expect("lead time");
+    let delay = j["detection_delay_median_s"].as_f64().expect("delay");
+    assert!(lead > 0.0 && delay >= 0.0, "lead {lead} s, delay {delay} s");
     assert_eq!(
         j["nab_windows"], 79,
         "one window per labelled change point in the test parts"

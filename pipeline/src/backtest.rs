@@ -88,6 +88,73 @@ pub struct FileResult {
     /// Per test row: data row, score of its window, label (for the report's plots).
     #[serde(skip)]
     pub trace: Vec<(usize, f64, bool)>,
+    /// The labelled anomalies of the test part and when each was first alarmed.
+    pub events: Vec<LabelledEvent>,
+}
+
+/// A labelled anomaly (a run of labelled rows) and its first alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LabelledEvent {
+    /// Event time of its first labelled row, ms.
+    pub start_ms: i64,
+    /// Event time of its last labelled row (the failure), ms.
+    pub end_ms: i64,
+    /// Event time of the first alarmed row within it, if any.
+    pub first_alarm_ms: Option<i64>,
+}
+
+impl LabelledEvent {
+    /// Lead time: from the first alarm to the event's end (the failure), ms.
+    pub fn lead_ms(&self) -> Option<i64> {
+        self.first_alarm_ms.map(|a| self.end_ms - a)
+    }
+
+    /// Detection delay: from the event's start to the first alarm, ms.
+    pub fn delay_ms(&self) -> Option<i64> {
+        self.first_alarm_ms.map(|a| a - self.start_ms)
+    }
+}
+
+/// The labelled events of test rows `(event time, alarmed, labelled)` in time order: each run
+/// of labelled rows is one event, first alarmed at its first alarmed row.
+pub fn labelled_events(rows: &[(i64, bool, bool)]) -> Vec<LabelledEvent> {
+    let mut out: Vec<LabelledEvent> = Vec::new();
+    let mut open: Option<LabelledEvent> = None;
+    for &(t, alarmed, label) in rows {
+        match (&mut open, label) {
+            (Some(e), true) => {
+                e.end_ms = t;
+                if alarmed && e.first_alarm_ms.is_none() {
+                    e.first_alarm_ms = Some(t);
+                }
+            }
+            (None, true) => {
+                open = Some(LabelledEvent {
+                    start_ms: t,
+                    end_ms: t,
+                    first_alarm_ms: alarmed.then_some(t),
+                })
+            }
+            (Some(_), false) => out.extend(open.take()),
+            (None, false) => {}
+        }
+    }
+    out.extend(open);
+    out
+}
+
+/// The median of some values, if any.
+fn median(mut v: Vec<i64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2] as f64
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+    })
 }
 
 /// A backtest's result.
@@ -106,9 +173,44 @@ pub struct BacktestReport {
 }
 
 impl BacktestReport {
+    /// All labelled events of all files.
+    pub fn events(&self) -> Vec<LabelledEvent> {
+        self.files
+            .iter()
+            .flat_map(|f| f.events.iter().copied())
+            .collect()
+    }
+
+    /// Median lead time (first alarm to the event's end) over the detected events, seconds.
+    pub fn median_lead_s(&self) -> Option<f64> {
+        median(
+            self.events()
+                .iter()
+                .filter_map(LabelledEvent::lead_ms)
+                .collect(),
+        )
+        .map(|m| m / 1000.0)
+    }
+
+    /// Median detection delay (event start to first alarm) over the detected events, seconds.
+    pub fn median_delay_s(&self) -> Option<f64> {
+        median(
+            self.events()
+                .iter()
+                .filter_map(LabelledEvent::delay_ms)
+                .collect(),
+        )
+        .map(|m| m / 1000.0)
+    }
+
     /// The one-object JSON of `vigil backtest --json`.
     pub fn json(&self) -> serde_json::Value {
+        let events = self.events();
         serde_json::json!({
+            "events": events.len(),
+            "events_detected": events.iter().filter(|e| e.first_alarm_ms.is_some()).count(),
+            "lead_time_median_s": self.median_lead_s(),
+            "detection_delay_median_s": self.median_delay_s(),
             "f1": self.total.f1(),
             "far": self.total.far(),
             "mar": self.total.mar(),
@@ -158,6 +260,18 @@ impl std::fmt::Display for BacktestReport {
             pct(self.total.far()),
             pct(self.total.mar())
         )?;
+        let events = self.events();
+        if !events.is_empty() {
+            let secs = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} s"));
+            write!(
+                f,
+                "\nlabelled events: {} of {} alarmed; median lead time before the event's end {}, median detection delay {}",
+                events.iter().filter(|e| e.first_alarm_ms.is_some()).count(),
+                events.len(),
+                secs(self.median_lead_s()),
+                secs(self.median_delay_s())
+            )?;
+        }
         if let Some(n) = self.nab {
             write!(
                 f,
@@ -343,6 +457,7 @@ pub async fn run_backtest(
         let mut test_rows = 0;
         // test-part predictions by data row
         let mut pred: Vec<(usize, bool)> = Vec::new();
+        let mut timed: Vec<(i64, bool, bool)> = Vec::new();
         for (i, src) in decoded.rows.iter().enumerate() {
             let src = *src as usize;
             if src < split {
@@ -357,6 +472,7 @@ pub async fn run_backtest(
             conf.add(predicted, label);
             trace.push((src, score.unwrap_or(f64::NAN), label));
             pred.push((src, predicted));
+            timed.push((t, predicted, label));
             test_rows += 1;
         }
         if let Some(cps) = &changepoints {
@@ -402,6 +518,7 @@ pub async fn run_backtest(
             confusion: conf,
             threshold: artifact.threshold,
             trace,
+            events: labelled_events(&timed),
         });
     }
     if bt.changepoint.is_some() && nab_windows > 0 {
@@ -498,6 +615,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labelled_events_find_each_run_and_its_first_alarm() {
+        // (time, alarmed, labelled): an early alarm outside any event, an event alarmed at its
+        // second row, a missed event, and an event running to the end of the part
+        let rows = [
+            (0, true, false),
+            (1, false, true),
+            (2, true, true),
+            (3, true, true),
+            (4, false, false),
+            (5, false, true),
+            (6, false, true),
+            (7, true, false),
+            (8, true, true),
+        ];
+        let e = labelled_events(&rows);
+        assert_eq!(
+            e,
+            vec![
+                LabelledEvent {
+                    start_ms: 1,
+                    end_ms: 3,
+                    first_alarm_ms: Some(2)
+                },
+                LabelledEvent {
+                    start_ms: 5,
+                    end_ms: 6,
+                    first_alarm_ms: None
+                },
+                LabelledEvent {
+                    start_ms: 8,
+                    end_ms: 8,
+                    first_alarm_ms: Some(8)
+                },
+            ]
+        );
+        assert_eq!(e[0].lead_ms(), Some(1));
+        assert_eq!(e[0].delay_ms(), Some(1));
+        assert_eq!(e[1].lead_ms(), None);
+        assert_eq!(median(vec![3, 1, 2]), Some(2.0));
+        assert_eq!(median(vec![4, 1]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
     fn plot_has_score_threshold_and_label_shading() {
         let r = FileResult {
             file: "valve1/0.csv".into(),
@@ -516,6 +677,7 @@ mod tests {
                 (402, 2.0, true),
                 (403, f64::NAN, true),
             ],
+            events: Vec::new(),
         };
         let svg = plot_svg(&r);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
