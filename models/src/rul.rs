@@ -67,12 +67,7 @@ impl RulDetector {
         let regressor = GradientBoosted::fit(x, y, p.gbr)?;
         let ranges = (0..x.ncols())
             .map(|j| {
-                let v: Vec<f64> = x
-                    .column(j)
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect();
+                let v = finite_column(x, j);
                 (
                     crate::calibrate::quantile(&v, 0.01).unwrap_or(f64::NAN),
                     crate::calibrate::quantile(&v, 0.99).unwrap_or(f64::NAN),
@@ -81,12 +76,7 @@ impl RulDetector {
             .collect();
         let moments = (0..x.ncols())
             .map(|j| {
-                let v: Vec<f64> = x
-                    .column(j)
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect();
+                let v = finite_column(x, j);
                 let n = v.len().max(1) as f64;
                 let m = v.iter().sum::<f64>() / n;
                 (
@@ -178,6 +168,15 @@ impl RulMetrics {
             bias: d.sum::<f64>() / n,
         })
     }
+}
+
+/// The finite values of column `j`.
+fn finite_column(x: ArrayView2<'_, f64>, j: usize) -> Vec<f64> {
+    x.column(j)
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect()
 }
 
 #[cfg(test)]

@@ -247,16 +247,17 @@ impl EventTimeOperator {
         let mut bound: Option<i64> = None;
         for r in 0..batch.num_rows() {
             let late_by_order = bound.is_some_and(|b| self.store.ends_by(ts[r], b));
-            let s = sources[r];
-            let m = running.entry(s).or_insert(i64::MIN);
-            if record_order && ts[r] > *m {
-                *m = ts[r];
-                let wm = self.watermarks.peek_with(s, ts[r], wall);
-                let b = wm.map(|w| w.saturating_sub(lateness));
-                bound = match (bound, b) {
-                    (Some(x), Some(y)) => Some(x.max(y)),
-                    (x, y) => x.or(y),
-                };
+            if record_order {
+                let s = sources[r];
+                let m = running.entry(s).or_insert(i64::MIN);
+                if ts[r] > *m {
+                    *m = ts[r];
+                    let b = self
+                        .watermarks
+                        .peek_with(s, ts[r], wall)
+                        .map(|w| w.saturating_sub(lateness));
+                    bound = bound.max(b);
+                }
             }
             if late_by_order || self.store.is_late(assets.value(r), ts[r]) {
                 out.late_rows.push(r as u32);
