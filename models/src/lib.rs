@@ -3,7 +3,7 @@
 //! This crate owns the maths that turns feature rows into anomaly scores (the [`detector`] trait
 //! and its implementations [`pca`], [`kmeans`], [`gmm`], [`ocsvm`]), remaining useful life
 //! ([`rul`], on the gradient-boosted trees of [`gbr`]), the
-//! calibration of thresholds from training scores ([`calibrate`]), the JSON artifact that carries
+//! alert lifecycle decision ([`lifecycle`]), the calibration of thresholds from training scores ([`calibrate`]), the JSON artifact that carries
 //! a trained model with the feature names and SQL fingerprint it was trained on ([`artifact`]), and
 //! the explanation of a score by feature ([`Scored::contributions`]). It sees plain `f64` matrices,
 //! never Arrow, Kafka or files other than the artifact it is asked to read or write.
@@ -16,6 +16,7 @@ pub mod error;
 pub mod gbr;
 pub mod gmm;
 pub mod kmeans;
+pub mod lifecycle;
 pub mod ocsvm;
 pub mod pca;
 pub mod rul;

@@ -379,8 +379,16 @@ pub async fn run_backtest(
         .ok_or_else(|| PipelineError::Data("the job has no [backtest] section".into()))?;
     let (train_rows, label) = match &bt.protocol {
         BacktestProtocol::PerFile { train_rows, label } => (*train_rows, label.as_str()),
-        BacktestProtocol::Rul { train, test, truth } => {
-            let r = crate::backtest_rul::run(cfg, input, train, test, truth).await?;
+        BacktestProtocol::Nab { labels } => {
+            return crate::backtest_nab::run(cfg, input, &bt.data, &bt.include, labels).await;
+        }
+        BacktestProtocol::Rul {
+            train,
+            test,
+            truth,
+            truth_cap,
+        } => {
+            let r = crate::backtest_rul::run(cfg, input, train, test, truth, *truth_cap).await?;
             return Ok(BacktestReport {
                 files: Vec::new(),
                 total: Confusion::default(),

@@ -36,8 +36,12 @@ pub struct RulPrediction {
 /// The result of a RUL backtest.
 #[derive(Debug, Clone, Serialize)]
 pub struct RulReport {
-    /// RMSE, PHM08 score, bias.
+    /// RMSE, PHM08 score, bias (against the truth capped at `truth_cap` when set).
     pub metrics: RulMetrics,
+    /// The cap applied to the truth for `metrics`, if any.
+    pub truth_cap: Option<f64>,
+    /// The same against the uncapped truth (when a cap is set).
+    pub metrics_uncapped: Option<RulMetrics>,
     /// Training feature rows.
     pub train_rows: usize,
     /// Per test asset.
@@ -57,7 +61,18 @@ impl std::fmt::Display for RulReport {
             .iter()
             .map(|p| (p.predicted - p.actual).abs())
             .fold(0.0, f64::max);
-        write!(f, "RMSE {:.2}, PHM08 score {:.1}, mean error {:+.2} (positive = late), worst |error| {:.1}", m.rmse, m.phm_score, m.bias, worst)
+        let against = self.truth_cap.map_or(String::new(), |c| {
+            format!(" against the truth capped at {c}")
+        });
+        write!(f, "RMSE {:.2}, PHM08 score {:.1}{against}, mean error {:+.2} (positive = late), worst |error| {:.1}", m.rmse, m.phm_score, m.bias, worst)?;
+        if let Some(u) = &self.metrics_uncapped {
+            write!(
+                f,
+                "\nagainst the uncapped truth: RMSE {:.2}, PHM08 score {:.1}",
+                u.rmse, u.phm_score
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +109,7 @@ pub async fn run(
     train: &Path,
     test: &Path,
     truth: &Path,
+    truth_cap: Option<f64>,
 ) -> Result<RulReport, PipelineError> {
     let relocate = |p: &Path| match (input, p.file_name()) {
         (Some(dir), Some(name)) => dir.join(name),
@@ -162,14 +178,22 @@ pub async fn run(
             actual,
         });
     }
-    let pairs: Vec<(f64, f64)> = predictions
-        .iter()
-        .map(|p| (p.predicted, p.actual))
-        .collect();
-    let metrics =
-        RulMetrics::of(&pairs).ok_or_else(|| PipelineError::Data("no test assets".into()))?;
+    let pairs = |cap: f64| -> Vec<(f64, f64)> {
+        predictions
+            .iter()
+            .map(|p| (p.predicted, p.actual.min(cap)))
+            .collect()
+    };
+    let none = || PipelineError::Data("no test assets".into());
+    let uncapped = RulMetrics::of(&pairs(f64::INFINITY)).ok_or_else(none)?;
+    let (metrics, metrics_uncapped) = match truth_cap {
+        Some(c) => (RulMetrics::of(&pairs(c)).ok_or_else(none)?, Some(uncapped)),
+        None => (uncapped, None),
+    };
     Ok(RulReport {
         metrics,
+        truth_cap,
+        metrics_uncapped,
         train_rows: artifact.training.rows,
         predictions,
     })

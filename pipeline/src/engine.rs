@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::Array2;
-use vigil_models::baselines::{BaselineSpec, BaselineState};
 use vigil_models::ModelArtifact;
 use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
@@ -20,6 +19,7 @@ use vigil_schemas::{
     Alert, AlertKind, BatchDecoder, Contribution, DecodeOutcome, ModelRef, QualityProblem,
 };
 
+use crate::alerting::{BaselineBank, LifecycleBook};
 use crate::job::{JobConfig, Limits};
 use crate::metrics::JobStats;
 use crate::PipelineError;
@@ -39,6 +39,9 @@ pub struct Step {
     pub alerts: Vec<Alert>,
     /// Alerts the shadow model version would have raised (not acted on).
     pub shadow_alerts: Vec<Alert>,
+    /// Every scored window (asset, window, score, threshold, detector), when asked for with
+    /// [`Engine::keep_scores`]: what the lifecycle decided on, for backtests and dashboards.
+    pub scores: Vec<Alert>,
 }
 
 /// Feature rows with their asset ids and window bounds, as a plain matrix.
@@ -107,10 +110,13 @@ pub struct Engine {
     shadow: Option<Arc<ModelArtifact>>,
     top_features: usize,
     event_time: EventTimeConfig,
-    /// Per-asset streaming baselines and the index of their feature.
-    baselines: Vec<(BaselineSpec, usize)>,
-    /// Their state, per asset (one entry per baseline).
-    baseline_states: HashMap<String, Vec<BaselineState>>,
+    /// Per-asset streaming baselines and their state.
+    baselines: BaselineBank,
+    /// The alert lifecycle of the active model and the baselines, and of the shadow model.
+    lifecycle: Option<LifecycleBook>,
+    shadow_lifecycle: Option<LifecycleBook>,
+    /// Report every scored window in [`Step::scores`].
+    keep_scores: bool,
     /// Last age scored per asset by a RUL model (active and shadow).
     rul_ages: HashMap<String, f64>,
     shadow_rul_ages: HashMap<String, f64>,
@@ -139,19 +145,21 @@ impl Engine {
             let Some(j) = features
                 .feature_names()
                 .iter()
-                .position(|n| *n == b.feature)
+                .position(|n| *n == b.spec.feature)
             else {
                 return Err(PipelineError::Data(format!(
                     "baseline on `{}`: the feature SQL has no such column (it gives: {})",
-                    b.feature,
+                    b.spec.feature,
                     features.feature_names().join(", ")
                 )));
             };
             baselines.push((b.clone(), j));
         }
         Ok(Engine {
-            baselines,
-            baseline_states: HashMap::new(),
+            baselines: BaselineBank::new(baselines, cfg.baseline_mode),
+            lifecycle: cfg.lifecycle.map(LifecycleBook::new),
+            shadow_lifecycle: cfg.lifecycle.map(LifecycleBook::new),
+            keep_scores: false,
             rul_ages: HashMap::new(),
             shadow_rul_ages: HashMap::new(),
             assets: HashMap::new(),
@@ -166,6 +174,11 @@ impl Engine {
             event_time: cfg.event_time,
             stats,
         })
+    }
+
+    /// Reports every scored window in [`Step::scores`] from now on (backtests).
+    pub fn keep_scores(&mut self, on: bool) {
+        self.keep_scores = on;
     }
 
     /// The feature query (names, fingerprint).
@@ -391,7 +404,13 @@ impl Engine {
             .collect();
         for a in &gone {
             self.assets.remove(a);
-            self.baseline_states.remove(a);
+            self.baselines.forget(a);
+            if let Some(l) = &mut self.lifecycle {
+                l.forget(a);
+            }
+            if let Some(l) = &mut self.shadow_lifecycle {
+                l.forget(a);
+            }
             self.rul_ages.remove(a);
             self.shadow_rul_ages.remove(a);
             self.op.forget_asset(a);
@@ -406,7 +425,8 @@ impl Engine {
 
     /// Per-asset state entries: baseline and RUL state, and data-quality sensors.
     pub fn state_entries(&self) -> usize {
-        self.baseline_states.len()
+        self.baselines.states.len()
+            + self.lifecycle.as_ref().map_or(0, |l| l.states.len())
             + self.rul_ages.len()
             + self.shadow_rul_ages.len()
             + self.op.tracked_sensors()
@@ -420,7 +440,9 @@ impl Engine {
         serde_json::to_vec(&serde_json::json!({
             "format": 1,
             "event_time": op,
-            "baselines": self.baseline_states,
+            "baselines": self.baselines.states,
+            "lifecycle": self.lifecycle.as_ref().map(|l| &l.states),
+            "shadow_lifecycle": self.shadow_lifecycle.as_ref().map(|l| &l.states),
             "rul_ages": self.rul_ages,
             "assets": self.assets,
         }))
@@ -440,75 +462,26 @@ impl Engine {
         }
         let op =
             serde_json::to_vec(&v["event_time"]).map_err(|e| PipelineError::Data(e.to_string()))?;
-        let states: HashMap<String, Vec<BaselineState>> =
+        let states: HashMap<String, Vec<vigil_models::baselines::BaselineState>> =
             serde_json::from_value(v["baselines"].clone())
                 .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
         self.op = EventTimeOperator::restore(self.event_time, &op)?;
         self.op.resume(wall);
-        self.baseline_states = states;
+        self.baselines.states = states;
+        // absent in older snapshots (or jobs without a lifecycle): alerts open afresh
+        for (book, key) in [
+            (&mut self.lifecycle, "lifecycle"),
+            (&mut self.shadow_lifecycle, "shadow_lifecycle"),
+        ] {
+            if let Some(b) = book {
+                b.states = serde_json::from_value(v[key].clone()).unwrap_or_default();
+            }
+        }
         self.rul_ages = serde_json::from_value(v["rul_ages"].clone()).unwrap_or_default();
         // absent in snapshots of older versions: assets are tracked again as they report
         self.assets = serde_json::from_value(v["assets"].clone()).unwrap_or_default();
         self.features.reset_sliding();
         Ok(())
-    }
-
-    /// Feeds a window's feature rows to the per-asset baselines; returns their alerts.
-    fn run_baselines(&mut self, feats: &RecordBatch) -> Vec<Alert> {
-        if self.baselines.is_empty() || feats.num_rows() == 0 {
-            return Vec::new();
-        }
-        let n = self.features.feature_names().len();
-        let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), n);
-        let mut out = Vec::new();
-        for i in 0..m.len() {
-            let asset = &m.assets[i];
-            let states = self
-                .baseline_states
-                .entry(asset.clone())
-                .or_insert_with(Vec::new);
-            // a restored state from a job with fewer baselines: start the new ones fresh
-            if states.len() != self.baselines.len() {
-                states.truncate(self.baselines.len());
-                for (b, _) in &self.baselines[states.len()..] {
-                    states.push(b.new_state());
-                }
-            }
-            for ((spec, j), state) in self.baselines.iter().zip(states.iter_mut()) {
-                let x = m.values[(i, *j)];
-                let (mean, sd) = state.reference();
-                let score = spec.update(state, x);
-                if score < 1.0 {
-                    continue;
-                }
-                let detail = format!("baseline:{}:{}", spec.method.name(), spec.feature);
-                out.push(Alert {
-                    alert_id: Alert::make_id(asset, m.window_start[i], AlertKind::Anomaly, &detail),
-                    kind: AlertKind::Anomaly,
-                    asset_id: asset.clone(),
-                    window_start: m.window_start[i],
-                    window_end: m.window_end[i],
-                    score,
-                    threshold: 1.0,
-                    model: Some(ModelRef {
-                        name: format!("baseline/{}", spec.method.name()),
-                        version: spec.feature.clone(),
-                    }),
-                    quality: None,
-                    rul: None,
-                    top_features: vec![Contribution {
-                        feature: spec.feature.clone(),
-                        value: x,
-                        share: 1.0,
-                        normal_low: mean - 3.0 * sd,
-                        normal_high: mean + 3.0 * sd,
-                        z: (sd > 0.0 && x.is_finite()).then(|| (x - mean) / sd),
-                    }],
-                    emitted_at: now_ms(),
-                });
-            }
-        }
-        out
     }
 
     async fn on_advanced(&mut self, adv: Advanced) -> Result<Step, PipelineError> {
@@ -521,27 +494,31 @@ impl Engine {
             };
             let feats = self.features.run(w, cache).await?;
             self.stats.record_window(feats.num_rows());
+            let names = self.features.feature_names();
+            let m = FeatureMatrix::from_batches(std::slice::from_ref(&feats), names.len());
+            // with a lifecycle (or scores kept) every scored window is a candidate
+            let all = self.lifecycle.is_some() || self.keep_scores;
+            let mut cands = Vec::new();
             if let Some(model) = &self.model {
-                let alerts = score(
-                    model,
-                    &feats,
-                    self.features.feature_names(),
-                    self.top_features,
-                    &mut self.rul_ages,
-                );
-                self.stats.record_alerts(alerts.len());
-                step.alerts.extend(alerts);
+                cands = score(model, &m, names, self.top_features, &mut self.rul_ages, all);
             }
+            cands.extend(self.baselines.candidates(&m, all));
             if let Some(shadow) = &self.shadow {
-                step.shadow_alerts.extend(score(
+                let c = score(
                     shadow,
-                    &feats,
-                    self.features.feature_names(),
+                    &m,
+                    names,
                     self.top_features,
                     &mut self.shadow_rul_ages,
-                ));
+                    all,
+                );
+                step.shadow_alerts
+                    .extend(decide(&mut self.shadow_lifecycle, c));
             }
-            let alerts = self.run_baselines(&feats);
+            if self.keep_scores {
+                step.scores.extend(cands.iter().cloned());
+            }
+            let alerts = decide(&mut self.lifecycle, cands);
             self.stats.record_alerts(alerts.len());
             step.alerts.extend(alerts);
             step.features.push(feats);
@@ -611,10 +588,25 @@ pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
         rul: None,
         top_features: Vec::new(),
         emitted_at: now_ms(),
+        state: None,
+        severity: None,
     }
 }
 
-/// Scores a feature batch and returns the alerts for rows over the model's threshold.
+/// The alerts among candidates: the lifecycle's transitions, or without one every candidate
+/// over its threshold.
+fn decide(lifecycle: &mut Option<LifecycleBook>, cands: Vec<Alert>) -> Vec<Alert> {
+    match lifecycle {
+        Some(book) => book.apply(cands),
+        None => cands
+            .into_iter()
+            .filter(|a| a.score > a.threshold)
+            .collect(),
+    }
+}
+
+/// Scores feature rows and returns the alerts for rows over the model's threshold (for every
+/// scored row with `all`: the candidates of a lifecycle).
 ///
 /// A remaining-useful-life model scores only the *current* row of each asset: the first window
 /// in which the asset's age feature reached a new value (`ages` remembers the last age scored
@@ -622,12 +614,12 @@ pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
 /// scored again. Its alerts have kind `rul` and carry the predicted life.
 pub fn score(
     model: &ModelArtifact,
-    feats: &RecordBatch,
+    m: &FeatureMatrix,
     names: &[String],
     top_k: usize,
     ages: &mut HashMap<String, f64>,
+    all: bool,
 ) -> Vec<Alert> {
-    let m = FeatureMatrix::from_batches(std::slice::from_ref(feats), names.len());
     let det = model.scorer();
     let rul = model.detector.rul();
     let kind = if rul.is_some() {
@@ -647,7 +639,7 @@ pub fn score(
             *last = age;
         }
         let s = det.score(row);
-        if !(s.score > model.threshold) {
+        if !all && !(s.score > model.threshold) {
             continue;
         }
         let mut order: Vec<usize> = (0..names.len()).collect();
@@ -681,6 +673,8 @@ pub fn score(
             rul: rul.map(|r| r.predict(row)),
             top_features,
             emitted_at,
+            state: None,
+            severity: None,
         });
     }
     alerts

@@ -6,7 +6,9 @@
 //! the demo ([`sim`], [`demo`]), and job metrics ([`metrics`]). The `vigil` binary (`main.rs`)
 //! is a thin CLI over these.
 
+pub mod alerting;
 pub mod backtest;
+pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
 pub mod demo;

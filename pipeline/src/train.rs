@@ -545,7 +545,13 @@ mod tests {
             // score the live hour: the faulty pump alerts in its last windows, healthy ones rarely
             let alerts: Vec<_> = feats
                 .iter()
-                .flat_map(|f| score(a, f, &names, 3, &mut HashMap::new()))
+                .flat_map(|f| {
+                    let m = crate::engine::FeatureMatrix::from_batches(
+                        std::slice::from_ref(f),
+                        names.len(),
+                    );
+                    score(a, &m, &names, 3, &mut HashMap::new(), false)
+                })
                 .collect();
             let faulty_alerts = alerts
                 .iter()

@@ -30,6 +30,52 @@ impl AlertKind {
     }
 }
 
+/// Where an alert is in its lifecycle (jobs with `[alerts] lifecycle`; absent otherwise, when
+/// every window over the threshold is its own alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The alert opened: the first record of its id.
+    Open,
+    /// The firing alert changed (its severity, an acknowledgement or a silence).
+    Update,
+    /// The condition cleared: the last record of its id.
+    Resolved,
+}
+
+impl AlertState {
+    /// The state's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Update => "update",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// How bad an alert is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Over the threshold.
+    Warning,
+    /// Far over the threshold (the job's `critical_ratio`).
+    Critical,
+}
+
+impl Severity {
+    /// The severity's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// A data-quality problem of one measurement of an asset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "problem", rename_all = "snake_case")]
@@ -136,6 +182,12 @@ pub struct Alert {
     pub top_features: Vec<Contribution>,
     /// Wall-clock time the alert was produced, UTC milliseconds.
     pub emitted_at: i64,
+    /// Lifecycle state (jobs with `[alerts] lifecycle` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<AlertState>,
+    /// Severity (jobs with `[alerts] lifecycle` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 impl Alert {

@@ -10,7 +10,7 @@ pub mod decode;
 pub mod error;
 pub mod reading;
 
-pub use alert::{Alert, AlertKind, Contribution, ModelRef, QualityProblem};
+pub use alert::{Alert, AlertKind, AlertState, Contribution, ModelRef, QualityProblem, Severity};
 pub use decode::{BatchDecoder, DeadLetter, DecodeOutcome, FieldMapping, RejectReason};
 pub use error::SchemaError;
 pub use reading::{EventTime, Reading, Waveform};

@@ -110,6 +110,13 @@ pub struct BacktestSection {
     /// appearance in `test` (protocol `rul`).
     #[serde(default)]
     pub truth: Option<String>,
+    /// Cap applied to the truth before scoring (protocol `rul`; the literature's convention
+    /// for C-MAPSS is the training cap), in addition to the uncapped figures.
+    #[serde(default)]
+    pub truth_cap: Option<f64>,
+    /// NAB label windows (`combined_windows*.json`, relative to the job file; protocol `nab`).
+    #[serde(default)]
+    pub labels: Option<String>,
     /// The 0/1 change-point column (scored with NAB), if any.
     #[serde(default)]
     pub changepoint: Option<String>,
@@ -302,6 +309,10 @@ pub struct BaselineSection {
     /// Page-Hinkley threshold in standard deviations (default 10).
     #[serde(default)]
     pub lambda: Option<f64>,
+    /// The asset class it applies to: an asset-id pattern where `*` matches anything
+    /// (default: every asset).
+    #[serde(default)]
+    pub assets: Option<String>,
 }
 
 /// `[features]`
@@ -334,6 +345,28 @@ pub struct AlertsSection {
     /// How many contributing features each alert lists (default 3).
     #[serde(default)]
     pub top_features: Option<i64>,
+    /// `each` (every baseline alerts on its own, the default) or `ensemble` (one score per
+    /// asset and window, the largest of the baselines').
+    #[serde(default)]
+    pub baselines: Option<String>,
+    /// Alerts have a lifecycle (open / update / resolved) instead of one alert per window.
+    #[serde(default)]
+    pub lifecycle: Option<bool>,
+    /// Consecutive windows over the threshold before an alert opens (default 1).
+    #[serde(default)]
+    pub pending_windows: Option<i64>,
+    /// Consecutive windows under the hysteresis threshold before it resolves (default 1).
+    #[serde(default)]
+    pub resolve_windows: Option<i64>,
+    /// The resolve threshold as a fraction of the threshold (default 1.0).
+    #[serde(default)]
+    pub hysteresis: Option<f64>,
+    /// Event time after an alert opened during which no new one opens (default `0s`).
+    #[serde(default)]
+    pub cooldown: Option<String>,
+    /// Score, in threshold multiples, from which an alert is critical (default 2.0).
+    #[serde(default)]
+    pub critical_ratio: Option<f64>,
 }
 
 /// `[training]`
@@ -419,7 +452,19 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ),
     ("features", &["sql_file"]),
     ("model", &["artifact", "registry_topic", "name"]),
-    ("alerts", &["top_features"]),
+    (
+        "alerts",
+        &[
+            "top_features",
+            "baselines",
+            "lifecycle",
+            "pending_windows",
+            "resolve_windows",
+            "hysteresis",
+            "cooldown",
+            "critical_ratio",
+        ],
+    ),
     ("quality", &["silent_after", "stuck_windows"]),
     ("training", &["input"]),
     (
@@ -437,6 +482,8 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "train",
             "test",
             "truth",
+            "truth_cap",
+            "labels",
         ],
     ),
     (

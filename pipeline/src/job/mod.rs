@@ -89,8 +89,12 @@ pub struct JobConfig {
     pub mapping: FieldMapping,
     /// Windows, watermarks, lateness, deduplication and data-quality checks.
     pub event_time: EventTimeConfig,
-    /// Per-asset streaming baselines.
-    pub baselines: Vec<vigil_models::baselines::BaselineSpec>,
+    /// Per-asset streaming baselines, each with the assets it applies to.
+    pub baselines: Vec<crate::alerting::BaselineUse>,
+    /// How the baselines raise alerts (each on its own or as one ensemble).
+    pub baseline_mode: crate::alerting::BaselineMode,
+    /// The alert lifecycle, if alerts have one.
+    pub lifecycle: Option<vigil_models::lifecycle::Lifecycle>,
     /// Feature SQL file (absolute).
     pub feature_sql_path: PathBuf,
     /// The feature SQL text.
@@ -147,6 +151,15 @@ pub enum BacktestProtocol {
         test: PathBuf,
         /// True RUL per test asset (absolute).
         truth: PathBuf,
+        /// Cap applied to the truth for the capped figures.
+        truth_cap: Option<f64>,
+    },
+    /// NAB's: every file is one asset's stream, scored from its first row (the detector learns
+    /// as it goes), detections before the probation period (min(15 %, 750) rows) ignored,
+    /// against the label windows of a `combined_windows*.json` file.
+    Nab {
+        /// The label windows (absolute).
+        labels: PathBuf,
     },
 }
 

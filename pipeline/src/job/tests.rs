@@ -274,14 +274,17 @@ fn baselines_parse_with_defaults_and_bad_ones_are_explained() {
     use vigil_models::baselines::Method;
     assert_eq!(cfg.baselines.len(), 2);
     assert_eq!(
-        cfg.baselines[0].method,
+        cfg.baselines[0].spec.method,
         Method::Ewma {
             alpha: 0.05,
             limit: 4.0
         }
     );
-    assert_eq!(cfg.baselines[0].warmup, 30);
-    assert_eq!(cfg.baselines[1].method, Method::Cusum { k: 0.5, h: 6.0 });
+    assert_eq!(cfg.baselines[0].spec.warmup, 30);
+    assert_eq!(
+        cfg.baselines[1].spec.method,
+        Method::Cusum { k: 0.5, h: 6.0 }
+    );
     let bad = GOOD.replace("[features]", "[[baselines]]\nfeature = \"x\"\nmethod = \"ewma\"\nlambda = 3.0\nalpha = 2.0\n\n[[baselines]]\nfeature = \"y\"\nmethod = \"holt\"\n\n[features]");
     let p = problems_of(&bad);
     assert!(

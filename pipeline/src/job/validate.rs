@@ -359,6 +359,71 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         cx.problem(&["alerts", "top_features"], "must be between 1 and 50");
     }
 
+    let baseline_mode = match file.alerts.baselines.as_deref() {
+        None | Some("each") => crate::alerting::BaselineMode::Each,
+        Some("ensemble") => crate::alerting::BaselineMode::Ensemble,
+        Some(other) => {
+            cx.problem(
+                &["alerts", "baselines"],
+                format!("`{other}` is neither `each` nor `ensemble`"),
+            );
+            crate::alerting::BaselineMode::Each
+        }
+    };
+    let lifecycle = {
+        let a = &file.alerts;
+        let keys = [
+            ("pending_windows", a.pending_windows.is_some()),
+            ("resolve_windows", a.resolve_windows.is_some()),
+            ("hysteresis", a.hysteresis.is_some()),
+            ("cooldown", a.cooldown.is_some()),
+            ("critical_ratio", a.critical_ratio.is_some()),
+        ];
+        let on = a.lifecycle.unwrap_or(false);
+        if !on {
+            for (k, set) in keys {
+                if set {
+                    cx.problem(&["alerts", k], "only applies with `lifecycle = true`");
+                }
+            }
+            None
+        } else {
+            let d = vigil_models::lifecycle::Lifecycle::default();
+            let windows = |cx: &mut Ctx<'_>, k: &str, v: Option<i64>, def: u32| match v {
+                None => def,
+                Some(n) if (1..=10_000).contains(&n) => n as u32,
+                Some(_) => {
+                    cx.problem(&["alerts", k], "must be between 1 and 10000 windows");
+                    def
+                }
+            };
+            let pending_windows = windows(&mut cx, "pending_windows", a.pending_windows, 1);
+            let resolve_windows = windows(&mut cx, "resolve_windows", a.resolve_windows, 1);
+            let hysteresis = a.hysteresis.unwrap_or(d.hysteresis);
+            if !(hysteresis > 0.0 && hysteresis <= 1.0) {
+                cx.problem(&["alerts", "hysteresis"], "must be in (0, 1]");
+            }
+            let critical_ratio = a.critical_ratio.unwrap_or(d.critical_ratio);
+            if !(critical_ratio >= 1.0 && critical_ratio.is_finite()) {
+                cx.problem(&["alerts", "critical_ratio"], "must be at least 1");
+            }
+            let cooldown_ms = match &a.cooldown {
+                Some(t) => cx.duration(&["alerts", "cooldown"], t).unwrap_or(0),
+                None => 0,
+            };
+            if cooldown_ms < 0 {
+                cx.problem(&["alerts", "cooldown"], "must not be negative");
+            }
+            Some(vigil_models::lifecycle::Lifecycle {
+                pending_windows,
+                resolve_windows,
+                hysteresis,
+                cooldown_ms: cooldown_ms.max(0),
+                critical_ratio,
+            })
+        }
+    };
+
     // [[baselines]]
     let mut baselines = Vec::new();
     for (i, b) in file.baselines.iter().enumerate() {
@@ -429,10 +494,19 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 ),
             );
         }
-        baselines.push(BaselineSpec {
-            feature: b.feature.clone(),
-            warmup: warmup.clamp(2, 100_000) as u32,
-            method,
+        if b.assets.as_deref().is_some_and(str::is_empty) {
+            cx.problem(
+                &at,
+                format!("baseline #{}: `assets` is an empty pattern", i + 1),
+            );
+        }
+        baselines.push(crate::alerting::BaselineUse {
+            spec: BaselineSpec {
+                feature: b.feature.clone(),
+                warmup: warmup.clamp(2, 100_000) as u32,
+                method,
+            },
+            assets: b.assets.clone(),
         });
     }
 
@@ -483,12 +557,33 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                             "protocol rul needs a [rul] section",
                         );
                     }
-                    super::BacktestProtocol::Rul { train, test, truth }
+                    if b.truth_cap.is_some_and(|c| !(c > 0.0)) {
+                        cx.problem(&["backtest", "truth_cap"], "must be positive");
+                    }
+                    super::BacktestProtocol::Rul {
+                        train,
+                        test,
+                        truth,
+                        truth_cap: b.truth_cap,
+                    }
+                }
+                "nab" => {
+                    let labels = match &b.labels {
+                        Some(l) => resolve(l),
+                        None => {
+                            cx.problem(
+                                &["backtest", "protocol"],
+                                "protocol nab needs `labels` (a combined_windows JSON file)",
+                            );
+                            PathBuf::new()
+                        }
+                    };
+                    super::BacktestProtocol::Nab { labels }
                 }
                 other => {
                     cx.problem(
                         &["backtest", "protocol"],
-                        format!("`{other}` is not a protocol (per_file, rul)"),
+                        format!("`{other}` is not a protocol (per_file, rul, nab)"),
                     );
                     super::BacktestProtocol::PerFile {
                         train_rows: 0,
@@ -613,6 +708,8 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 ..event_time
             },
             baselines,
+            baseline_mode,
+            lifecycle,
             feature_sql_path,
             feature_sql,
             model_path: resolve(&file.model.artifact),

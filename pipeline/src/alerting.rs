@@ -1,0 +1,356 @@
+//! From window scores to alert records: the per-asset streaming baselines (each on its own or
+//! combined into one ensemble score, optionally per asset class), and the alert lifecycle
+//! (open / update / resolved with pending windows, hysteresis and cool-down) applied to the
+//! candidate alerts of every detector. Both keep per-asset state that the engine snapshots.
+//!
+//! A *candidate* is the alert a window would raise if its score were over the threshold; with a
+//! lifecycle every scored window is a candidate, because resolving needs the quiet windows too.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use vigil_models::baselines::{BaselineSpec, BaselineState};
+use vigil_models::lifecycle::{Lifecycle, LifecycleState, Transition};
+use vigil_schemas::{Alert, AlertKind, AlertState, Contribution, ModelRef};
+
+use crate::engine::{now_ms, FeatureMatrix};
+
+/// How the baselines raise alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineMode {
+    /// Each baseline alerts on its own (one alert per baseline and window over its limit).
+    #[default]
+    Each,
+    /// One score per asset and window: the largest normalised score of the baselines that apply
+    /// to the asset; the alert lists every baseline with its share.
+    Ensemble,
+}
+
+/// A baseline as configured: the spec, its feature's column and the assets it applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineUse {
+    /// Method, feature and warm-up.
+    pub spec: BaselineSpec,
+    /// Asset-id pattern (`*` matches any run of characters); `None` applies to every asset.
+    pub assets: Option<String>,
+}
+
+/// `*`-glob match of an asset id (the asset-class selector of baselines).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    if !text.ends_with(last) {
+        return false;
+    }
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The baselines of a job and their per-asset state.
+#[derive(Debug, Default)]
+pub struct BaselineBank {
+    uses: Vec<(BaselineUse, usize)>,
+    mode: BaselineMode,
+    /// Per asset, one state per baseline (in `uses` order).
+    pub(crate) states: HashMap<String, Vec<BaselineState>>,
+}
+
+impl BaselineBank {
+    /// A bank of baselines, each with the column of its feature.
+    pub fn new(uses: Vec<(BaselineUse, usize)>, mode: BaselineMode) -> Self {
+        BaselineBank {
+            uses,
+            mode,
+            states: HashMap::new(),
+        }
+    }
+
+    /// True without baselines.
+    pub fn is_empty(&self) -> bool {
+        self.uses.is_empty()
+    }
+
+    /// Feeds the windows' feature rows to the baselines; returns candidate alerts (all of them
+    /// with `all`, else only those over the limit).
+    pub fn candidates(&mut self, m: &FeatureMatrix, all: bool) -> Vec<Alert> {
+        let mut out = Vec::new();
+        if self.uses.is_empty() {
+            return out;
+        }
+        let emitted_at = now_ms();
+        for i in 0..m.len() {
+            let asset = &m.assets[i];
+            let states = self.states.entry(asset.clone()).or_default();
+            // a restored state from a job with fewer baselines: start the new ones fresh
+            if states.len() != self.uses.len() {
+                states.truncate(self.uses.len());
+                for (u, _) in &self.uses[states.len()..] {
+                    states.push(u.spec.new_state());
+                }
+            }
+            let mut parts: Vec<(f64, &BaselineSpec, Contribution)> = Vec::new();
+            for ((u, j), state) in self.uses.iter().zip(states.iter_mut()) {
+                if u.assets.as_deref().is_some_and(|p| !glob_match(p, asset)) {
+                    continue;
+                }
+                let x = m.values[(i, *j)];
+                let (mean, sd) = state.reference();
+                let score = u.spec.update(state, x);
+                parts.push((
+                    score,
+                    &u.spec,
+                    Contribution {
+                        feature: u.spec.feature.clone(),
+                        value: x,
+                        share: 1.0,
+                        normal_low: mean - 3.0 * sd,
+                        normal_high: mean + 3.0 * sd,
+                        z: (sd > 0.0 && x.is_finite()).then(|| (x - mean) / sd),
+                    },
+                ));
+            }
+            let alert = |score: f64, name: String, version: String, top: Vec<Contribution>| {
+                // `baseline:<method>:<feature>`, as ids have always been made
+                let detail = format!("{}:{version}", name.replace('/', ":"));
+                Alert {
+                    alert_id: Alert::make_id(asset, m.window_start[i], AlertKind::Anomaly, &detail),
+                    kind: AlertKind::Anomaly,
+                    asset_id: asset.clone(),
+                    window_start: m.window_start[i],
+                    window_end: m.window_end[i],
+                    score,
+                    threshold: 1.0,
+                    model: Some(ModelRef { name, version }),
+                    quality: None,
+                    rul: None,
+                    top_features: top,
+                    emitted_at,
+                    state: None,
+                    severity: None,
+                }
+            };
+            match self.mode {
+                BaselineMode::Each => {
+                    for (score, spec, c) in parts {
+                        if all || score > 1.0 {
+                            out.push(alert(
+                                score,
+                                format!("baseline/{}", spec.method.name()),
+                                spec.feature.clone(),
+                                vec![c],
+                            ));
+                        }
+                    }
+                }
+                BaselineMode::Ensemble => {
+                    if parts.is_empty() {
+                        continue;
+                    }
+                    let score = parts.iter().map(|p| p.0).fold(0.0, f64::max);
+                    if !(all || score > 1.0) {
+                        continue;
+                    }
+                    let total: f64 = parts.iter().map(|p| p.0.max(0.0)).sum();
+                    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    let top = parts
+                        .into_iter()
+                        .filter(|p| p.0 > 0.0)
+                        .map(|(s, _, mut c)| {
+                            c.share = if total > 0.0 { s / total } else { 0.0 };
+                            c
+                        })
+                        .collect();
+                    out.push(alert(score, "baseline/ensemble".into(), "max".into(), top));
+                }
+            }
+        }
+        out
+    }
+
+    /// Drops an asset's state (eviction).
+    pub fn forget(&mut self, asset: &str) {
+        self.states.remove(asset);
+    }
+}
+
+/// The detector an alert's lifecycle is kept for: the model's name (not its version, so a
+/// promotion continues the open alerts) or the baseline and its feature.
+fn detector_key(a: &Alert) -> String {
+    match &a.model {
+        Some(m) if m.name.starts_with("baseline/") => format!("{}:{}", m.name, m.version),
+        Some(m) => format!("{}:{}", a.kind.as_str(), m.name),
+        None => a.kind.as_str().to_string(),
+    }
+}
+
+/// Per-asset lifecycle states of every detector, and the policy.
+#[derive(Debug, Clone)]
+pub struct LifecycleBook {
+    policy: Lifecycle,
+    /// Per asset, per detector key.
+    pub(crate) states: HashMap<String, HashMap<String, LifecycleState>>,
+}
+
+impl LifecycleBook {
+    /// An empty book.
+    pub fn new(policy: Lifecycle) -> Self {
+        LifecycleBook {
+            policy,
+            states: HashMap::new(),
+        }
+    }
+
+    /// Runs the candidates (in window order per asset) through the lifecycle; returns the alert
+    /// records of the transitions, with state, severity and the id of the opening window.
+    pub fn apply(&mut self, candidates: Vec<Alert>) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for mut a in candidates {
+            let key = detector_key(&a);
+            let ratio = if a.threshold > 0.0 {
+                a.score / a.threshold
+            } else if a.score > a.threshold {
+                f64::INFINITY
+            } else {
+                0.0
+            };
+            let st = self
+                .states
+                .entry(a.asset_id.clone())
+                .or_default()
+                .entry(key.clone())
+                .or_default();
+            let Some(t) = self.policy.step(st, ratio, a.window_start, a.window_end) else {
+                continue;
+            };
+            let (state, opened_at, severity) = match t {
+                Transition::Open {
+                    opened_at,
+                    severity,
+                } => (AlertState::Open, opened_at, severity),
+                Transition::Update {
+                    opened_at,
+                    severity,
+                } => (AlertState::Update, opened_at, severity),
+                Transition::Resolved {
+                    opened_at,
+                    severity,
+                } => (AlertState::Resolved, opened_at, severity),
+            };
+            a.alert_id = Alert::make_id(&a.asset_id, opened_at, a.kind, &key);
+            a.state = Some(state);
+            a.severity = Some(severity);
+            out.push(a);
+        }
+        out
+    }
+
+    /// Drops an asset's state (eviction).
+    pub fn forget(&mut self, asset: &str) {
+        self.states.remove(asset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use vigil_models::baselines::Method;
+
+    fn ewma(feature: &str, assets: Option<&str>) -> BaselineUse {
+        BaselineUse {
+            spec: BaselineSpec {
+                feature: feature.into(),
+                warmup: 5,
+                method: Method::Ewma {
+                    alpha: 0.1,
+                    limit: 3.0,
+                },
+            },
+            assets: assets.map(str::to_string),
+        }
+    }
+
+    /// One window per call: asset `a` with features (x, y).
+    fn window(k: i64, asset: &str, x: f64, y: f64) -> FeatureMatrix {
+        FeatureMatrix {
+            assets: vec![asset.into()],
+            window_start: vec![k * 10],
+            window_end: vec![k * 10 + 10],
+            values: Array2::from_shape_vec((1, 2), vec![x, y]).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn ensemble_with_lifecycle_opens_once_and_resolves() {
+        let mut bank = BaselineBank::new(
+            vec![(ewma("x", None), 0), (ewma("y", None), 1)],
+            BaselineMode::Ensemble,
+        );
+        let mut book = LifecycleBook::new(Lifecycle::default());
+        let mut got = Vec::new();
+        for k in 0..40 {
+            let noise = if k % 2 == 0 { 0.1 } else { -0.1 };
+            // x steps up for windows 20-22, y stays normal
+            let x = if (20..23).contains(&k) { 10.0 } else { noise };
+            let c = bank.candidates(&window(k, "p1", x, -noise), true);
+            assert_eq!(c.len(), 1, "one ensemble candidate per asset and window");
+            got.extend(book.apply(c));
+        }
+        let states: Vec<AlertState> = got.iter().filter_map(|a| a.state).collect();
+        assert_eq!(states.first(), Some(&AlertState::Open), "{states:?}");
+        assert_eq!(states.last(), Some(&AlertState::Resolved), "{states:?}");
+        assert_eq!(states.iter().filter(|s| **s == AlertState::Open).count(), 1);
+        assert!(
+            got.iter().all(|a| a.alert_id == got[0].alert_id),
+            "one id per alert"
+        );
+        let open = &got[0];
+        assert_eq!(open.window_start, 200);
+        assert_eq!(open.top_features[0].feature, "x", "x drove it");
+        let shares: f64 = open.top_features.iter().map(|c| c.share).sum();
+        assert!((shares - 1.0).abs() < 1e-9, "shares sum to 1: {shares}");
+    }
+
+    #[test]
+    fn asset_classes_select_baselines() {
+        let mut bank = BaselineBank::new(
+            vec![
+                (ewma("x", Some("pump-*")), 0),
+                (ewma("y", Some("fan-*")), 1),
+            ],
+            BaselineMode::Each,
+        );
+        let c = bank.candidates(&window(0, "pump-1", 1.0, 1.0), true);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].top_features[0].feature, "x");
+        let c = bank.candidates(&window(0, "fan-1", 1.0, 1.0), true);
+        assert_eq!(c[0].top_features[0].feature, "y");
+        assert!(bank
+            .candidates(&window(0, "valve-1", 1.0, 1.0), true)
+            .is_empty());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("pump-*", "pump-007"));
+        assert!(!glob_match("pump-*", "fan-1"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "a-x-b-y-c"));
+        assert!(!glob_match("a*b*c", "a-x-c"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
+}
