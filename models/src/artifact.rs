@@ -113,6 +113,10 @@ pub struct ModelArtifact {
     pub training: TrainingInfo,
     /// The detector itself.
     pub detector: Detector,
+    /// Operating-condition normalisation applied to readings before windowing, if the job
+    /// has `[conditions]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normaliser: Option<crate::conditions::ConditionNormaliser>,
 }
 
 impl ModelArtifact {
@@ -280,6 +284,7 @@ mod tests {
                 fit_rmse: None,
             },
             detector: Detector::Pca(det),
+            normaliser: None,
         }
     }
 

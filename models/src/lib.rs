@@ -11,6 +11,7 @@
 pub mod artifact;
 pub mod baselines;
 pub mod calibrate;
+pub mod conditions;
 pub mod detector;
 pub mod error;
 pub mod gbr;

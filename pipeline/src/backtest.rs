@@ -358,7 +358,18 @@ pub(crate) async fn features_of(
     cfg: &JobConfig,
     batch: &RecordBatch,
 ) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
+    features_with(cfg, batch, None).await
+}
+
+/// [`features_of`] with the readings normalised by `normaliser` first (as the stream does
+/// with a model that carries one).
+pub(crate) async fn features_with(
+    cfg: &JobConfig,
+    batch: &RecordBatch,
+    normaliser: Option<vigil_models::conditions::ConditionNormaliser>,
+) -> Result<(Vec<RecordBatch>, Vec<String>, String), PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
+    engine.set_normaliser(normaliser);
     let mut feats = engine.process_all(batch).await?.features;
     feats.extend(engine.flush().await?.features);
     Ok((

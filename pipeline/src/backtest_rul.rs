@@ -13,7 +13,7 @@ use vigil_models::RulMetrics;
 use vigil_operators::arrow::array::{AsArray, RecordBatch};
 use vigil_operators::arrow::compute::concat_batches;
 
-use crate::backtest::features_of;
+use crate::backtest::features_with;
 use crate::engine::FeatureMatrix;
 use crate::history::read_history;
 use crate::job::JobConfig;
@@ -121,16 +121,25 @@ pub async fn run(
         ));
     }
     let (train_batch, _) = read(cfg, &relocate(train))?;
-    let (train_feats, names, fp) = features_of(cfg, &train_batch).await?;
+    // `[conditions]`: regimes and their moments come from the training file only
+    let normaliser = match &cfg.conditions {
+        Some(c) => Some(crate::conditions::fit(
+            c,
+            std::slice::from_ref(&train_batch),
+        )?),
+        None => None,
+    };
+    let (train_feats, names, fp) = features_with(cfg, &train_batch, normaliser.clone()).await?;
     let opts = TrainOptions::for_job(cfg);
-    let (artifact, _) = fit_artifact(&train_feats, names.clone(), fp, &opts)?;
+    let (mut artifact, _) = fit_artifact(&train_feats, names.clone(), fp, &opts)?;
+    artifact.normaliser = normaliser;
     let model = artifact
         .detector
         .rul()
         .ok_or_else(|| PipelineError::Data("the trained model is not a RUL model".into()))?;
 
     let (test_batch, assets) = read(cfg, &relocate(test))?;
-    let (test_feats, _, _) = features_of(cfg, &test_batch).await?;
+    let (test_feats, _, _) = features_with(cfg, &test_batch, artifact.normaliser.clone()).await?;
     let m = FeatureMatrix::from_batches(&test_feats, names.len());
     // each asset's last reading: the first row (earliest window) holding its largest age
     let mut last: std::collections::HashMap<&str, (f64, i64, usize)> =

@@ -117,6 +117,8 @@ pub struct Engine {
     shadow_lifecycle: Option<LifecycleBook>,
     /// Report every scored window in [`Step::scores`].
     keep_scores: bool,
+    /// Operating-condition normalisation of readings before windowing (from the model).
+    normaliser: Option<Arc<vigil_models::conditions::ConditionNormaliser>>,
     /// Last age scored per asset by a RUL model (active and shadow).
     rul_ages: HashMap<String, f64>,
     shadow_rul_ages: HashMap<String, f64>,
@@ -160,6 +162,10 @@ impl Engine {
             lifecycle: cfg.lifecycle.map(LifecycleBook::new),
             shadow_lifecycle: cfg.lifecycle.map(LifecycleBook::new),
             keep_scores: false,
+            normaliser: model
+                .as_ref()
+                .and_then(|m| m.normaliser.clone())
+                .map(Arc::new),
             rul_ages: HashMap::new(),
             shadow_rul_ages: HashMap::new(),
             assets: HashMap::new(),
@@ -174,6 +180,12 @@ impl Engine {
             event_time: cfg.event_time,
             stats,
         })
+    }
+
+    /// Normalises readings with `n` before windowing from now on (training and backtests set
+    /// it before a model exists; otherwise it comes with the model).
+    pub fn set_normaliser(&mut self, n: Option<vigil_models::conditions::ConditionNormaliser>) {
+        self.normaliser = n.map(Arc::new);
     }
 
     /// Reports every scored window in [`Step::scores`] from now on (backtests).
@@ -195,6 +207,9 @@ impl Engine {
     /// scored by it; none is scored twice or skipped. Refused when its features do not match.
     pub fn set_model(&mut self, model: ModelArtifact) -> Result<(), PipelineError> {
         model.check_matches(self.features.feature_names(), self.features.fingerprint())?;
+        if model.normaliser.is_some() {
+            self.normaliser = model.normaliser.clone().map(Arc::new);
+        }
         self.model = Some(Arc::new(model));
         Ok(())
     }
@@ -279,6 +294,14 @@ impl Engine {
         record_order: bool,
     ) -> Result<Step, PipelineError> {
         let all_sources = sources;
+        let normalised;
+        let batch = match &self.normaliser {
+            Some(n) => {
+                normalised = crate::conditions::apply(n, batch)?;
+                &normalised
+            }
+            None => batch,
+        };
         let (admitted, kept, limited) = self.admit(batch)?;
         let sources: Vec<u32> = if limited.is_empty() {
             sources.to_vec()

@@ -11,6 +11,7 @@ pub mod backtest;
 pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
+pub mod conditions;
 pub mod demo;
 pub mod engine;
 pub mod error;

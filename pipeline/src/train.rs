@@ -183,7 +183,7 @@ pub async fn train_from_files(
         rejected += h.dead.len();
         batches.extend(h.batches);
     }
-    let mut report = train_with(&mut engine, &batches, opts).await?;
+    let mut report = train_with(cfg, &mut engine, &batches, opts).await?;
     report.rejected = rejected;
     Ok(report)
 }
@@ -195,14 +195,21 @@ pub async fn train_from_batches(
     opts: &TrainOptions,
 ) -> Result<TrainReport, PipelineError> {
     let mut engine = Engine::new(cfg, None, Arc::new(JobStats::new())).await?;
-    train_with(&mut engine, batches, opts).await
+    train_with(cfg, &mut engine, batches, opts).await
 }
 
 async fn train_with(
+    cfg: &JobConfig,
     engine: &mut Engine,
     batches: &[RecordBatch],
     opts: &TrainOptions,
 ) -> Result<TrainReport, PipelineError> {
+    // `[conditions]`: the regimes are found on the training readings first
+    let normaliser = match &cfg.conditions {
+        Some(c) => Some(crate::conditions::fit(c, batches)?),
+        None => None,
+    };
+    engine.set_normaliser(normaliser.clone());
     let mut features = Vec::new();
     let mut late = 0;
     let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -222,7 +229,8 @@ async fn train_with(
     features.extend(engine.flush().await?.features);
     let names = engine.features().feature_names().to_vec();
     let fingerprint = engine.features().fingerprint().to_string();
-    let (artifact, components) = fit_artifact(&features, names, fingerprint, opts)?;
+    let (mut artifact, components) = fit_artifact(&features, names, fingerprint, opts)?;
+    artifact.normaliser = normaliser;
     Ok(TrainReport {
         artifact,
         readings: batches.iter().map(RecordBatch::num_rows).sum(),
@@ -369,6 +377,7 @@ fn new_artifact(
             fit_rmse: None,
         },
         detector,
+        normaliser: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct JobFile {
     /// `[[baselines]]`: per-asset streaming baselines on single features.
     #[serde(default)]
     pub baselines: Vec<BaselineSection>,
+    /// `[conditions]`: operating-condition normalisation.
+    #[serde(default)]
+    pub conditions: Option<ConditionsSection>,
     /// `[training]`: defaults for `vigil train`.
     #[serde(default)]
     pub training: TrainingSection,
@@ -315,6 +318,19 @@ pub struct BaselineSection {
     pub assets: Option<String>,
 }
 
+/// `[conditions]`: operating-condition normalisation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionsSection {
+    /// Measurements that set the operating condition (e.g. altitude, Mach number, throttle).
+    pub settings: Vec<String>,
+    /// Operating regimes to find with k-means on the training readings.
+    pub regimes: i64,
+    /// Measurements z-scored per regime (default: every other measurement).
+    #[serde(default)]
+    pub normalise: Option<Vec<String>>,
+}
+
 /// `[features]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -396,8 +412,10 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "backtest",
             "rul",
             "limits",
+            "conditions",
         ],
     ),
+    ("conditions", &["settings", "regimes", "normalise"]),
     ("limits", &["max_assets", "evict_after"]),
     ("job", &["name"]),
     (

@@ -117,6 +117,19 @@ pub struct JobConfig {
     pub rul: Option<RulSettings>,
     /// State bounds.
     pub limits: Limits,
+    /// Operating-condition normalisation, if the job has `[conditions]`.
+    pub conditions: Option<ConditionSettings>,
+}
+
+/// Resolved `[conditions]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionSettings {
+    /// Measurements that set the operating condition.
+    pub settings: Vec<String>,
+    /// Number of operating regimes to find.
+    pub regimes: usize,
+    /// Measurements z-scored per regime.
+    pub normalise: Vec<String>,
 }
 
 /// Resolved `[rul]` settings.

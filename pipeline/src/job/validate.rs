@@ -424,6 +424,44 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         }
     };
 
+    // [conditions]
+    let conditions = file.conditions.as_ref().map(|c| {
+        let measured = |m: &String| file.fields.measurements.contains(m);
+        for s in c.settings.iter().chain(c.normalise.iter().flatten()) {
+            if !measured(s) {
+                cx.problem(
+                    &["conditions"],
+                    format!("`{s}` is not one of [fields] measurements"),
+                );
+            }
+        }
+        if c.settings.is_empty() {
+            cx.problem(&["conditions", "settings"], "names no measurement");
+        }
+        if !(1..=100).contains(&c.regimes) {
+            cx.problem(&["conditions", "regimes"], "must be between 1 and 100");
+        }
+        let normalise = c.normalise.clone().unwrap_or_else(|| {
+            file.fields
+                .measurements
+                .iter()
+                .filter(|m| !c.settings.contains(m))
+                .cloned()
+                .collect()
+        });
+        if normalise.iter().any(|m| c.settings.contains(m)) {
+            cx.problem(
+                &["conditions", "normalise"],
+                "a condition setting cannot itself be normalised",
+            );
+        }
+        super::ConditionSettings {
+            settings: c.settings.clone(),
+            regimes: c.regimes.clamp(1, 100) as usize,
+            normalise,
+        }
+    });
+
     // [[baselines]]
     let mut baselines = Vec::new();
     for (i, b) in file.baselines.iter().enumerate() {
@@ -708,6 +746,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 ..event_time
             },
             baselines,
+            conditions,
             baseline_mode,
             lifecycle,
             feature_sql_path,
