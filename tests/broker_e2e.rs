@@ -215,8 +215,19 @@ async fn scenario() {
     let total = offset as u64;
 
     // Run the job until it has polled everything, then stop it.
-    let opts = RunOptions::new();
+    let mut opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
+    let http = vigil_pipeline::http::HttpState::new(stats.clone());
+    let addr = vigil_pipeline::http::serve("127.0.0.1:0".parse().expect("addr"), http.clone())
+        .await
+        .expect("HTTP server");
+    assert_eq!(vigil_tests::http_get(addr, "/healthz").await.0, 200);
+    assert_eq!(
+        vigil_tests::http_get(addr, "/readyz").await.0,
+        503,
+        "not ready before the job consumes"
+    );
+    opts.http = Some(http);
     let job = tokio::spawn(run(cfg.clone(), Some(report.artifact.clone()), opts));
     let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     let started = Instant::now();
@@ -229,6 +240,28 @@ async fn scenario() {
         assert!(!job.is_finished(), "job ended early");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // the HTTP endpoints while it runs: ready, and the metrics of what it did, with lag 0
+    // once the gauges caught up
+    let (ready, _) = vigil_tests::http_get(addr, "/readyz").await;
+    assert_eq!(ready, 200, "ready while consuming");
+    let mut metrics = String::new();
+    let caught_up = format!("vigil_consumer_lag{{topic=\"{input}\",partition=\"0\"}} 0");
+    for _ in 0..100 {
+        metrics = vigil_tests::http_get(addr, "/metrics").await.1;
+        if metrics.contains(&caught_up) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("/metrics:\n{metrics}");
+    assert!(metrics.contains(&caught_up), "lag reaches 0");
+    assert!(metrics.contains(&format!("vigil_readings_total {n_good}\n")));
+    assert!(metrics.contains("vigil_dead_letters_total{reason=\"malformed_json\"}"));
+    assert!(metrics.contains(&format!(
+        "vigil_model_info{{name=\"{}\",version=\"{}\",role=\"active\"}} 1",
+        report.artifact.name, report.artifact.version
+    )));
+    assert!(metrics.contains("vigil_partitions 1\n"));
     stop.store(true, Ordering::Relaxed);
     let snap = job.await.expect("job task").expect("job run");
     println!("job stats: {snap:?}");

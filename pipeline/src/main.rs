@@ -143,6 +143,12 @@ enum Command {
         /// raise alerts.
         #[arg(long)]
         no_model: bool,
+        /// Model artifact to use instead of the job's [model] artifact (also VIGIL_MODEL).
+        #[arg(long, env = "VIGIL_MODEL")]
+        model: Option<PathBuf>,
+        /// Address of the HTTP server (/healthz, /readyz, /metrics), or `off` (also VIGIL_HTTP).
+        #[arg(long, env = "VIGIL_HTTP", default_value = "127.0.0.1:9464")]
+        http: String,
     },
     /// Train the job's model from a history file (CSV or JSONL) with the job's own feature SQL.
     Train {
@@ -206,13 +212,17 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "vigil_pipeline=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // level: RUST_LOG (default info for Vigil, warn otherwise); VIGIL_LOG_FORMAT=json for JSON lines
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "vigil_pipeline=info,warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("VIGIL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     if let Err(e) = real_main(Cli::parse()).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -326,8 +336,13 @@ async fn real_main(cli: Cli) -> Result<()> {
             brokers,
             instance,
             no_model,
+            model,
+            http,
         } => {
             let mut cfg = JobConfig::load(&job)?;
+            if let Some(m) = model {
+                cfg.model_path = m;
+            }
             if instance.is_some() {
                 cfg.kafka.instance_id = instance;
             }
@@ -346,6 +361,15 @@ async fn real_main(cli: Cli) -> Result<()> {
             };
             let mut opts = RunOptions::new();
             opts.progress_every = Some(Duration::from_secs(10));
+            if http != "off" {
+                let addr: std::net::SocketAddr = http
+                    .parse()
+                    .with_context(|| format!("--http {http}: not an address (host:port) or off"))?;
+                let state = vigil_pipeline::http::HttpState::new(opts.stats.clone());
+                let bound = vigil_pipeline::http::serve(addr, state.clone()).await?;
+                eprintln!("HTTP: http://{bound}/healthz, /readyz, /metrics");
+                opts.http = Some(state);
+            }
             let stop = opts.stop.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;

@@ -56,6 +56,8 @@ pub struct RunOptions {
     /// Create missing topics through the admin API before starting (off for brokers without
     /// CreateTopics, such as the demo's mock cluster).
     pub create_topics: bool,
+    /// The HTTP server's shared state, to publish readiness and gauges into.
+    pub http: Option<crate::http::HttpState>,
 }
 
 impl RunOptions {
@@ -67,6 +69,7 @@ impl RunOptions {
             on_alert: None,
             progress_every: None,
             create_topics: true,
+            http: None,
         }
     }
 }
@@ -167,6 +170,45 @@ fn lock(set: &Mutex<TaskSet>) -> MutexGuard<'_, TaskSet> {
 }
 
 impl TaskSet {
+    /// Publishes readiness and gauges for `/readyz` and `/metrics`: lag against each owned
+    /// partition's high watermark (one broker query per partition), the models in use, state
+    /// sizes. Called every few seconds, never per batch.
+    fn publish(
+        &self,
+        h: &crate::http::HttpState,
+        consumer: &BaseConsumer<SourceContext>,
+        ready: bool,
+    ) {
+        let lag: Vec<(String, i32, i64)> = self
+            .tasks
+            .iter()
+            .filter_map(|((t, p), task)| {
+                let (_, high) = consumer
+                    .fetch_watermarks(t, *p, Duration::from_millis(500))
+                    .ok()?;
+                let pos = task.next_offset?;
+                (high >= 0).then(|| (t.clone(), *p, (high - pos).max(0)))
+            })
+            .collect();
+        let model = self
+            .model
+            .as_ref()
+            .map(|m| (m.name.clone(), m.version.clone()));
+        let shadow = self.shadow.as_ref().map(|m| m.version.clone());
+        let partitions = self.tasks.len();
+        let buffered: usize = self.tasks.values().map(|t| t.engine.buffered_rows()).sum();
+        let assets: usize = self.tasks.values().map(|t| t.engine.tracked_assets()).sum();
+        h.publish(|g| {
+            g.lag = lag;
+            g.model = model;
+            g.shadow = shadow;
+            g.partitions = partitions;
+            g.buffered_readings = buffered;
+            g.assets = assets;
+            g.ready = ready;
+        });
+    }
+
     /// Opens the output transaction if none is open.
     fn open(&mut self) -> Result<(), PipelineError> {
         if !self.open {
@@ -511,6 +553,8 @@ fn run_blocking(
     let timeout = Duration::from_millis(cfg.kafka.batch_timeout_ms);
     let interval = Duration::from_millis(cfg.kafka.commit_interval_ms);
     let mut last_progress = Instant::now();
+    let mut last_publish: Option<Instant> = None;
+    let mut published_ready = false;
     let mut seen_epoch = u64::MAX;
     let mut registry = match &cfg.registry_topic {
         Some(t) => Some(RegistryClient::new(&cfg.kafka.brokers, t)?),
@@ -572,6 +616,20 @@ fn run_blocking(
                 s.recover(&source, &e)?;
             }
         }
+        if let Some(h) = &opts.http {
+            // ready once the first assignment's state is restored; gauges every 5 s
+            let ready = seen_epoch != u64::MAX && seen_epoch > 0;
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+                || ready != published_ready
+            {
+                s.publish(h, source.consumer(), ready);
+                last_publish = Some(Instant::now());
+                published_ready = ready;
+            }
+        }
+    }
+    if let Some(h) = &opts.http {
+        h.publish(|g| g.ready = false);
     }
     let mut s = lock(&set);
     if let Err(e) = s.commit(source.consumer()) {
