@@ -262,6 +262,24 @@ async fn scenario() {
         report.artifact.name, report.artifact.version
     )));
     assert!(metrics.contains("vigil_partitions 1\n"));
+    // latency histograms and alert records by kind/state/severity
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        count("vigil_scoring_seconds") > 0,
+        "scoring latency observed"
+    );
+    assert!(
+        count("vigil_window_close_to_alert_seconds") > 0,
+        "close-to-alert latency observed for committed alerts"
+    );
+    assert!(metrics
+        .contains("vigil_alert_records_total{kind=\"anomaly\",state=\"none\",severity=\"none\"}"));
     stop.store(true, Ordering::Relaxed);
     let snap = job.await.expect("job task").expect("job run");
     println!("job stats: {snap:?}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 use vigil_pipeline::metrics::StatsSnapshot;
-use vigil_pipeline::prometheus::{render, Gauges};
+use vigil_pipeline::prometheus::{render_all, Detail, Gauges};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -154,13 +154,14 @@ fn grafana_dashboard_queries_only_metrics_vigil_exposes() {
     let path = root().join("deploy/grafana/dashboards/vigil.json");
     let d: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
-    let exposed = render(
+    let exposed = render_all(
         &StatsSnapshot::default(),
         &Gauges {
             lag: vec![("t".into(), 0, 0)],
             model: Some(("m".into(), "1".into())),
             ..Gauges::default()
         },
+        &Detail::default(),
     );
     let families: BTreeSet<&str> = exposed
         .lines()
@@ -177,6 +178,11 @@ fn grafana_dashboard_queries_only_metrics_vigil_exposes() {
             .collect();
         assert!(!used.is_empty(), "{expr}");
         for m in used {
+            // a histogram's series are its family name plus _bucket, _sum or _count
+            let m = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| m.strip_suffix(s).filter(|f| families.contains(f)))
+                .unwrap_or(m);
             assert!(
                 families.contains(m),
                 "panel `{}` queries {m}, which /metrics does not expose",

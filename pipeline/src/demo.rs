@@ -48,6 +48,8 @@ pub struct DemoOptions {
     pub warmup_hours: f64,
     /// Random seed.
     pub seed: u64,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (None: no HTTP server).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 impl Default for DemoOptions {
@@ -60,6 +62,7 @@ impl Default for DemoOptions {
             step_s: 5,
             warmup_hours: 2.0,
             seed: 7,
+            http: None,
         }
     }
 }
@@ -205,6 +208,17 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
     let alerts = Arc::new(Mutex::new(Vec::<Alert>::new()));
     let mut run_opts = RunOptions::new();
     run_opts.create_topics = false;
+    if let Some(addr) = opts.http {
+        let state = crate::http::HttpState::new(run_opts.stats.clone());
+        match crate::http::serve(addr, state.clone()).await {
+            Ok(bound) => {
+                println!("metrics and health: http://{bound}/metrics, /healthz, /readyz");
+                run_opts.http = Some(state);
+            }
+            // a busy port must not spoil the demo
+            Err(e) => println!("no HTTP server: {e}"),
+        }
+    }
     let sink = alerts.clone();
     run_opts.on_alert = Some(Box::new(move |a: &Alert| {
         if let Some(q) = &a.quality {

@@ -515,6 +515,7 @@ impl Engine {
                 Bounds::Fixed(_) => Some(&mut partials),
                 Bounds::PerAsset(_) => None,
             };
+            let started = std::time::Instant::now();
             let feats = self.features.run(w, cache).await?;
             self.stats.record_window(feats.num_rows());
             let names = self.features.feature_names();
@@ -542,6 +543,7 @@ impl Engine {
                 step.scores.extend(cands.iter().cloned());
             }
             let alerts = decide(&mut self.lifecycle, cands);
+            self.stats.record_scoring(started.elapsed().as_secs_f64());
             self.stats.record_alerts(alerts.len());
             step.alerts.extend(alerts);
             step.features.push(feats);

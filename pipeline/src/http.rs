@@ -83,7 +83,11 @@ pub fn respond(state: &HttpState, method: &Method, path: &str) -> Response<Full<
         "/metrics" => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            crate::prometheus::render(&state.stats.snapshot(), &state.gauges()),
+            crate::prometheus::render_all(
+                &state.stats.snapshot(),
+                &state.gauges(),
+                &crate::prometheus::Detail::of(&state.stats),
+            ),
         ),
         _ => reply(
             StatusCode::NOT_FOUND,

@@ -20,6 +20,7 @@ pub mod history;
 pub mod http;
 pub mod job;
 pub mod kafka;
+pub mod latency;
 pub mod metrics;
 pub mod nab;
 pub mod prometheus;

@@ -109,6 +109,9 @@ enum Command {
         /// Random seed of the simulator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Address of the HTTP server (/healthz, /readyz, /metrics), or `off`.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        http: String,
     },
     /// Benchmarks (timings printed side by side, never asserted).
     Bench {
@@ -237,6 +240,7 @@ async fn real_main(cli: Cli) -> Result<()> {
             pumps,
             speed,
             seed,
+            http,
         } => {
             let ms = parse_duration_ms(&duration)
                 .map_err(anyhow::Error::msg)
@@ -250,6 +254,12 @@ async fn real_main(cli: Cli) -> Result<()> {
                 duration: Duration::from_millis(ms as u64),
                 speed,
                 seed,
+                http: match http.as_str() {
+                    "off" => None,
+                    a => Some(a.parse().with_context(|| {
+                        format!("--http {a}: not an address (host:port) or off")
+                    })?),
+                },
                 ..DemoOptions::default()
             };
             run_demo(opts).await?;

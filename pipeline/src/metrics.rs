@@ -2,12 +2,15 @@
 //!
 //! [`JobStats`] is the single place processing progress is counted: records polled, readings
 //! decoded, dead letters by reason, late readings, duplicates, windows closed, feature rows,
-//! alerts and data-quality alerts. Each
-//! update also goes to an OpenTelemetry counter (a no-op until an exporter is installed).
+//! alerts and data-quality alerts, alert records by kind/state/severity, and two latency
+//! histograms (scoring per window; window close to the alert's commit). Each update also goes
+//! to an OpenTelemetry instrument (a no-op until an exporter is installed).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use opentelemetry::metrics::Counter;
+use opentelemetry::metrics::{Counter, Histogram as OtelHistogram};
 use opentelemetry::KeyValue;
 use vigil_schemas::{DeadLetter, RejectReason};
 
@@ -21,6 +24,9 @@ struct Otel {
     quality: Counter<u64>,
     commits: Counter<u64>,
     recoveries: Counter<u64>,
+    records: Counter<u64>,
+    scoring: OtelHistogram<f64>,
+    close_to_alert: OtelHistogram<f64>,
 }
 
 /// Processing counters of one job instance.
@@ -38,6 +44,12 @@ pub struct JobStats {
     commits: AtomicU64,
     recoveries: AtomicU64,
     evicted: AtomicU64,
+    /// Alert records by (kind, state, severity); rare, so a lock is fine.
+    records: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// Feature SQL + scoring + alert decision, per closed window.
+    pub scoring: crate::latency::Histogram,
+    /// From the batch that closed a window to the commit that made its alerts visible.
+    pub close_to_alert: crate::latency::Histogram,
     otel: Otel,
 }
 
@@ -102,7 +114,26 @@ impl JobStats {
             commits: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            records: Mutex::new(BTreeMap::new()),
+            scoring: crate::latency::Histogram::default(),
+            close_to_alert: crate::latency::Histogram::default(),
             otel: Otel {
+                records: meter
+                    .u64_counter("vigil.alert_records")
+                    .with_description("alert records emitted, by kind, state and severity")
+                    .build(),
+                scoring: meter
+                    .f64_histogram("vigil.scoring_latency")
+                    .with_unit("s")
+                    .with_description("feature SQL, scoring and alert decision per closed window")
+                    .build(),
+                close_to_alert: meter
+                    .f64_histogram("vigil.window_close_to_alert_latency")
+                    .with_unit("s")
+                    .with_description(
+                        "from the batch that closed a window to the commit of its alerts",
+                    )
+                    .build(),
                 readings: meter
                     .u64_counter("vigil.readings")
                     .with_description("readings decoded")
@@ -185,6 +216,52 @@ impl JobStats {
     pub fn record_alerts(&self, n: usize) {
         self.alerts.fetch_add(n as u64, Ordering::Relaxed);
         self.otel.alerts.add(n as u64, &[]);
+    }
+
+    /// Alert records emitted (any kind), by kind, lifecycle state and severity.
+    pub fn record_alert_records(&self, alerts: &[vigil_schemas::Alert]) {
+        if alerts.is_empty() {
+            return;
+        }
+        let Ok(mut m) = self.records.lock() else {
+            return;
+        };
+        for a in alerts {
+            let key = (
+                a.kind.as_str().to_string(),
+                a.state.map_or("none", |s| s.as_str()).to_string(),
+                a.severity.map_or("none", |s| s.as_str()).to_string(),
+            );
+            self.otel.records.add(
+                1,
+                &[
+                    KeyValue::new("kind", key.0.clone()),
+                    KeyValue::new("state", key.1.clone()),
+                    KeyValue::new("severity", key.2.clone()),
+                ],
+            );
+            *m.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Alert records so far by (kind, state, severity).
+    pub fn alert_records(&self) -> Vec<((String, String, String), u64)> {
+        self.records
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// One window's scoring latency.
+    pub fn record_scoring(&self, seconds: f64) {
+        self.scoring.observe(seconds);
+        self.otel.scoring.record(seconds, &[]);
+    }
+
+    /// One committed alert's latency from the batch that closed its window.
+    pub fn record_close_to_alert(&self, seconds: f64) {
+        self.close_to_alert.observe(seconds);
+        self.otel.close_to_alert.record(seconds, &[]);
     }
 
     /// Assets evicted after being idle.

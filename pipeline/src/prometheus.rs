@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use vigil_schemas::RejectReason;
 
+use crate::latency::HistogramSnapshot;
 use crate::metrics::StatsSnapshot;
 
 /// Values that are levels, not counts: set by the runner as it goes.
@@ -28,6 +29,28 @@ pub struct Gauges {
     pub ready: bool,
 }
 
+/// The histograms and labelled counters kept beside the plain counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detail {
+    /// Alert records by (kind, state, severity).
+    pub alert_records: Vec<((String, String, String), u64)>,
+    /// Scoring latency per window.
+    pub scoring: HistogramSnapshot,
+    /// Window close to alert commit.
+    pub close_to_alert: HistogramSnapshot,
+}
+
+impl Detail {
+    /// The detail of a job's stats.
+    pub fn of(stats: &crate::metrics::JobStats) -> Self {
+        Detail {
+            alert_records: stats.alert_records(),
+            scoring: stats.scoring.snapshot(),
+            close_to_alert: stats.close_to_alert.snapshot(),
+        }
+    }
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -45,7 +68,38 @@ fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
 }
 
-/// Renders the exposition text.
+/// Renders the exposition text, with the histograms and labelled counters of `d`.
+pub fn render_all(s: &StatsSnapshot, g: &Gauges, d: &Detail) -> String {
+    let mut out = render(s, g);
+    let _ = writeln!(
+        out,
+        "# HELP vigil_alert_records_total Alert records emitted, by kind, lifecycle state and severity (none without a lifecycle).\n# TYPE vigil_alert_records_total counter"
+    );
+    for ((kind, state, severity), n) in &d.alert_records {
+        let _ = writeln!(
+            out,
+            "vigil_alert_records_total{{kind=\"{}\",state=\"{}\",severity=\"{}\"}} {n}",
+            escape(kind),
+            escape(state),
+            escape(severity)
+        );
+    }
+    crate::latency::render(
+        &mut out,
+        "vigil_scoring_seconds",
+        "Feature SQL, scoring and alert decision per closed window.",
+        &d.scoring,
+    );
+    crate::latency::render(
+        &mut out,
+        "vigil_window_close_to_alert_seconds",
+        "From the batch that closed a window to the commit that made its alerts visible.",
+        &d.close_to_alert,
+    );
+    out
+}
+
+/// Renders the exposition text of the counters and gauges.
 pub fn render(s: &StatsSnapshot, g: &Gauges) -> String {
     let mut out = String::new();
     counter(

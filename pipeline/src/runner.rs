@@ -156,6 +156,10 @@ struct TaskSet {
     open: bool,
     /// Alerts queued since the last commit, for the hook.
     committed_hook: Vec<Alert>,
+    /// When the batch being processed started (the closing of its windows), and that instant
+    /// for every alert queued since the last commit: their close-to-commit latency.
+    batch_started: Option<Instant>,
+    queued_at: Vec<Instant>,
     on_alert: Option<AlertHook>,
     stats: Arc<JobStats>,
     rt: tokio::runtime::Handle,
@@ -276,6 +280,10 @@ impl TaskSet {
         if self.on_alert.is_some() {
             self.committed_hook.extend(step.alerts.iter().cloned());
         }
+        self.stats.record_alert_records(&step.alerts);
+        let started = self.batch_started.unwrap_or_else(Instant::now);
+        self.queued_at
+            .extend(std::iter::repeat_n(started, step.alerts.len()));
         Ok(produced)
     }
 
@@ -288,6 +296,7 @@ impl TaskSet {
         wall: i64,
     ) -> Result<(), PipelineError> {
         let rt = self.rt.clone();
+        self.batch_started = Some(Instant::now());
         let task = self.task(topic, partition, wall)?;
         let fresh: Vec<&BorrowedMessage<'_>>;
         let msgs = match task.skip_below {
@@ -378,6 +387,7 @@ impl TaskSet {
         busy: &BTreeMap<(String, i32), Vec<usize>>,
         wall: i64,
     ) -> Result<(), PipelineError> {
+        self.batch_started = Some(Instant::now());
         let keys: Vec<(String, i32)> = self
             .tasks
             .keys()
@@ -444,6 +454,9 @@ impl TaskSet {
             self.committed_hook.iter().for_each(|a| hook(a));
         }
         self.committed_hook.clear();
+        for t in self.queued_at.drain(..) {
+            self.stats.record_close_to_alert(t.elapsed().as_secs_f64());
+        }
         self.stats.record_commit();
         Ok(())
     }
@@ -470,6 +483,7 @@ impl TaskSet {
         }
         self.open = false;
         self.committed_hook.clear();
+        self.queued_at.clear();
         self.tasks.clear();
         let consumer = source.consumer();
         let assigned = consumer.assignment()?;
@@ -542,6 +556,8 @@ fn run_blocking(
         changelog_partitions,
         open: false,
         committed_hook: Vec::new(),
+        batch_started: None,
+        queued_at: Vec::new(),
         on_alert: opts.on_alert,
         stats: opts.stats.clone(),
         rt: rt.clone(),
