@@ -150,8 +150,10 @@ enum Command {
         #[arg(long, env = "VIGIL_MODEL")]
         model: Option<PathBuf>,
         /// Address of the HTTP server (/healthz, /readyz, /metrics), or `off` (also VIGIL_HTTP).
-        #[arg(long, env = "VIGIL_HTTP", default_value = "127.0.0.1:9464")]
-        http: String,
+        /// Given, it must be free; by default 127.0.0.1:9464 is used when free (a second
+        /// instance on the same machine runs without one and says so).
+        #[arg(long, env = "VIGIL_HTTP")]
+        http: Option<String>,
     },
     /// Train the job's model from a history file (CSV or JSONL) with the job's own feature SQL.
     Train {
@@ -371,14 +373,23 @@ async fn real_main(cli: Cli) -> Result<()> {
             };
             let mut opts = RunOptions::new();
             opts.progress_every = Some(Duration::from_secs(10));
+            let explicit = http.is_some();
+            let http = http.unwrap_or_else(|| "127.0.0.1:9464".to_string());
             if http != "off" {
                 let addr: std::net::SocketAddr = http
                     .parse()
                     .with_context(|| format!("--http {http}: not an address (host:port) or off"))?;
                 let state = vigil_pipeline::http::HttpState::new(opts.stats.clone());
-                let bound = vigil_pipeline::http::serve(addr, state.clone()).await?;
-                eprintln!("HTTP: http://{bound}/healthz, /readyz, /metrics");
-                opts.http = Some(state);
+                match vigil_pipeline::http::serve(addr, state.clone()).await {
+                    Ok(bound) => {
+                        eprintln!("HTTP: http://{bound}/healthz, /readyz, /metrics");
+                        opts.http = Some(state);
+                    }
+                    Err(e) if !explicit => {
+                        eprintln!("warning: {e}; running without the HTTP server (pass --http ADDR to choose a port)")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             let stop = opts.stop.clone();
             tokio::spawn(async move {
