@@ -186,6 +186,18 @@ impl BaselineBank {
     }
 }
 
+/// An alert's score in threshold multiples (1.0 is the threshold; a non-positive threshold
+/// makes any score over it infinitely far over).
+pub fn ratio(a: &Alert) -> f64 {
+    if a.threshold > 0.0 {
+        a.score / a.threshold
+    } else if a.score > a.threshold {
+        f64::INFINITY
+    } else {
+        0.0
+    }
+}
+
 /// The detector an alert's lifecycle is kept for: the model's name (not its version, so a
 /// promotion continues the open alerts) or the baseline and its feature.
 fn detector_key(a: &Alert) -> String {
@@ -219,13 +231,7 @@ impl LifecycleBook {
         let mut out = Vec::new();
         for mut a in candidates {
             let key = detector_key(&a);
-            let ratio = if a.threshold > 0.0 {
-                a.score / a.threshold
-            } else if a.score > a.threshold {
-                f64::INFINITY
-            } else {
-                0.0
-            };
+            let ratio = ratio(&a);
             let st = self
                 .states
                 .entry(a.asset_id.clone())

@@ -158,7 +158,7 @@ fn median(mut v: Vec<i64>) -> Option<f64> {
 }
 
 /// A backtest's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BacktestReport {
     /// Per file.
     pub files: Vec<FileResult>,
@@ -401,11 +401,8 @@ pub async fn run_backtest(
         } => {
             let r = crate::backtest_rul::run(cfg, input, train, test, truth, *truth_cap).await?;
             return Ok(BacktestReport {
-                files: Vec::new(),
-                total: Confusion::default(),
-                nab: None,
-                nab_counts: (0, 0),
                 rul: Some(r),
+                ..BacktestReport::default()
             });
         }
     };
@@ -422,13 +419,7 @@ pub async fn run_backtest(
             ))
         }
     };
-    let mut report = BacktestReport {
-        files: Vec::new(),
-        total: Confusion::default(),
-        nab: None,
-        nab_counts: (0, 0),
-        rul: None,
-    };
+    let mut report = BacktestReport::default();
     let mut nab_raw = [0.0; 3];
     let mut nab_windows = 0usize;
     for path in files {

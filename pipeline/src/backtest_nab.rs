@@ -70,13 +70,7 @@ pub async fn run(
     let files = list_files(data, include, "csv")?;
     let labels = read_labels(labels)?;
     let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone())?;
-    let mut report = BacktestReport {
-        files: Vec::new(),
-        total: Confusion::default(),
-        nab: None,
-        nab_counts: (0, 0),
-        rul: None,
-    };
+    let mut report = BacktestReport::default();
     let mut raw = [0.0; 3];
     for path in files {
         let name = path
@@ -161,14 +155,7 @@ pub async fn run(
         let mut per_window: Vec<(i64, i64, f64)> = step
             .scores
             .iter()
-            .map(|a| {
-                let ratio = if a.threshold > 0.0 {
-                    a.score / a.threshold
-                } else {
-                    0.0
-                };
-                (a.window_end, a.window_start, ratio)
-            })
+            .map(|a| (a.window_end, a.window_start, crate::alerting::ratio(a)))
             .collect();
         per_window.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
         per_window.dedup_by(|later, first| {
