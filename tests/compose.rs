@@ -133,6 +133,20 @@ fn prometheus_and_collector_line_up_with_vigil() {
         "Prometheus scrapes the collector's exporter on {port}: {targets:?}"
     );
     assert!(o["receivers"]["otlp"]["protocols"]["http"].is_mapping());
+    // vigil exports OTLP/HTTP to the collector's http receiver, metrics and traces
+    let c = yaml("docker-compose.yml");
+    let endpoint = c["services"]["vigil"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .as_str()
+        .expect("vigil exports to the collector");
+    let receiver = o["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+        .as_str()
+        .expect("http receiver endpoint");
+    let rport = receiver.rsplit(':').next().unwrap_or_default();
+    assert_eq!(endpoint, format!("http://otel-collector:{rport}"));
+    assert_eq!(
+        strings(&o["service"]["pipelines"]["traces"]["receivers"]),
+        vec!["otlp".to_string()]
+    );
     assert_eq!(
         strings(&o["service"]["pipelines"]["metrics"]["receivers"]),
         vec!["otlp".to_string()]

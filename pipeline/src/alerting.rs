@@ -126,6 +126,7 @@ impl BaselineBank {
                 // `baseline:<method>:<feature>`, as ids have always been made
                 let detail = format!("{}:{version}", name.replace('/', ":"));
                 Alert {
+                    schema_version: vigil_schemas::alert::ALERT_SCHEMA_VERSION,
                     alert_id: Alert::make_id(asset, m.window_start[i], AlertKind::Anomaly, &detail),
                     kind: AlertKind::Anomaly,
                     asset_id: asset.clone(),
@@ -140,6 +141,9 @@ impl BaselineBank {
                     emitted_at,
                     state: None,
                     severity: None,
+                    ack: None,
+                    silence: None,
+                    traceparent: None,
                 }
             };
             match self.mode {

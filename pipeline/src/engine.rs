@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::Array2;
+use tracing::Instrument;
 use vigil_models::ModelArtifact;
 use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
@@ -128,6 +129,9 @@ pub struct Engine {
     /// Watermark at which idle assets are looked for next.
     next_evict: Option<i64>,
     stats: Arc<JobStats>,
+    /// Trace context of the input being processed (its `traceparent`), for alerts when there
+    /// are no local spans.
+    upstream_trace: Option<String>,
 }
 
 impl Engine {
@@ -179,7 +183,21 @@ impl Engine {
             top_features: cfg.top_features,
             event_time: cfg.event_time,
             stats,
+            upstream_trace: None,
         })
+    }
+
+    /// Sets the trace context of the input about to be processed (the first `traceparent` of
+    /// the batch, or none): alerts carry it when no local span exists (no exporter).
+    pub fn set_upstream_trace(&mut self, traceparent: Option<String>) {
+        self.upstream_trace = traceparent;
+    }
+
+    /// The `traceparent` an alert produced under `span` carries: the span's own context, else
+    /// the input's.
+    fn trace_of(&self, span: &tracing::Span) -> Option<String> {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        crate::telemetry::trace::of_context(&span.context()).or_else(|| self.upstream_trace.clone())
     }
 
     /// Normalises readings with `n` before windowing from now on (training and backtests set
@@ -516,7 +534,22 @@ impl Engine {
                 Bounds::PerAsset(_) => None,
             };
             let started = std::time::Instant::now();
-            let feats = self.features.run(w, cache).await?;
+            let (ws, we) = match &w.bounds {
+                Bounds::Fixed(b) => (b.start, b.end),
+                Bounds::PerAsset(m) => (
+                    m.values().map(|b| b.start).min().unwrap_or(0),
+                    m.values().map(|b| b.end).max().unwrap_or(0),
+                ),
+            };
+            let span = tracing::info_span!(
+                "vigil.window",
+                window_start = ws,
+                window_end = we,
+                assets = tracing::field::Empty,
+                alerts = tracing::field::Empty,
+            );
+            let feats = self.features.run(w, cache).instrument(span.clone()).await?;
+            span.record("assets", feats.num_rows());
             self.stats.record_window(feats.num_rows());
             let names = self.features.feature_names();
             let m = FeatureMatrix::from_batches(std::slice::from_ref(&feats), names.len());
@@ -536,13 +569,22 @@ impl Engine {
                     &mut self.shadow_rul_ages,
                     all,
                 );
-                step.shadow_alerts
-                    .extend(decide(&mut self.shadow_lifecycle, c));
+                let mut shadow_alerts = decide(&mut self.shadow_lifecycle, c);
+                let tp = self.trace_of(&span);
+                shadow_alerts
+                    .iter_mut()
+                    .for_each(|a| a.traceparent = tp.clone());
+                step.shadow_alerts.extend(shadow_alerts);
             }
             if self.keep_scores {
                 step.scores.extend(cands.iter().cloned());
             }
-            let alerts = decide(&mut self.lifecycle, cands);
+            let mut alerts = decide(&mut self.lifecycle, cands);
+            span.record("alerts", alerts.len());
+            if !alerts.is_empty() {
+                let tp = self.trace_of(&span);
+                alerts.iter_mut().for_each(|a| a.traceparent = tp.clone());
+            }
             self.stats.record_scoring(started.elapsed().as_secs_f64());
             self.stats.record_alerts(alerts.len());
             step.alerts.extend(alerts);
@@ -551,8 +593,13 @@ impl Engine {
         if !partials.is_empty() {
             self.op.absorb(partials);
         }
+        let tp = (!adv.quality.is_empty())
+            .then(|| self.trace_of(&tracing::Span::current()))
+            .flatten();
         for q in &adv.quality {
-            step.alerts.push(quality_alert(q, &self.event_time));
+            let mut a = quality_alert(q, &self.event_time);
+            a.traceparent = tp.clone();
+            step.alerts.push(a);
         }
         self.stats.record_quality(adv.quality.len());
         Ok(step)
@@ -601,6 +648,7 @@ pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
     };
     let detail = format!("{}/{}", problem.name(), q.measurement);
     Alert {
+        schema_version: vigil_schemas::alert::ALERT_SCHEMA_VERSION,
         alert_id: Alert::make_id(&q.asset_id, start, AlertKind::DataQuality, &detail),
         kind: AlertKind::DataQuality,
         asset_id: q.asset_id.clone(),
@@ -615,6 +663,9 @@ pub fn quality_alert(q: &QualityEvent, cfg: &EventTimeConfig) -> Alert {
         emitted_at: now_ms(),
         state: None,
         severity: None,
+        ack: None,
+        silence: None,
+        traceparent: None,
     }
 }
 
@@ -683,6 +734,7 @@ pub fn score(
             })
             .collect();
         alerts.push(Alert {
+            schema_version: vigil_schemas::alert::ALERT_SCHEMA_VERSION,
             alert_id: Alert::make_id(&m.assets[i], m.window_start[i], kind, &model.version),
             kind,
             asset_id: m.assets[i].clone(),
@@ -700,6 +752,9 @@ pub fn score(
             emitted_at,
             state: None,
             severity: None,
+            ack: None,
+            silence: None,
+            traceparent: None,
         });
     }
     alerts

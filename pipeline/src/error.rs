@@ -33,6 +33,9 @@ pub enum PipelineError {
     /// Kafka refused or failed an operation.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// Telemetry (logs, OTLP export) could not be set up.
+    #[error("telemetry: {0}")]
+    Telemetry(String),
     /// Input data cannot be used for the requested operation.
     #[error("{0}")]
     Data(String),

@@ -12,6 +12,7 @@ pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
 pub mod conditions;
+pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod nab;
 pub mod prometheus;
 pub mod runner;
 pub mod sim;
+pub mod telemetry;
 pub mod train;
 
 pub use error::PipelineError;

@@ -217,18 +217,29 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    // level: RUST_LOG (default info for Vigil, warn otherwise); VIGIL_LOG_FORMAT=json for JSON lines
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "vigil_pipeline=info,warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("VIGIL_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().init();
-    } else {
-        logs.init();
+    let cli = Cli::parse();
+    // logs and OTLP export: the job file's [telemetry] for `vigil run`, then the environment
+    // (RUST_LOG, VIGIL_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT) over it
+    let settings = match &cli.command {
+        Command::Run { job, .. } => JobConfig::load(job)
+            .map(|c| c.telemetry)
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    let telemetry =
+        match vigil_pipeline::telemetry::install(&vigil_pipeline::telemetry::with_env(settings)) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+    if let Some(e) = telemetry.endpoint() {
+        eprintln!("OpenTelemetry: exporting metrics and traces to {e} (OTLP/HTTP JSON)");
     }
-    if let Err(e) = real_main(Cli::parse()).await {
+    let result = real_main(cli).await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use opentelemetry::metrics::{Counter, Histogram as OtelHistogram};
+use opentelemetry::metrics::{Counter, Gauge, Histogram as OtelHistogram};
 use opentelemetry::KeyValue;
 use vigil_schemas::{DeadLetter, RejectReason};
 
@@ -27,6 +27,11 @@ struct Otel {
     records: Counter<u64>,
     scoring: OtelHistogram<f64>,
     close_to_alert: OtelHistogram<f64>,
+    lag: Gauge<i64>,
+    model: Gauge<u64>,
+    partitions: Gauge<u64>,
+    buffered: Gauge<u64>,
+    assets: Gauge<u64>,
 }
 
 /// Processing counters of one job instance.
@@ -97,6 +102,43 @@ impl Default for JobStats {
 }
 
 impl JobStats {
+    /// Records the runner's gauges (lag, models, state sizes) on the OpenTelemetry instruments.
+    pub fn record_gauges(&self, g: &crate::prometheus::Gauges) {
+        let o = &self.otel;
+        for (topic, p, lag) in &g.lag {
+            o.lag.record(
+                *lag,
+                &[
+                    KeyValue::new("topic", topic.clone()),
+                    KeyValue::new("partition", i64::from(*p)),
+                ],
+            );
+        }
+        if let Some((name, version)) = &g.model {
+            o.model.record(
+                1,
+                &[
+                    KeyValue::new("model", name.clone()),
+                    KeyValue::new("version", version.clone()),
+                    KeyValue::new("role", "active"),
+                ],
+            );
+            if let Some(v) = &g.shadow {
+                o.model.record(
+                    1,
+                    &[
+                        KeyValue::new("model", name.clone()),
+                        KeyValue::new("version", v.clone()),
+                        KeyValue::new("role", "shadow"),
+                    ],
+                );
+            }
+        }
+        o.partitions.record(g.partitions as u64, &[]);
+        o.buffered.record(g.buffered_readings as u64, &[]);
+        o.assets.record(g.assets as u64, &[]);
+    }
+
     /// Fresh counters.
     pub fn new() -> Self {
         let meter = opentelemetry::global::meter("vigil");
@@ -118,6 +160,17 @@ impl JobStats {
             scoring: crate::latency::Histogram::default(),
             close_to_alert: crate::latency::Histogram::default(),
             otel: Otel {
+                lag: meter
+                    .i64_gauge("vigil.consumer_lag")
+                    .with_description("records behind the partition's high watermark")
+                    .build(),
+                model: meter
+                    .u64_gauge("vigil.model")
+                    .with_description("1 for each model version in use, by role (active, shadow)")
+                    .build(),
+                partitions: meter.u64_gauge("vigil.partitions").build(),
+                buffered: meter.u64_gauge("vigil.buffered_readings").build(),
+                assets: meter.u64_gauge("vigil.tracked_assets").build(),
                 records: meter
                     .u64_counter("vigil.alert_records")
                     .with_description("alert records emitted, by kind, state and severity")

@@ -25,10 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use vigil_models::ModelArtifact;
 use vigil_schemas::{Alert, RejectReason};
 
@@ -38,6 +40,7 @@ use crate::kafka::changelog::{self, ChangelogReader};
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
 use crate::metrics::{JobStats, StatsSnapshot};
+use crate::telemetry::trace;
 use crate::PipelineError;
 
 /// Called with each alert right after it was committed.
@@ -174,12 +177,12 @@ fn lock(set: &Mutex<TaskSet>) -> MutexGuard<'_, TaskSet> {
 }
 
 impl TaskSet {
-    /// Publishes readiness and gauges for `/readyz` and `/metrics`: lag against each owned
-    /// partition's high watermark (one broker query per partition), the models in use, state
-    /// sizes. Called every few seconds, never per batch.
+    /// Publishes readiness and gauges for `/readyz`, `/metrics` and OpenTelemetry: lag against
+    /// each owned partition's high watermark (one broker query per partition), the models in
+    /// use, state sizes. Called every few seconds, never per batch.
     fn publish(
         &self,
-        h: &crate::http::HttpState,
+        h: Option<&crate::http::HttpState>,
         consumer: &BaseConsumer<SourceContext>,
         ready: bool,
     ) {
@@ -194,23 +197,22 @@ impl TaskSet {
                 (high >= 0).then(|| (t.clone(), *p, (high - pos).max(0)))
             })
             .collect();
-        let model = self
-            .model
-            .as_ref()
-            .map(|m| (m.name.clone(), m.version.clone()));
-        let shadow = self.shadow.as_ref().map(|m| m.version.clone());
-        let partitions = self.tasks.len();
-        let buffered: usize = self.tasks.values().map(|t| t.engine.buffered_rows()).sum();
-        let assets: usize = self.tasks.values().map(|t| t.engine.tracked_assets()).sum();
-        h.publish(|g| {
-            g.lag = lag;
-            g.model = model;
-            g.shadow = shadow;
-            g.partitions = partitions;
-            g.buffered_readings = buffered;
-            g.assets = assets;
-            g.ready = ready;
-        });
+        let g = crate::prometheus::Gauges {
+            lag,
+            model: self
+                .model
+                .as_ref()
+                .map(|m| (m.name.clone(), m.version.clone())),
+            shadow: self.shadow.as_ref().map(|m| m.version.clone()),
+            partitions: self.tasks.len(),
+            buffered_readings: self.tasks.values().map(|t| t.engine.buffered_rows()).sum(),
+            assets: self.tasks.values().map(|t| t.engine.tracked_assets()).sum(),
+            ready,
+        };
+        self.stats.record_gauges(&g);
+        if let Some(h) = h {
+            h.publish(|x| *x = g);
+        }
     }
 
     /// Opens the output transaction if none is open.
@@ -319,10 +321,26 @@ impl TaskSet {
         } else {
             msgs
         };
+        // one span per batch, a child of the first upstream trace context it carries
+        let traces = trace::of_records(msgs, trace::MAX_LINKS + 1);
+        let span = tracing::info_span!(
+            "vigil.batch",
+            topic = topic,
+            partition = partition,
+            records = msgs.len()
+        );
+        if let Some((first, rest)) = traces.split_first() {
+            let parent = opentelemetry::Context::new().with_remote_span_context(first.clone());
+            let _ = span.set_parent(parent);
+            rest.iter().for_each(|l| span.add_link(l.clone()));
+        }
+        let _entered = span.enter();
         let task = self
             .tasks
             .get_mut(&(topic.to_string(), partition))
             .ok_or_else(|| PipelineError::Data("task vanished".into()))?;
+        task.engine
+            .set_upstream_trace(traces.first().and_then(trace::render));
         let decoded = task.engine.decode(msgs.iter().map(|m| m.payload()))?;
         if !decoded.dead.is_empty() {
             // a partition that delivers only bad records is not idle
@@ -399,6 +417,7 @@ impl TaskSet {
             let Some(task) = self.tasks.get_mut(&key) else {
                 continue;
             };
+            task.engine.set_upstream_trace(None);
             let step = rt.block_on(task.engine.tick(wall))?;
             let names = task.engine.features().feature_names().to_vec();
             let changed = !step.alerts.is_empty() || !step.features.is_empty();
@@ -632,13 +651,13 @@ fn run_blocking(
                 s.recover(&source, &e)?;
             }
         }
-        if let Some(h) = &opts.http {
+        if opts.http.is_some() || crate::telemetry::exporting() {
             // ready once the first assignment's state is restored; gauges every 5 s
             let ready = seen_epoch != u64::MAX && seen_epoch > 0;
             if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
                 || ready != published_ready
             {
-                s.publish(h, source.consumer(), ready);
+                s.publish(opts.http.as_ref(), source.consumer(), ready);
                 last_publish = Some(Instant::now());
                 published_ready = ready;
             }

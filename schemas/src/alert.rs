@@ -150,10 +150,48 @@ pub struct Contribution {
     pub z: Option<f64>,
 }
 
+/// Who acknowledged an alert, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Acknowledgement {
+    /// Who acknowledged it.
+    pub by: String,
+    /// Their note (may be empty).
+    #[serde(default)]
+    pub note: String,
+    /// When, UTC milliseconds (the control record's time).
+    pub at: i64,
+}
+
+/// The silence an alert fell under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SilenceRef {
+    /// What was silenced: the asset id, or the alert id.
+    pub target: String,
+    /// The silence ends at this time, UTC milliseconds.
+    pub until: i64,
+    /// Who set it.
+    pub by: String,
+    /// Their note (e.g. the maintenance order).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The alert format's version: 2 added `ack`, `silence` and `traceparent`. Fields are only
+/// ever added (optional), so a reader of version N reads every earlier version.
+pub const ALERT_SCHEMA_VERSION: u32 = 2;
+
+fn first_version() -> u32 {
+    1
+}
+
 /// A maintenance alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
+    /// Version of this record's format ([`ALERT_SCHEMA_VERSION`]); records written before
+    /// versioning read as 1.
+    #[serde(default = "first_version")]
+    pub schema_version: u32,
     /// Deterministic id: the same asset, window, kind and model version always give the same id,
     /// so consumers can de-duplicate.
     pub alert_id: String,
@@ -188,6 +226,19 @@ pub struct Alert {
     /// Severity (jobs with `[alerts] lifecycle` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// The acknowledgement of the alert, once someone acknowledged it on the control topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<Acknowledgement>,
+    /// The silence covering the alert when it was emitted. A silenced alert is still recorded
+    /// on the alert topic, flagged here; notification consumers skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceRef>,
+    /// W3C trace context (`00-<trace id>-<span id>-<flags>`) of the window close that produced
+    /// the alert, also sent as the record's `traceparent` header; absent when the run had no
+    /// trace context (no exporter and no `traceparent` on the input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"))]
+    pub traceparent: Option<String>,
 }
 
 impl Alert {

@@ -6,11 +6,16 @@
 //! It performs no IO and knows nothing about windows, models or Kafka clients.
 
 pub mod alert;
+pub mod control;
 pub mod decode;
 pub mod error;
 pub mod reading;
 
-pub use alert::{Alert, AlertKind, AlertState, Contribution, ModelRef, QualityProblem, Severity};
+pub use alert::{
+    Acknowledgement, Alert, AlertKind, AlertState, Contribution, ModelRef, QualityProblem,
+    Severity, SilenceRef,
+};
+pub use control::{ControlAction, ControlRecord};
 pub use decode::{BatchDecoder, DeadLetter, DecodeOutcome, FieldMapping, RejectReason};
 pub use error::SchemaError;
 pub use reading::{EventTime, Reading, Waveform};

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use proptest::prelude::*;
-use vigil_schemas::{Alert, BatchDecoder, EventTime, FieldMapping, Reading, Waveform};
+use vigil_schemas::{
+    Alert, AlertKind, AlertState, BatchDecoder, ControlRecord, EventTime, FieldMapping, Reading,
+    Waveform,
+};
 
 fn check_schema(file: &str, generated: serde_json::Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +42,113 @@ fn reading_schema_file_matches_rust_type() {
 #[test]
 fn alert_schema_file_matches_rust_type() {
     check_schema("alert.schema.json", Alert::json_schema());
+}
+
+#[test]
+fn control_schema_file_matches_rust_type() {
+    check_schema("control.schema.json", ControlRecord::json_schema());
+}
+
+/// Parses `text` as `T` and checks that it writes back the same JSON (nothing dropped or
+/// renamed) and that every key is one the committed schema declares.
+fn check_example<T>(name: &str, text: &str, schema: &serde_json::Value) -> T
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+    let typed: T = serde_json::from_value(value.clone())
+        .unwrap_or_else(|e| panic!("{name}: not a valid record: {e}"));
+    let back = serde_json::to_value(&typed).expect("serializes");
+    // `schema_version` defaults to 1 when absent (records written before versioning)
+    let mut expected = value.clone();
+    if let (Some(e), Some(b)) = (expected.as_object_mut(), back.as_object()) {
+        if b.contains_key("schema_version") && !e.contains_key("schema_version") {
+            e.insert("schema_version".into(), b["schema_version"].clone());
+        }
+    }
+    assert_eq!(back, expected, "{name}: round trip changes the record");
+    let declared = schema_keys(schema);
+    for k in value.as_object().expect("an object").keys() {
+        assert!(declared.contains(k), "{name}: key {k} is not in the schema");
+    }
+    typed
+}
+
+/// Every property name the schema declares, at any depth.
+fn schema_keys(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Object(props)) = m.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                stack.extend(m.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn example_records_are_valid_and_cover_every_kind_state_and_action() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("json/examples");
+    let read_schema = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("..").join(f)).unwrap()).unwrap()
+    };
+    let (alert_schema, control_schema) = (
+        read_schema("alert.schema.json"),
+        read_schema("control.schema.json"),
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut states = std::collections::BTreeSet::new();
+    let mut actions = std::collections::BTreeSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("schemas/json/examples")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
+        if name.starts_with("alert-") {
+            let a: Alert = check_example(&name, &text, &alert_schema);
+            kinds.insert(a.kind.as_str());
+            if let Some(s) = a.state {
+                states.insert(s.as_str());
+            }
+            if let Some(tp) = &a.traceparent {
+                assert_eq!(tp.len(), 55, "{name}: traceparent {tp}");
+            }
+        } else if name.starts_with("control-") {
+            let c: ControlRecord = check_example(&name, &text, &control_schema);
+            let v = serde_json::to_value(&c).unwrap();
+            actions.insert(v["action"].as_str().unwrap().to_string());
+        } else {
+            panic!("{name}: examples are alert-*.json or control-*.json");
+        }
+    }
+    for k in [AlertKind::Anomaly, AlertKind::Rul, AlertKind::DataQuality] {
+        assert!(
+            kinds.contains(k.as_str()),
+            "an example of kind {}",
+            k.as_str()
+        );
+    }
+    for s in [AlertState::Open, AlertState::Update, AlertState::Resolved] {
+        assert!(
+            states.contains(s.as_str()),
+            "an example in state {}",
+            s.as_str()
+        );
+    }
+    for a in ["ack", "silence", "unsilence"] {
+        assert!(actions.contains(a), "an example of control action {a}");
+    }
 }
 
 const NAMES: [&str; 4] = ["vibration", "temperature", "pressure", "current"];

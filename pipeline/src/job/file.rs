@@ -44,6 +44,33 @@ pub struct JobFile {
     /// `[limits]`: bounds on the job's state.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[telemetry]`: logs, OpenTelemetry export.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`: what the job tells about itself. The environment overrides the file:
+/// `RUST_LOG` the level, `VIGIL_LOG_FORMAT` the format, `OTEL_EXPORTER_OTLP_ENDPOINT` the
+/// endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Log filter, in `RUST_LOG` syntax (default `vigil_pipeline=info,warn`).
+    #[serde(default)]
+    pub log_level: Option<String>,
+    /// `text` (default) or `json` (one JSON object per line).
+    #[serde(default)]
+    pub log_format: Option<String>,
+    /// OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`: metrics go to `/v1/metrics` and
+    /// traces to `/v1/traces`. Absent: nothing is exported (the default).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// How often metrics are exported (default `10s`).
+    #[serde(default)]
+    pub export_interval: Option<String>,
+    /// The `service.name` resource attribute (default `vigil`).
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 /// `[limits]`: bounds on the state one input partition may hold.
@@ -413,6 +440,17 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "rul",
             "limits",
             "conditions",
+            "telemetry",
+        ],
+    ),
+    (
+        "telemetry",
+        &[
+            "log_level",
+            "log_format",
+            "otlp_endpoint",
+            "export_interval",
+            "service_name",
         ],
     ),
     ("conditions", &["settings", "regimes", "normalise"]),

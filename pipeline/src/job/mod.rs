@@ -65,6 +65,33 @@ pub struct Limits {
     pub evict_after_ms: i64,
 }
 
+/// Logging and OpenTelemetry export (`[telemetry]`), before the environment's overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// Log filter (`RUST_LOG` syntax).
+    pub log_level: String,
+    /// JSON log lines instead of text.
+    pub json_logs: bool,
+    /// OTLP/HTTP base URL; `None`: no export.
+    pub otlp_endpoint: Option<String>,
+    /// Metric export interval, ms.
+    pub export_interval_ms: u64,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            log_level: "vigil_pipeline=info,warn".into(),
+            json_logs: false,
+            otlp_endpoint: None,
+            export_interval_ms: 10_000,
+            service_name: "vigil".into(),
+        }
+    }
+}
+
 /// The delivery guarantee of a job's outputs (`[kafka] delivery`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -117,6 +144,8 @@ pub struct JobConfig {
     pub rul: Option<RulSettings>,
     /// State bounds.
     pub limits: Limits,
+    /// Logs and OpenTelemetry export.
+    pub telemetry: TelemetrySettings,
     /// Operating-condition normalisation, if the job has `[conditions]`.
     pub conditions: Option<ConditionSettings>,
 }

@@ -355,3 +355,40 @@ fn rul_settings_protocol_and_numeric_time_are_checked() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn telemetry_defaults_to_no_export_and_bad_settings_are_explained() {
+    let cfg = JobConfig::from_toml(GOOD, &example_dir().join("j.toml")).unwrap();
+    assert_eq!(cfg.telemetry, TelemetrySettings::default());
+    assert_eq!(cfg.telemetry.otlp_endpoint, None);
+    let t = format!(
+        "{GOOD}\n[telemetry]\nlog_level = \"debug\"\nlog_format = \"json\"\notlp_endpoint = \"http://collector:4318/\"\nexport_interval = \"2s\"\nservice_name = \"vigil-north\"\n"
+    );
+    let cfg = JobConfig::from_toml(&t, &example_dir().join("j.toml")).unwrap();
+    let s = &cfg.telemetry;
+    assert_eq!(s.log_level, "debug");
+    assert!(s.json_logs);
+    assert_eq!(s.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+    assert_eq!(s.export_interval_ms, 2_000);
+    assert_eq!(s.service_name, "vigil-north");
+    let bad = format!(
+        "{GOOD}\n[telemetry]\nlog_level = \"vigil=[bogus\"\nlog_format = \"xml\"\notlp_endpoint = \"https://x:4318\"\nexport_interval = \"10ms\"\n"
+    );
+    let p = problems_of(&bad);
+    assert_eq!(p.len(), 4, "{p:#?}");
+    for (i, key) in [
+        "log_format",
+        "log_level",
+        "otlp_endpoint",
+        "export_interval",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            p.iter().any(|x| x.contains(&format!("[telemetry] {key}"))
+                || x.contains(&format!("telemetry.{key}"))),
+            "problem {i} names {key}: {p:#?}"
+        );
+    }
+}

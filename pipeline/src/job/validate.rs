@@ -677,6 +677,53 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         evict_after_ms: evict_after_ms.max(1),
     };
 
+    // [telemetry]
+    let t = &file.telemetry;
+    let defaults = super::TelemetrySettings::default();
+    let json_logs = match t.log_format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(_) => {
+            cx.problem(&["telemetry", "log_format"], "must be `text` or `json`");
+            false
+        }
+    };
+    if let Some(level) = &t.log_level {
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+            cx.problem(
+                &["telemetry", "log_level"],
+                "is not a log filter (e.g. `info` or `vigil_pipeline=debug,warn`)",
+            );
+        }
+    }
+    if let Some(e) = &t.otlp_endpoint {
+        if !e.starts_with("http://") {
+            cx.problem(
+                &["telemetry", "otlp_endpoint"],
+                "must be an http:// URL such as http://127.0.0.1:4318 (OTLP over HTTP without TLS)",
+            );
+        }
+    }
+    let export_interval_ms = match &t.export_interval {
+        Some(d) => cx
+            .duration(&["telemetry", "export_interval"], d)
+            .unwrap_or(10_000),
+        None => 10_000,
+    };
+    if export_interval_ms < 100 {
+        cx.problem(&["telemetry", "export_interval"], "must be at least 100ms");
+    }
+    let telemetry = super::TelemetrySettings {
+        log_level: t.log_level.clone().unwrap_or(defaults.log_level),
+        json_logs,
+        otlp_endpoint: t
+            .otlp_endpoint
+            .as_ref()
+            .map(|e| e.trim_end_matches('/').to_string()),
+        export_interval_ms: export_interval_ms.max(100) as u64,
+        service_name: t.service_name.clone().unwrap_or(defaults.service_name),
+    };
+
     // [rul]
     let rul = file.rul.as_ref().map(|r| {
         let cap = r.cap.unwrap_or(125.0);
@@ -740,6 +787,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                 require_key: k.require_key.unwrap_or(false),
             },
             limits,
+            telemetry,
             mapping,
             event_time: EventTimeConfig {
                 window,

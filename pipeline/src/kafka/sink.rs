@@ -208,11 +208,16 @@ impl Sink {
     fn alert_to(&self, topic: &str, alert: &Alert) -> Result<(), PipelineError> {
         let json = serde_json::to_vec(alert)
             .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        self.send(
-            BaseRecord::to(topic)
-                .key(alert.asset_id.as_bytes())
-                .payload(json.as_slice()),
-        )
+        let mut rec = BaseRecord::to(topic)
+            .key(alert.asset_id.as_bytes())
+            .payload(json.as_slice());
+        if let Some(tp) = &alert.traceparent {
+            rec = rec.headers(OwnedHeaders::new().insert(Header {
+                key: crate::telemetry::trace::TRACEPARENT,
+                value: Some(tp.as_bytes()),
+            }));
+        }
+        self.send(rec)
     }
 
     /// Queues the rows of a feature batch on the features topic (if the job has one), keyed by
