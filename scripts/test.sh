@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that runs Vigil's whole test suite, on a fresh machine too:
-#   1. installs the build tools it needs if they are missing (cmake, make, g++, Java 17, Maven; apt-get)
+#   1. installs the tools it needs if they are missing (cmake, make, g++, Java 17, Maven, Chromium; apt-get)
 #   2. builds every test target (CARGO_TARGET_DIR defaults to ~/.cache/vigil/target, outside the clone)
 #   3. starts a real Apache Kafka broker on 127.0.0.1:9092 (scripts/kafka.sh) and always stops it on exit
 #   4. runs `cargo test --workspace --all-targets --features vigil-tests/broker`, then the doc tests
@@ -41,6 +41,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 have_java17 || missing+=(openjdk-17-jdk-headless)
+# headless Chromium for the dashboard test (tests/broker_alerts.rs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]})); then
   echo "installing missing packages: ${missing[*]}"

@@ -24,25 +24,7 @@ use vigil_pipeline::kafka::ensure_topics;
 use vigil_tests::{brokers, unique};
 
 use vigil_tests::faults::{job_toml, partition_stream, SQL};
-
-fn vigil_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("VIGIL_BIN") {
-        return PathBuf::from(p);
-    }
-    // target/<profile>/deps/<this test> -> target/<profile>/vigil
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("vigil"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "the vigil binary is not built at {} (run `cargo build --workspace --bins`, or set VIGIL_BIN)",
-        bin.display()
-    );
-    bin
-}
+use vigil_tests::vigil_bin;
 
 /// A scenario's scratch folder: job file, feature SQL and process logs.
 struct Scenario {

@@ -6,7 +6,7 @@
 //! A *candidate* is the alert a window would raise if its score were over the threshold; with a
 //! lifecycle every scored window is a candidate, because resolving needs the quiet windows too.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use vigil_models::baselines::{BaselineSpec, BaselineState};
@@ -193,9 +193,14 @@ impl BaselineBank {
 /// An alert's score in threshold multiples (1.0 is the threshold; a non-positive threshold
 /// makes any score over it infinitely far over).
 pub fn ratio(a: &Alert) -> f64 {
-    if a.threshold > 0.0 {
-        a.score / a.threshold
-    } else if a.score > a.threshold {
+    ratio_of(a.score, a.threshold)
+}
+
+/// [`ratio`] of a score and threshold.
+pub fn ratio_of(score: f64, threshold: f64) -> f64 {
+    if threshold > 0.0 {
+        score / threshold
+    } else if score > threshold {
         f64::INFINITY
     } else {
         0.0
@@ -218,6 +223,9 @@ pub struct LifecycleBook {
     policy: Lifecycle,
     /// Per asset, per detector key.
     pub(crate) states: HashMap<String, HashMap<String, LifecycleState>>,
+    /// The latest record of each firing alert (open or updated, not resolved), by id: what an
+    /// acknowledgement or silence updates.
+    pub(crate) firing: BTreeMap<String, Alert>,
 }
 
 impl LifecycleBook {
@@ -226,7 +234,29 @@ impl LifecycleBook {
         LifecycleBook {
             policy,
             states: HashMap::new(),
+            firing: BTreeMap::new(),
         }
+    }
+
+    /// Records emitted alert records: firing ones are kept (latest per id), resolved ones
+    /// dropped.
+    pub fn remember(&mut self, alerts: &[Alert]) {
+        for a in alerts {
+            match a.state {
+                Some(AlertState::Open | AlertState::Update) => {
+                    self.firing.insert(a.alert_id.clone(), a.clone());
+                }
+                Some(AlertState::Resolved) => {
+                    self.firing.remove(&a.alert_id);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The latest record of every firing alert.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.firing.values()
     }
 
     /// Runs the candidates (in window order per asset) through the lifecycle; returns the alert

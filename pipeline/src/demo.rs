@@ -180,6 +180,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         (cfg.kafka.late_topic.as_str(), 1),
         (cfg.kafka.changelog_topic.as_str(), 1),
         (cfg.kafka.shadow_topic.as_str(), 1),
+        (cfg.kafka.control_topic.as_str(), 1),
     ];
     match &mock {
         // the mock cluster does not implement CreateTopics: create them on it directly
@@ -212,7 +213,9 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoSummary, PipelineError> {
         let state = crate::http::HttpState::new(run_opts.stats.clone());
         match crate::http::serve(addr, state.clone()).await {
             Ok(bound) => {
-                println!("metrics and health: http://{bound}/metrics, /healthz, /readyz");
+                println!(
+                    "dashboard: http://{bound}/  (metrics and health: /metrics, /healthz, /readyz)"
+                );
                 run_opts.http = Some(state);
             }
             // a busy port must not spoil the demo

@@ -132,6 +132,8 @@ pub struct Engine {
     /// Trace context of the input being processed (its `traceparent`), for alerts when there
     /// are no local spans.
     upstream_trace: Option<String>,
+    /// Acknowledgements and silences (from the control topic; shared, replaced when it changes).
+    control: Arc<crate::control::ControlBook>,
 }
 
 impl Engine {
@@ -184,7 +186,21 @@ impl Engine {
             event_time: cfg.event_time,
             stats,
             upstream_trace: None,
+            control: Arc::default(),
         })
+    }
+
+    /// Replaces the control state (acks, silences); returns the UPDATE records of the firing
+    /// alerts whose ack or silence it changes (jobs with a lifecycle; without one every alert
+    /// is its own record and only later ones carry the change).
+    pub fn apply_control(&mut self, book: Arc<crate::control::ControlBook>) -> Vec<Alert> {
+        self.control = book;
+        let Some(l) = &mut self.lifecycle else {
+            return Vec::new();
+        };
+        let ups = self.control.updates(l.firing(), now_ms());
+        l.remember(&ups);
+        ups
     }
 
     /// Sets the trace context of the input about to be processed (the first `traceparent` of
@@ -483,6 +499,7 @@ impl Engine {
             "event_time": op,
             "baselines": self.baselines.states,
             "lifecycle": self.lifecycle.as_ref().map(|l| &l.states),
+            "firing": self.lifecycle.as_ref().map(|l| &l.firing),
             "shadow_lifecycle": self.shadow_lifecycle.as_ref().map(|l| &l.states),
             "rul_ages": self.rul_ages,
             "assets": self.assets,
@@ -517,6 +534,9 @@ impl Engine {
             if let Some(b) = book {
                 b.states = serde_json::from_value(v[key].clone()).unwrap_or_default();
             }
+        }
+        if let Some(b) = &mut self.lifecycle {
+            b.firing = serde_json::from_value(v["firing"].clone()).unwrap_or_default();
         }
         self.rul_ages = serde_json::from_value(v["rul_ages"].clone()).unwrap_or_default();
         // absent in snapshots of older versions: assets are tracked again as they report
@@ -583,7 +603,13 @@ impl Engine {
             span.record("alerts", alerts.len());
             if !alerts.is_empty() {
                 let tp = self.trace_of(&span);
-                alerts.iter_mut().for_each(|a| a.traceparent = tp.clone());
+                for a in alerts.iter_mut() {
+                    a.traceparent = tp.clone();
+                    self.control.annotate(a);
+                }
+                if let Some(l) = &mut self.lifecycle {
+                    l.remember(&alerts);
+                }
             }
             self.stats.record_scoring(started.elapsed().as_secs_f64());
             self.stats.record_alerts(alerts.len());
@@ -599,6 +625,7 @@ impl Engine {
         for q in &adv.quality {
             let mut a = quality_alert(q, &self.event_time);
             a.traceparent = tp.clone();
+            self.control.annotate(&mut a);
             step.alerts.push(a);
         }
         self.stats.record_quality(adv.quality.len());

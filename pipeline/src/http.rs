@@ -1,5 +1,6 @@
-//! The job's HTTP server on 127.0.0.1 (configurable): `/healthz` (the process is alive),
-//! `/readyz` (state restored and consuming: 200, else 503) and `/metrics` (Prometheus text,
+//! The job's HTTP server on 127.0.0.1 (configurable): `/` (the live dashboard, `dashboard/`),
+//! `/api/state` and `/api/asset?id=` (its JSON), `/healthz` (the process is alive), `/readyz`
+//! (state restored and consuming: 200, else 503) and `/metrics` (Prometheus text,
 //! `prometheus.rs`). Served with hyper, one task per connection (never per reading); the runner
 //! publishes its gauges into the shared [`HttpState`] as it commits.
 
@@ -15,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::dashboard::DashboardBook;
 use crate::metrics::JobStats;
 use crate::prometheus::Gauges;
 use crate::PipelineError;
@@ -26,6 +28,8 @@ pub struct HttpState {
     pub stats: Arc<JobStats>,
     /// The runner's live gauges.
     pub gauges: Arc<Mutex<Gauges>>,
+    /// What the dashboard shows (fed by the runner).
+    pub dashboard: Arc<Mutex<DashboardBook>>,
 }
 
 impl HttpState {
@@ -34,6 +38,7 @@ impl HttpState {
         HttpState {
             stats,
             gauges: Arc::new(Mutex::new(Gauges::default())),
+            dashboard: Arc::new(Mutex::new(DashboardBook::default())),
         }
     }
 
@@ -58,8 +63,77 @@ fn reply(status: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes>>
     r
 }
 
-/// The response to one request (pure over the state; public for tests).
-pub fn respond(state: &HttpState, method: &Method, path: &str) -> Response<Full<Bytes>> {
+/// The `/api/state` document: job, model, counters, the fleet worst first, current alerts.
+pub fn state_json(state: &HttpState) -> serde_json::Value {
+    let g = state.gauges();
+    let st = state.stats.snapshot();
+    let lag: i64 = g.lag.iter().map(|(_, _, l)| *l).sum();
+    let model = g.model.as_ref().map(
+        |(name, version)| serde_json::json!({"name": name, "version": version, "shadow": g.shadow}),
+    );
+    let (job, fleet, alerts) = match state.dashboard.lock() {
+        Ok(d) => (
+            d.job().to_string(),
+            d.fleet(),
+            serde_json::to_value(d.current_alerts()).unwrap_or_default(),
+        ),
+        Err(_) => (String::new(), Vec::new(), serde_json::json!([])),
+    };
+    serde_json::json!({
+        "job": job,
+        "model": model,
+        "ready": g.ready,
+        "stats": {
+            "readings": st.readings,
+            "windows": st.windows,
+            "alerts": st.alerts,
+            "dead_letters": st.dead_letters,
+            "lag": lag,
+        },
+        "fleet": fleet,
+        "alerts": alerts,
+        "updated_at": crate::engine::now_ms(),
+    })
+}
+
+/// Decodes `%XX` and `+` in a query value.
+fn unescape(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of query parameter `key`.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| unescape(v))
+}
+
+/// The response to one request (pure over the state; public for tests). `target` is the
+/// path with its query.
+pub fn respond(state: &HttpState, method: &Method, target: &str) -> Response<Full<Bytes>> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if method != Method::GET && method != Method::HEAD {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -68,6 +142,31 @@ pub fn respond(state: &HttpState, method: &Method, path: &str) -> Response<Full<
         );
     }
     match path {
+        "/" | "/index.html" => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            crate::dashboard::INDEX_HTML.to_string(),
+        ),
+        "/api/state" => reply(
+            StatusCode::OK,
+            "application/json",
+            state_json(state).to_string(),
+        ),
+        "/api/asset" => match query_param(query, "id") {
+            Some(id) => {
+                let h = state
+                    .dashboard
+                    .lock()
+                    .map(|d| d.history(&id))
+                    .unwrap_or_default();
+                reply(StatusCode::OK, "application/json", h.to_string())
+            }
+            None => reply(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                "/api/asset needs ?id=ASSET\n".into(),
+            ),
+        },
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".into()),
         "/readyz" => {
             if state.gauges().ready {
@@ -92,7 +191,7 @@ pub fn respond(state: &HttpState, method: &Method, path: &str) -> Response<Full<
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found (try /healthz, /readyz, /metrics)\n".into(),
+            "not found (try /, /api/state, /healthz, /readyz, /metrics)\n".into(),
         ),
     }
 }
@@ -114,7 +213,8 @@ pub async fn serve(addr: SocketAddr, state: HttpState) -> Result<SocketAddr, Pip
             let state = state.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
-                    let r = respond(&state, req.method(), req.uri().path());
+                    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    let r = respond(&state, req.method(), target);
                     async move { Ok::<_, Infallible>(r) }
                 });
                 let _ = http1::Builder::new()
@@ -150,6 +250,20 @@ mod tests {
             respond(&s, &Method::GET, "/metrics").status(),
             StatusCode::OK
         );
+        assert_eq!(respond(&s, &Method::GET, "/").status(), StatusCode::OK);
+        assert_eq!(
+            respond(&s, &Method::GET, "/api/state").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            respond(&s, &Method::GET, "/api/asset").status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            query_param("a=1&id=pump%2D7+x", "id").as_deref(),
+            Some("pump-7 x")
+        );
+        assert_eq!(unescape("100%"), "100%");
         assert_eq!(
             respond(&s, &Method::GET, "/nope").status(),
             StatusCode::NOT_FOUND

@@ -7,12 +7,14 @@
 //! is a thin CLI over these.
 
 pub mod alerting;
+pub mod alerts_cli;
 pub mod backtest;
 pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
 pub mod conditions;
 pub mod control;
+pub mod dashboard;
 pub mod demo;
 pub mod engine;
 pub mod error;

@@ -53,6 +53,74 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum AlertsCommand {
+    /// Show alert records as they arrive (readable; --json for one JSON object per line).
+    Tail {
+        /// Only this asset (or glob, e.g. `pump-*`).
+        #[arg(long)]
+        asset: Option<String>,
+        /// Lowest severity: warning or critical.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Only this state: open, update or resolved.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind: anomaly, rul or data_quality.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Hide silenced records.
+        #[arg(long)]
+        hide_silenced: bool,
+        /// Start with this many records before the end of each partition.
+        #[arg(long, default_value_t = 20)]
+        last: i64,
+        /// Start at the beginning of the topic.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop at the end of the topic instead of following it.
+        #[arg(long)]
+        no_follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert: later records of it carry who and the note.
+    Ack {
+        /// The alert id.
+        id: String,
+        /// A note for the others (what is being done).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who acknowledges (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Silence an asset's alerts (or one alert id) for a while: they are still recorded,
+    /// flagged as silenced.
+    Silence {
+        /// Asset id or alert id.
+        target: String,
+        /// How long, e.g. `2h` or `90m`.
+        #[arg(long = "for")]
+        duration: String,
+        /// Why (e.g. the maintenance order).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who silences (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// End a silence now.
+    Unsilence {
+        /// Asset id or alert id.
+        target: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ModelCommand {
     /// Publish an artifact as a new version in the job's registry topic.
     Publish {
@@ -92,6 +160,17 @@ enum Command {
         #[command(subcommand)]
         what: ModelCommand,
     },
+    /// Read the job's alerts, acknowledge and silence them.
+    Alerts {
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// Override the job's brokers (also: VIGIL_BROKERS).
+        #[arg(long, env = "VIGIL_BROKERS")]
+        brokers: Option<String>,
+        #[command(subcommand)]
+        what: AlertsCommand,
+    },
     /// Run the example pump job end to end on simulated telemetry (embedded broker unless --brokers).
     Demo {
         /// Use this Kafka cluster instead of the embedded mock broker.
@@ -109,7 +188,7 @@ enum Command {
         /// Random seed of the simulator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Address of the HTTP server (/healthz, /readyz, /metrics), or `off`.
+        /// Address of the HTTP server (the dashboard at /, /healthz, /readyz, /metrics), or `off`.
         #[arg(long, default_value = "127.0.0.1:9464")]
         http: String,
     },
@@ -149,7 +228,8 @@ enum Command {
         /// Model artifact to use instead of the job's [model] artifact (also VIGIL_MODEL).
         #[arg(long, env = "VIGIL_MODEL")]
         model: Option<PathBuf>,
-        /// Address of the HTTP server (/healthz, /readyz, /metrics), or `off` (also VIGIL_HTTP).
+        /// Address of the HTTP server (the dashboard at /, /healthz, /readyz, /metrics), or
+        /// `off` (also VIGIL_HTTP).
         /// Given, it must be free; by default 127.0.0.1:9464 is used when free (a second
         /// instance on the same machine runs without one and says so).
         #[arg(long, env = "VIGIL_HTTP")]
@@ -393,7 +473,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                 let state = vigil_pipeline::http::HttpState::new(opts.stats.clone());
                 match vigil_pipeline::http::serve(addr, state.clone()).await {
                     Ok(bound) => {
-                        eprintln!("HTTP: http://{bound}/healthz, /readyz, /metrics");
+                        eprintln!("dashboard: http://{bound}/  (also /healthz, /readyz, /metrics)");
                         opts.http = Some(state);
                     }
                     Err(e) if !explicit => {
@@ -442,6 +522,7 @@ async fn real_main(cli: Cli) -> Result<()> {
             println!("{report}");
             println!("wrote {}", out.display());
         }
+        Command::Alerts { job, brokers, what } => alerts_command(&job, brokers, what).await?,
         Command::Model { job, brokers, what } => {
             use vigil_pipeline::kafka::registry::RegistryClient;
             let mut cfg = JobConfig::load(&job)?;
@@ -597,4 +678,132 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+async fn alerts_command(
+    job: &std::path::Path,
+    brokers: Option<String>,
+    what: AlertsCommand,
+) -> Result<()> {
+    use vigil_pipeline::alerts_cli::{self, Filter, Start, TailOptions};
+    use vigil_schemas::{ControlAction, ControlRecord};
+    let mut cfg = JobConfig::load(job)?;
+    if let Some(b) = brokers {
+        cfg = cfg.with_brokers(&b);
+    }
+    let k = cfg.kafka.clone();
+    let who = |by: Option<String>| {
+        by.or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let now = vigil_pipeline::engine::now_ms();
+    let send = |action: ControlAction, by: String, note: String| -> Result<()> {
+        let r = ControlRecord {
+            action,
+            by,
+            note,
+            at: now,
+        };
+        vigil_pipeline::kafka::control::send(&k.brokers, &k.control_topic, &r)?;
+        println!("{}", serde_json::to_string(&r)?);
+        Ok(())
+    };
+    match what {
+        AlertsCommand::Tail {
+            asset,
+            severity,
+            state,
+            kind,
+            hide_silenced,
+            last,
+            from_beginning,
+            no_follow,
+            json,
+        } => {
+            let severity: Option<vigil_schemas::Severity> = severity
+                .map(|v| serde_json::from_value(serde_json::Value::String(v)))
+                .transpose()
+                .context("--severity: warning or critical")?;
+            let state: Option<vigil_schemas::AlertState> = state
+                .map(|v| serde_json::from_value(serde_json::Value::String(v)))
+                .transpose()
+                .context("--state: open, update or resolved")?;
+            if let Some(k) = &kind {
+                if !["anomaly", "rul", "data_quality"].contains(&k.as_str()) {
+                    bail!("--kind: anomaly, rul or data_quality");
+                }
+            }
+            let opts = TailOptions {
+                start: if from_beginning {
+                    Start::Beginning
+                } else {
+                    Start::Last(last.max(0))
+                },
+                follow: !no_follow,
+                filter: Filter {
+                    asset,
+                    severity,
+                    state,
+                    kind,
+                    hide_silenced,
+                },
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s2 = stop.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                s2.store(true, Ordering::Relaxed);
+            });
+            let topic = k.alert_topic.clone();
+            let brokers = k.brokers.clone();
+            let n = tokio::task::spawn_blocking(move || {
+                alerts_cli::tail(
+                    &brokers,
+                    &topic,
+                    &opts,
+                    |a| {
+                        if json {
+                            println!("{}", serde_json::to_string(a).unwrap_or_default());
+                        } else {
+                            println!("{}", alerts_cli::render(a));
+                        }
+                    },
+                    |p, o, e| eprintln!("warning: {topic}/{p}@{o} is not an alert: {e}"),
+                    || stop.load(Ordering::Relaxed),
+                )
+            })
+            .await??;
+            if !json {
+                eprintln!("{n} alert record(s)");
+            }
+        }
+        AlertsCommand::Ack { id, note, by } => {
+            send(ControlAction::Ack { alert_id: id }, who(by), note)?;
+        }
+        AlertsCommand::Silence {
+            target,
+            duration,
+            note,
+            by,
+        } => {
+            let ms = parse_duration_ms(&duration)
+                .map_err(anyhow::Error::msg)
+                .context("--for")?;
+            if ms <= 0 {
+                bail!("--for must be positive");
+            }
+            send(
+                ControlAction::Silence {
+                    target,
+                    until: now + ms,
+                },
+                who(by),
+                note,
+            )?;
+        }
+        AlertsCommand::Unsilence { target, by } => {
+            send(ControlAction::Unsilence { target }, who(by), String::new())?;
+        }
+    }
+    Ok(())
 }

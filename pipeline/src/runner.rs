@@ -34,9 +34,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use vigil_models::ModelArtifact;
 use vigil_schemas::{Alert, RejectReason};
 
+use crate::control::ControlBook;
 use crate::engine::{now_ms, Engine, Step};
 use crate::job::{Delivery, JobConfig};
 use crate::kafka::changelog::{self, ChangelogReader};
+use crate::kafka::control::ControlClient;
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
 use crate::metrics::{JobStats, StatsSnapshot};
@@ -102,6 +104,7 @@ pub async fn run(
         topics.push((t.as_str(), 1));
     }
     topics.push((k.shadow_topic.as_str(), 1));
+    topics.push((k.control_topic.as_str(), 1));
     topics.extend(k.input_topics.iter().map(|t| (t.as_str(), 1)));
     let changelog_partitions = if opts.create_topics {
         ensure_topics(&k.brokers, &topics).await?;
@@ -143,6 +146,8 @@ struct Task {
     /// Records below this offset are already part of the restored state (at-least-once: the
     /// snapshot was written but the offsets were not committed); they are skipped.
     skip_below: Option<i64>,
+    /// UPDATE records the control state made for restored firing alerts, not yet queued.
+    control_updates: Vec<Alert>,
 }
 
 /// Every task of this instance, the output producer and what a commit needs.
@@ -169,6 +174,10 @@ struct TaskSet {
     /// A commit made in the rebalance hook failed: recover before going on.
     failed: Option<PipelineError>,
     last_commit: Instant,
+    /// Acknowledgements and silences read from the control topic.
+    control: Arc<ControlBook>,
+    /// The live view the dashboard serves, when there is an HTTP server.
+    dashboard: Option<Arc<Mutex<crate::dashboard::DashboardBook>>>,
 }
 
 /// Locks the task set, whatever a panicking holder left behind.
@@ -245,6 +254,8 @@ impl TaskSet {
                 info!(topic, partition, bytes = bytes.len(), watermark = ?engine.watermark(), "task state restored");
             }
             engine.assign([0], wall);
+            engine.keep_scores(self.dashboard.is_some());
+            let control_updates = engine.apply_control(self.control.clone());
             self.tasks.insert(
                 key.clone(),
                 Task {
@@ -252,12 +263,45 @@ impl TaskSet {
                     dirty: false,
                     next_offset: skip_below,
                     skip_below,
+                    control_updates,
                 },
             );
         }
         self.tasks
             .get_mut(&key)
             .ok_or_else(|| PipelineError::Data("task vanished".into()))
+    }
+
+    /// Applies a new control state (when given) to every task and queues the UPDATE records of
+    /// the firing alerts it changes, and those of newly restored tasks.
+    fn apply_control(&mut self, book: Option<Arc<ControlBook>>) -> Result<(), PipelineError> {
+        if let Some(b) = &book {
+            self.control = b.clone();
+        }
+        let mut ups = Vec::new();
+        for t in self.tasks.values_mut() {
+            let mut u = std::mem::take(&mut t.control_updates);
+            if let Some(b) = &book {
+                u.extend(t.engine.apply_control(b.clone()));
+            }
+            if !u.is_empty() {
+                t.dirty = true;
+                ups.extend(u);
+            }
+        }
+        if ups.is_empty() {
+            return Ok(());
+        }
+        info!(
+            updates = ups.len(),
+            "acknowledgements and silences applied to firing alerts"
+        );
+        self.batch_started = Some(Instant::now());
+        let step = Step {
+            alerts: ups,
+            ..Step::default()
+        };
+        self.emit(&step, &[]).map(|_| ())
     }
 
     /// Queues a step's outputs; returns whether any were queued.
@@ -279,8 +323,15 @@ impl TaskSet {
         for a in &step.shadow_alerts {
             self.sink.shadow_alert(a)?;
         }
-        if self.on_alert.is_some() {
+        if self.on_alert.is_some() || self.dashboard.is_some() {
             self.committed_hook.extend(step.alerts.iter().cloned());
+        }
+        if let Some(d) = &self.dashboard {
+            if !step.scores.is_empty() {
+                if let Ok(mut d) = d.lock() {
+                    d.scores(&step.scores);
+                }
+            }
         }
         self.stats.record_alert_records(&step.alerts);
         let started = self.batch_started.unwrap_or_else(Instant::now);
@@ -472,6 +523,11 @@ impl TaskSet {
         if let Some(hook) = &self.on_alert {
             self.committed_hook.iter().for_each(|a| hook(a));
         }
+        if let Some(d) = &self.dashboard {
+            if let Ok(mut d) = d.lock() {
+                d.alerts(&self.committed_hook);
+            }
+        }
         self.committed_hook.clear();
         for t in self.queued_at.drain(..) {
             self.stats.record_close_to_alert(t.elapsed().as_secs_f64());
@@ -564,6 +620,12 @@ fn run_blocking(
         .instance_id
         .as_ref()
         .map(|i| format!("{}-{i}", cfg.kafka.group_id));
+    // the whole control topic first, so the first alerts already carry the silences
+    let mut control = ControlClient::new(&cfg.kafka.brokers, &cfg.kafka.control_topic)?;
+    let n = control.catch_up(Duration::from_secs(10))?;
+    if n > 0 {
+        info!(records = n, topic = %cfg.kafka.control_topic, "control state read");
+    }
     let set = Arc::new(Mutex::new(TaskSet {
         cfg: cfg.clone(),
         tasks: BTreeMap::new(),
@@ -582,6 +644,8 @@ fn run_blocking(
         rt: rt.clone(),
         failed: None,
         last_commit: Instant::now(),
+        control: Arc::new(control.book.clone()),
+        dashboard: opts.http.as_ref().map(|h| h.dashboard.clone()),
     }));
     let hook: Arc<dyn RebalanceHook> = Arc::new(Handover(set.clone()));
     let source = Source::new(&cfg.kafka, instance.as_deref(), Some(hook))?;
@@ -596,11 +660,18 @@ fn run_blocking(
         None => None,
     };
     info!(job = %cfg.name, topics = ?cfg.kafka.input_topics, delivery = ?cfg.kafka.delivery, "job started");
+    let mut control_changed = false;
+    if let Some(Ok(mut d)) = opts.http.as_ref().map(|h| h.dashboard.lock()) {
+        d.set_job(&cfg.name);
+    }
     while !opts.stop.load(Ordering::Relaxed) {
         if let Some(r) = registry.as_mut() {
             if r.poll() > 0 {
                 follow_registry(&mut lock(&set), r, &cfg.model_name);
             }
+        }
+        if control.poll() > 0 {
+            control_changed = true;
         }
         let msgs = source.poll_batch(cfg.kafka.max_batch, timeout);
         let wall = now_ms();
@@ -619,6 +690,9 @@ fn run_blocking(
                 s.task(t, *p, wall)?;
             }
         }
+        // new control records, and the updates of tasks restored with firing alerts
+        s.apply_control(control_changed.then(|| Arc::new(control.book.clone())))?;
+        control_changed = false;
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();

@@ -152,3 +152,23 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
     (status, body)
 }
+
+/// The `vigil` binary beside the test binaries (`VIGIL_BIN` overrides; `scripts/test.sh` builds it).
+pub fn vigil_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("VIGIL_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<this test> -> target/<profile>/vigil
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("vigil"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "the vigil binary is not built at {} (run `cargo build --workspace --bins`, or set VIGIL_BIN)",
+        bin.display()
+    );
+    bin
+}

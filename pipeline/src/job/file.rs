@@ -193,6 +193,10 @@ pub struct KafkaSection {
     /// Alerts of a shadow (candidate) model version (default `<alert_topic>.shadow`).
     #[serde(default)]
     pub shadow_topic: Option<String>,
+    /// Acknowledgements and silences of alerts (`vigil alerts ack|silence`), read by every
+    /// instance of the job from the beginning (default `<alert_topic>.control`).
+    #[serde(default)]
+    pub control_topic: Option<String>,
     /// Most records per poll batch (default 5000).
     #[serde(default)]
     pub max_batch: Option<i64>,
@@ -467,6 +471,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "late_topic",
             "features_topic",
             "shadow_topic",
+            "control_topic",
             "max_batch",
             "batch_timeout",
             "delivery",

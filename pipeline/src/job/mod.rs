@@ -38,6 +38,8 @@ pub struct KafkaSettings {
     pub features_topic: Option<String>,
     /// Topic a shadow model version's alerts go to.
     pub shadow_topic: String,
+    /// Topic of alert acknowledgements and silences.
+    pub control_topic: String,
     /// Extra librdkafka properties for both clients.
     pub properties: BTreeMap<String, String>,
     /// Most records taken per poll batch.

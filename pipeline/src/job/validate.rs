@@ -174,10 +174,27 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
         .late_topic
         .clone()
         .unwrap_or_else(|| format!("{}.late", file.job.name.trim()));
+    let control_topic = k
+        .control_topic
+        .clone()
+        .unwrap_or_else(|| format!("{}.control", k.alert_topic));
+    if k.input_topics.contains(&control_topic)
+        || [&k.alert_topic, &k.dead_letter_topic, &late_topic].contains(&&control_topic)
+    {
+        cx.problem(
+            &["kafka", "control_topic"],
+            "must differ from the input, alert, dead-letter and late topics",
+        );
+    }
     for t in k
         .input_topics
         .iter()
-        .chain([&k.alert_topic, &k.dead_letter_topic, &late_topic])
+        .chain([
+            &k.alert_topic,
+            &k.dead_letter_topic,
+            &late_topic,
+            &control_topic,
+        ])
         .chain(k.features_topic.iter())
     {
         if !valid_topic(t) {
@@ -774,6 +791,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
                     .shadow_topic
                     .clone()
                     .unwrap_or_else(|| format!("{}.shadow", k.alert_topic)),
+                control_topic,
                 properties: k.properties.clone(),
                 max_batch: max_batch as usize,
                 batch_timeout_ms: batch_timeout_ms as u64,

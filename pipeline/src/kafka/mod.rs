@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod changelog;
+pub mod control;
 pub mod registry;
 mod sink;
 mod source;
