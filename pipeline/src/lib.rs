@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
+pub mod bench_kafka;
 pub mod conditions;
 pub mod control;
 pub mod dashboard;

@@ -50,6 +50,41 @@ enum BenchCommand {
         #[arg(long)]
         pane_based_only: bool,
     },
+    /// Vigil end to end against a raw rdkafka consume-and-drop loop on one topic of a real
+    /// broker, side by side; resident memory per asset; restart to first alert.
+    Kafka {
+        /// The broker (a real one: `bash scripts/kafka.sh start`).
+        #[arg(long, env = "VIGIL_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Readings to load.
+        #[arg(long, default_value_t = 10_000_000)]
+        readings: usize,
+        /// Distinct assets (8 measurements each).
+        #[arg(long, default_value_t = 100_000)]
+        assets: usize,
+        /// Partitions of the topic.
+        #[arg(long, default_value_t = 2)]
+        partitions: i32,
+        /// The broker's pid, for its CPU time (default: .kafka-local/kafka.pid if present).
+        #[arg(long)]
+        broker_pid: Option<u32>,
+        /// Asset counts for the resident-memory slope (each in a fresh process).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        memory_assets: Vec<usize>,
+        /// Skip the Kafka Streams peer (benches/peers/kafka-streams, built with Maven).
+        #[arg(long)]
+        no_peer: bool,
+        /// One JSON object on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resident memory of the bench job's engine holding N assets (used by `bench kafka`).
+    #[command(hide = true)]
+    Memory {
+        /// Assets.
+        #[arg(long)]
+        assets: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -401,6 +436,44 @@ async fn real_main(cli: Cli) -> Result<()> {
                     first.reaggregating_per_s / last.reaggregating_per_s
                 );
             }
+        }
+        Command::Bench {
+            what: BenchCommand::Memory { assets },
+        } => {
+            let (before, after) = vigil_pipeline::bench_kafka::memory_run(assets).await?;
+            println!("{before} {after}");
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Kafka {
+                    brokers,
+                    readings,
+                    assets,
+                    partitions,
+                    broker_pid,
+                    memory_assets,
+                    no_peer,
+                    json,
+                },
+        } => {
+            bench_kafka_command(
+                vigil_pipeline::bench_kafka::KafkaBenchOptions {
+                    brokers,
+                    readings,
+                    assets,
+                    partitions,
+                    broker_pid: broker_pid.or_else(|| {
+                        std::fs::read_to_string(".kafka-local/kafka.pid")
+                            .ok()
+                            .and_then(|p| p.trim().parse().ok())
+                    }),
+                    progress: true,
+                },
+                &memory_assets,
+                no_peer,
+                json,
+            )
+            .await?;
         }
         Command::Features { job, input, out } => {
             let cfg = JobConfig::load(&job)?;
@@ -806,4 +879,200 @@ async fn alerts_command(
         }
     }
     Ok(())
+}
+
+/// Resident memory after holding `assets` assets, from a fresh `vigil bench memory` process.
+fn memory_after(assets: usize) -> Result<u64> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "memory", "--assets", &assets.to_string()])
+        .env("RUST_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "vigil bench memory --assets {assets}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("vigil bench memory printed {text:?}"))
+}
+
+async fn bench_kafka_command(
+    o: vigil_pipeline::bench_kafka::KafkaBenchOptions,
+    memory_assets: &[usize],
+    no_peer: bool,
+    json: bool,
+) -> Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (_, rdkafka_version) = rdkafka::util::get_rdkafka_version();
+    eprintln!(
+        "machine: {cores} cores, {cpu}; librdkafka {rdkafka_version}; vigil {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    eprintln!(
+        "{} readings of {} assets x 8 measurements on {} partitions at {}",
+        o.readings, o.assets, o.partitions, o.brokers
+    );
+    let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
+    let r = vigil_pipeline::bench_kafka::bench_kafka(&o, &dir).await?;
+    let mut mem: Vec<(usize, u64)> = Vec::new();
+    for a in memory_assets {
+        eprintln!("memory: {a} assets ...");
+        mem.push((*a, memory_after(*a)?));
+    }
+    let bytes_per_asset = match (mem.first(), mem.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => Some((b.1 as f64 - a.1 as f64) / (b.0 - a.0) as f64),
+        _ => None,
+    };
+    let mut peers: Vec<serde_json::Value> = Vec::new();
+    if !no_peer {
+        for mode in ["default", "tuned"] {
+            eprintln!("kafka streams ({mode}) ...");
+            peers.push(kafka_streams_peer(&o.brokers, &r.topic, o.readings, mode)?);
+        }
+    }
+    let peer_best = peers
+        .iter()
+        .filter_map(|p| p["per_cpu_s"].as_f64())
+        .fold(None, |b: Option<f64>, x| Some(b.map_or(x, |b| b.max(x))));
+    let ratio_vs_ks = peer_best.map(|p| r.e2e.per_cpu_s() / p);
+    let ratio = r.e2e.per_cpu_s() / r.raw.per_cpu_s();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "readings": o.readings,
+                "assets": o.assets,
+                "partitions": o.partitions,
+                "e2e_per_s": r.e2e.per_s(),
+                "raw_per_s": r.raw.per_s(),
+                "e2e_per_cpu_s": r.e2e.per_cpu_s(),
+                "raw_per_cpu_s": r.raw.per_cpu_s(),
+                "ratio_vs_raw": ratio,
+                "ratio_vs_kafka_streams": ratio_vs_ks,
+                "kafka_streams": peers,
+                "p50_ms": null,
+                "p99_ms": null,
+                "bytes_per_asset": bytes_per_asset,
+                "resident_bytes": mem,
+                "restart_to_first_alert_ms": r.restart_to_first_alert_ms,
+                "phases": {"load": r.load, "raw": r.raw, "e2e": r.e2e},
+                "windows": r.windows,
+                "alerts": r.alerts,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:>12} {:>9} {:>9} {:>14} {:>16} {:>11}",
+        "phase", "records", "wall s", "cpu s", "records/s", "records/cpu-s", "broker cpu s"
+    );
+    for (name, p) in [
+        ("load (producer)", r.load),
+        ("raw consume-and-drop", r.raw),
+        ("vigil end to end", r.e2e),
+    ] {
+        println!(
+            "{:<28} {:>12} {:>9.2} {:>9.2} {:>14.0} {:>16.0} {:>11}",
+            name,
+            p.records,
+            p.wall_s,
+            p.cpu_s,
+            p.per_s(),
+            p.per_cpu_s(),
+            p.broker_cpu_s.map_or("-".into(), |c| format!("{c:.2}"))
+        );
+    }
+    println!(
+        "vigil / raw: {:.2}x per CPU-second, {:.2}x per second ({} windows, {} alerts)",
+        ratio,
+        r.e2e.per_s() / r.raw.per_s(),
+        r.windows,
+        r.alerts
+    );
+    for p in &peers {
+        println!(
+            "{:<28} {:>12} {:>9.2} {:>9.2} {:>14.0} {:>16.0} {:>11}",
+            format!(
+                "kafka streams {} ({})",
+                p["kafka_streams_version"].as_str().unwrap_or("?"),
+                p["mode"].as_str().unwrap_or("?")
+            ),
+            p["records"].as_u64().unwrap_or(0),
+            p["wall_s"].as_f64().unwrap_or(0.0),
+            p["cpu_s"].as_f64().unwrap_or(0.0),
+            p["per_s"].as_f64().unwrap_or(0.0),
+            p["per_cpu_s"].as_f64().unwrap_or(0.0),
+            "-"
+        );
+    }
+    if let Some(x) = ratio_vs_ks {
+        println!("vigil / kafka streams (its better mode): {x:.2}x per CPU-second");
+    }
+    for (a, b) in &mem {
+        println!("resident with {a:>8} assets: {:>8.1} MB", *b as f64 / 1e6);
+    }
+    match bytes_per_asset {
+        Some(b) => println!("resident memory per asset (slope): {b:.0} bytes"),
+        None => println!("resident memory per asset: needs two --memory-assets counts"),
+    }
+    match r.restart_to_first_alert_ms {
+        Some(ms) => println!("restart to first alert: {ms:.0} ms"),
+        None => println!("restart to first alert: no alert within 5 minutes"),
+    }
+    println!("not measured by this command yet: window-close-to-alert latency at fixed load");
+    Ok(())
+}
+
+/// Runs the Kafka Streams peer (building its jar with Maven first if needed) over `topic`;
+/// returns the JSON line it prints.
+fn kafka_streams_peer(
+    brokers: &str,
+    topic: &str,
+    readings: usize,
+    mode: &str,
+) -> Result<serde_json::Value> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/peers/kafka-streams");
+    let jar = dir.join("target/kafka-streams-peer.jar");
+    if !jar.exists() {
+        eprintln!(
+            "building the Kafka Streams peer: mvn -q -B package -DskipTests in {}",
+            dir.display()
+        );
+        let st = std::process::Command::new("mvn")
+            .args(["-q", "-B", "package", "-DskipTests"])
+            .current_dir(&dir)
+            .status()
+            .context("mvn (Maven) is needed to build the Kafka Streams peer; or pass --no-peer")?;
+        if !st.success() {
+            bail!("building the Kafka Streams peer failed");
+        }
+    }
+    let out = std::process::Command::new("java")
+        .arg("-jar")
+        .arg(&jar)
+        .args(["--brokers", brokers, "--topic", topic, "--mode", mode])
+        .args(["--readings", &readings.to_string()])
+        .args(["--app-id", &format!("ks-peer-{topic}-{mode}")])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("java is needed to run the Kafka Streams peer; or pass --no-peer")?;
+    if !out.status.success() {
+        bail!("the Kafka Streams peer ({mode}) failed: {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).with_context(|| format!("the peer printed {text:?}"))
 }
