@@ -492,11 +492,11 @@ impl Engine {
     /// The job's state as bytes: the event-time operator's snapshot and the baselines' per-asset
     /// state, in one versioned JSON document.
     pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
-        let op: serde_json::Value = serde_json::from_slice(&self.op.snapshot()?)
-            .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))?;
-        serde_json::to_vec(&serde_json::json!({
+        // the operator's snapshot (the bulk: buffered windows) is spliced in as it is, not
+        // parsed into a `Value` and written again
+        let op = self.op.snapshot()?;
+        let rest = serde_json::to_vec(&serde_json::json!({
             "format": 1,
-            "event_time": op,
             "baselines": self.baselines.states,
             "lifecycle": self.lifecycle.as_ref().map(|l| &l.states),
             "firing": self.lifecycle.as_ref().map(|l| &l.firing),
@@ -504,7 +504,18 @@ impl Engine {
             "rul_ages": self.rul_ages,
             "assets": self.assets,
         }))
-        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
+        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))?;
+        if !(op.first() == Some(&b'{') && rest.first() == Some(&b'{') && rest.len() > 2) {
+            return Err(PipelineError::Data(
+                "snapshot: the operator snapshot is not a JSON object".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(op.len() + rest.len() + 16);
+        out.extend_from_slice(b"{\"event_time\":");
+        out.extend_from_slice(&op);
+        out.push(b',');
+        out.extend_from_slice(&rest[1..]);
+        Ok(out)
     }
 
     /// Replaces the job's state with a snapshot from [`Engine::snapshot`]; `wall` is the time
