@@ -11,14 +11,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use vigil_pipeline::history::decode_jsonl;
 use vigil_pipeline::job::JobConfig;
 use vigil_pipeline::kafka::ensure_topics;
 use vigil_pipeline::runner::{run, RunOptions};
 use vigil_pipeline::sim::{Fault, FaultKind, PlantSim};
-use vigil_pipeline::train::{train_from_batches, TrainOptions};
-use vigil_schemas::{Alert, AlertState, BatchDecoder};
-use vigil_tests::{brokers, job_dir, read_topic, unique, vigil_bin};
+use vigil_schemas::{Alert, AlertState};
+use vigil_tests::{brokers, job_dir, pump_job_toml, read_topic, train_on_sim, unique, vigil_bin};
 
 const STEP_MS: i64 = 5_000;
 const PUMPS: usize = 10;
@@ -26,42 +24,6 @@ const PUMPS: usize = 10;
 const WORN: &str = "pump-003";
 /// Develops cavitation in the second phase, after it was silenced: still recorded, flagged.
 const SILENCED: &str = "pump-006";
-
-fn job_toml(prefix: &str, brokers: &str) -> String {
-    format!(
-        r#"
-[job]
-name = "alerts-pumps"
-[kafka]
-brokers = "{brokers}"
-group_id = "{prefix}-group"
-input_topics = ["{prefix}.readings"]
-alert_topic = "{prefix}.alerts"
-dead_letter_topic = "{prefix}.dead-letter"
-max_batch = 500
-batch_timeout = "50ms"
-commit_interval = "200ms"
-[fields]
-measurements = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"]
-tags = ["site", "line"]
-waveforms = ["vibration"]
-[window]
-kind = "tumbling"
-size = "60s"
-allowed_out_of_orderness = "10s"
-[features]
-sql_file = "pump_features.sql"
-[model]
-artifact = "model.json"
-[alerts]
-lifecycle = true
-pending_windows = 2
-resolve_windows = 3
-hysteresis = 0.8
-critical_ratio = 2.0
-"#
-    )
-}
 
 fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, p: &[Vec<u8>]) {
     for x in p {
@@ -174,21 +136,21 @@ fn acks_and_silences_flow_through_the_stream_and_the_dashboard_shows_the_faulty_
 async fn scenario() {
     let brokers = brokers();
     let prefix = unique("alerts");
-    let dir = job_dir("vigil-alerts", &job_toml(&prefix, &brokers));
+    let toml = pump_job_toml(
+        "alerts-pumps",
+        &prefix,
+        &brokers,
+        "commit_interval = \"200ms\"",
+        "[alerts]\nlifecycle = true\npending_windows = 2\nresolve_windows = 3\nhysteresis = 0.8\ncritical_ratio = 2.0",
+    );
+    let dir = job_dir("vigil-alerts", &toml);
     let job = dir.join("job.toml");
     let cfg = JobConfig::load(&job).expect("job file is valid");
     assert_eq!(cfg.kafka.control_topic, format!("{prefix}.alerts.control"));
 
     let t0: i64 = 1_764_115_200_000;
     let warm_steps = 2 * 3600 * 1000 / STEP_MS as usize;
-    let history: Vec<u8> = PlantSim::new(PUMPS, 31, t0, STEP_MS, vec![])
-        .payloads(warm_steps)
-        .join(&b'\n');
-    let decoder = BatchDecoder::new(cfg.mapping.clone()).unwrap();
-    let h = decode_jsonl(std::str::from_utf8(&history).unwrap(), &decoder).unwrap();
-    let report = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg))
-        .await
-        .expect("training");
+    let artifact = train_on_sim(&cfg, PUMPS, 31, t0, STEP_MS, warm_steps).await;
     let live_start = t0 + warm_steps as i64 * STEP_MS;
     let mut live = PlantSim::new(
         PUMPS,
@@ -241,7 +203,7 @@ async fn scenario() {
         .expect("HTTP server");
     opts.http = Some(http);
     let stop = opts.stop.clone();
-    let task = tokio::spawn(run(cfg.clone(), Some(report.artifact.clone()), opts));
+    let task = tokio::spawn(run(cfg.clone(), Some(artifact.clone()), opts));
     let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
 
     // 1. the worn pump's alert opens
@@ -324,7 +286,7 @@ async fn scenario() {
         .unwrap()
         .iter()
         .any(|a| a["alert_id"] == id.as_str()));
-    assert_eq!(state["model"]["version"], report.artifact.version.as_str());
+    assert_eq!(state["model"]["version"], artifact.version.as_str());
     let (_, hist) = vigil_tests::http_get(addr, &format!("/api/asset?id={WORN}")).await;
     let hist: serde_json::Value = serde_json::from_str(&hist).unwrap();
     assert!(hist["points"].as_array().unwrap().len() >= 30, "{hist}");

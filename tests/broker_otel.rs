@@ -17,14 +17,12 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use serde_json::Value;
-use vigil_pipeline::history::decode_jsonl;
 use vigil_pipeline::job::{JobConfig, TelemetrySettings};
 use vigil_pipeline::kafka::ensure_topics;
 use vigil_pipeline::runner::{run, RunOptions};
 use vigil_pipeline::sim::{Fault, FaultKind, PlantSim};
-use vigil_pipeline::train::{train_from_batches, TrainOptions};
-use vigil_schemas::{Alert, BatchDecoder};
-use vigil_tests::{brokers, job_dir, read_topic, unique};
+use vigil_schemas::Alert;
+use vigil_tests::{brokers, job_dir, pump_job_toml, read_topic, train_on_sim, unique};
 
 const STEP_MS: i64 = 5_000;
 /// The trace the input readings belong to (as a plant gateway with tracing would send it).
@@ -67,37 +65,6 @@ async fn receiver(got: Got) -> String {
     format!("http://{addr}")
 }
 
-fn job_toml(prefix: &str, brokers: &str) -> String {
-    format!(
-        r#"
-[job]
-name = "otel-pumps"
-[kafka]
-brokers = "{brokers}"
-group_id = "{prefix}-group"
-input_topics = ["{prefix}.readings"]
-alert_topic = "{prefix}.alerts"
-dead_letter_topic = "{prefix}.dead-letter"
-max_batch = 500
-batch_timeout = "50ms"
-[fields]
-measurements = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"]
-tags = ["site", "line"]
-waveforms = ["vibration"]
-[window]
-kind = "tumbling"
-size = "60s"
-allowed_out_of_orderness = "10s"
-[features]
-sql_file = "pump_features.sql"
-[model]
-artifact = "model.json"
-[telemetry]
-export_interval = "500ms"
-"#
-    )
-}
-
 fn names_in(v: &Value, list: &str, inner: &str, items: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for r in v[list].as_array().into_iter().flatten() {
@@ -123,7 +90,14 @@ async fn scenario() {
     let endpoint = receiver(got.clone()).await;
     let brokers = brokers();
     let prefix = unique("otel");
-    let dir = job_dir("vigil-otel", &job_toml(&prefix, &brokers));
+    let toml = pump_job_toml(
+        "otel-pumps",
+        &prefix,
+        &brokers,
+        "",
+        "[telemetry]\nexport_interval = \"500ms\"",
+    );
+    let dir = job_dir("vigil-otel", &toml);
     let cfg = JobConfig::load(&dir.join("job.toml")).expect("job file is valid");
     assert_eq!(cfg.telemetry.export_interval_ms, 500);
     assert_eq!(
@@ -140,14 +114,7 @@ async fn scenario() {
 
     let t0: i64 = 1_764_115_200_000;
     let warm_steps = 2 * 3600 * 1000 / STEP_MS as usize;
-    let history: Vec<u8> = PlantSim::new(8, 21, t0, STEP_MS, vec![])
-        .payloads(warm_steps)
-        .join(&b'\n');
-    let decoder = BatchDecoder::new(cfg.mapping.clone()).unwrap();
-    let h = decode_jsonl(std::str::from_utf8(&history).unwrap(), &decoder).unwrap();
-    let report = train_from_batches(&cfg, &h.batches, &TrainOptions::for_job(&cfg))
-        .await
-        .expect("training");
+    let artifact = train_on_sim(&cfg, 8, 21, t0, STEP_MS, warm_steps).await;
     let live_start = t0 + warm_steps as i64 * STEP_MS;
     let payloads = PlantSim::new(
         8,
@@ -206,7 +173,7 @@ async fn scenario() {
 
     let opts = RunOptions::new();
     let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
-    let job = tokio::spawn(run(cfg.clone(), Some(report.artifact.clone()), opts));
+    let job = tokio::spawn(run(cfg.clone(), Some(artifact.clone()), opts));
     let _stop_on_panic = vigil_tests::StopOnDrop(stop.clone());
     let started = Instant::now();
     while stats.snapshot().polled < total {

@@ -172,3 +172,70 @@ pub fn vigil_bin() -> PathBuf {
     );
     bin
 }
+
+/// A job over the simulated pump fleet (`vigil_pipeline::sim`): topics under `prefix`, 60 s
+/// tumbling windows, the example feature SQL, model `model.json`; `extra` is appended (more
+/// `[kafka]` keys first, then whole tables).
+pub fn pump_job_toml(
+    name: &str,
+    prefix: &str,
+    brokers: &str,
+    kafka_extra: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[job]
+name = "{name}"
+[kafka]
+brokers = "{brokers}"
+group_id = "{prefix}-group"
+input_topics = ["{prefix}.readings"]
+alert_topic = "{prefix}.alerts"
+dead_letter_topic = "{prefix}.dead-letter"
+max_batch = 500
+batch_timeout = "50ms"
+{kafka_extra}
+[fields]
+measurements = ["vibration_rms", "bearing_temp", "discharge_pressure", "motor_current", "flow"]
+tags = ["site", "line"]
+waveforms = ["vibration"]
+[window]
+kind = "tumbling"
+size = "60s"
+allowed_out_of_orderness = "10s"
+[features]
+sql_file = "pump_features.sql"
+[model]
+artifact = "model.json"
+{extra}
+"#
+    )
+}
+
+/// Trains `cfg`'s model on `steps` steps of normal operation of `pumps` simulated pumps (seed
+/// `seed`, from `t0`, `step_ms` apart), through the job's own decoder, windows and SQL.
+pub async fn train_on_sim(
+    cfg: &vigil_pipeline::job::JobConfig,
+    pumps: usize,
+    seed: u64,
+    t0: i64,
+    step_ms: i64,
+    steps: usize,
+) -> vigil_models::ModelArtifact {
+    let history: Vec<u8> = vigil_pipeline::sim::PlantSim::new(pumps, seed, t0, step_ms, vec![])
+        .payloads(steps)
+        .join(&b'\n');
+    let decoder = vigil_schemas::BatchDecoder::new(cfg.mapping.clone()).expect("decoder");
+    let h = vigil_pipeline::history::decode_jsonl(
+        std::str::from_utf8(&history).expect("UTF-8"),
+        &decoder,
+    )
+    .expect("history");
+    assert!(h.dead.is_empty(), "simulated history decodes");
+    let opts = vigil_pipeline::train::TrainOptions::for_job(cfg);
+    vigil_pipeline::train::train_from_batches(cfg, &h.batches, &opts)
+        .await
+        .expect("training")
+        .artifact
+}

@@ -146,7 +146,6 @@ impl DashboardBook {
     pub fn fleet(&self) -> Vec<Value> {
         let worst = self.worst_alerts();
         let mut rows: Vec<(u8, f64, &str, Value)> = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
         for (asset, h) in &self.history {
             let Some(p) = h.back() else { continue };
             let alert = worst.get(asset.as_str());
@@ -163,11 +162,10 @@ impl DashboardBook {
                     "alert": alert.map(|(a, s)| json!({"alert_id": a.alert_id, "severity": s.as_str()})),
                 }),
             ));
-            seen.push(asset);
         }
         // assets known only from an alert (data quality, or beyond the history bound)
         for (asset, (a, s)) in &worst {
-            if seen.contains(asset) {
+            if self.history.get(*asset).is_some_and(|h| !h.is_empty()) {
                 continue;
             }
             rows.push((

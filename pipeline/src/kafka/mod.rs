@@ -6,6 +6,7 @@
 mod admin;
 pub mod changelog;
 pub mod control;
+mod log;
 pub mod registry;
 mod sink;
 mod source;

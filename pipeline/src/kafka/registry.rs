@@ -9,12 +9,11 @@
 //! (pure); [`RegistryClient`] reads the topic from the start and writes records.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use vigil_models::ModelArtifact;
 
@@ -114,13 +113,7 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// Connects and starts reading `topic` (one partition) from the beginning.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, PipelineError> {
-        let mut c = client_config(brokers, &Default::default());
-        c.set("enable.auto.commit", "false")
-            .set("group.id", "vigil-registry-reader");
-        let consumer: BaseConsumer = c.create()?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
-        consumer.assign(&tpl)?;
+        let consumer = super::log::reader(brokers, topic, "vigil-registry-reader")?;
         let producer: BaseProducer = client_config(brokers, &Default::default()).create()?;
         Ok(RegistryClient {
             consumer,
@@ -130,37 +123,24 @@ impl RegistryClient {
         })
     }
 
+    fn apply(view: &mut RegistryView, m: &rdkafka::message::BorrowedMessage<'_>) {
+        let key = m
+            .key()
+            .map(|k| String::from_utf8_lossy(k).to_string())
+            .unwrap_or_default();
+        view.apply(&key, m.payload());
+    }
+
     /// Applies every record available now (never blocks); returns how many were applied.
     pub fn poll(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(Ok(m)) = self.consumer.poll(Duration::ZERO) {
-            let key = m
-                .key()
-                .map(|k| String::from_utf8_lossy(k).to_string())
-                .unwrap_or_default();
-            self.view.apply(&key, m.payload());
-            n += 1;
-        }
-        n
+        let view = &mut self.view;
+        super::log::poll_now(&self.consumer, |m| Self::apply(view, m))
     }
 
     /// Reads until the end of the topic (for the CLI), waiting at most `limit`.
     pub fn catch_up(&mut self, limit: Duration) -> Result<(), PipelineError> {
-        let (_, high) = self
-            .consumer
-            .fetch_watermarks(&self.topic, 0, Duration::from_secs(10))?;
-        let start = Instant::now();
-        let mut seen = 0i64;
-        while seen < high && start.elapsed() < limit {
-            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
-                let key = m
-                    .key()
-                    .map(|k| String::from_utf8_lossy(k).to_string())
-                    .unwrap_or_default();
-                self.view.apply(&key, m.payload());
-                seen = m.offset() + 1;
-            }
-        }
+        let view = &mut self.view;
+        super::log::read_to_end(&self.consumer, &self.topic, limit, |m| Self::apply(view, m))?;
         Ok(())
     }
 
