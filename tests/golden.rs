@@ -88,8 +88,11 @@ fn step_lines(
     }
 }
 
-/// Runs one case and returns its output lines.
-fn run_case(dir: &Path) -> Vec<String> {
+/// Runs one case and returns its output lines. With `restore_every = Some(k)` an incremental
+/// snapshot is taken after every poll (its segments kept as the changelog keeps them: new ones
+/// added, dropped ones removed) and every `k`-th poll the engine is replaced by a fresh one
+/// restored from the latest head and the kept segments: the output must not change.
+fn run_case(dir: &Path, restore_every: Option<usize>) -> Vec<String> {
     let cfg =
         JobConfig::load(&dir.join("job.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let input = std::fs::read_to_string(dir.join("input.jsonl")).expect("input.jsonl");
@@ -104,6 +107,7 @@ fn run_case(dir: &Path) -> Vec<String> {
     let mut last_wm = None;
     let mut assigned = std::collections::BTreeSet::new();
     let mut polls = 0;
+    let mut segments = vigil_operators::snapshot::Segments::new();
     for (n, line) in input.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with("//") {
             continue;
@@ -162,6 +166,22 @@ fn run_case(dir: &Path) -> Vec<String> {
             last_wm = engine.watermark();
             out.push(json!({"poll": at, "watermark": last_wm}));
         }
+        if let Some(k) = restore_every {
+            let delta = engine.snapshot_delta().expect("snapshot");
+            segments.extend(delta.put);
+            for n in &delta.drop {
+                assert!(segments.remove(n).is_some(), "dropped unknown segment {n}");
+            }
+            if polls % k == 0 {
+                let mut fresh = rt
+                    .block_on(Engine::new(&cfg, None, Arc::new(JobStats::new())))
+                    .expect("engine");
+                fresh
+                    .restore_parts(&delta.head, &segments, wall)
+                    .unwrap_or_else(|e| panic!("{}: restore at poll {polls}: {e}", dir.display()));
+                engine = fresh;
+            }
+        }
     }
     let step = rt.block_on(engine.flush()).expect("flush");
     step_lines(&json!("flush"), &step, &names, &|r| json!(r), &mut out);
@@ -181,7 +201,7 @@ fn golden_cases() {
     assert!(dirs.len() >= 5, "expected the golden cases, found {dirs:?}");
     let mut failed = Vec::new();
     for dir in &dirs {
-        let got = run_case(dir);
+        let got = run_case(dir, None);
         let path = dir.join("expected.jsonl");
         if bless {
             std::fs::write(&path, got.join("\n") + "\n").expect("write expected");
@@ -213,4 +233,54 @@ fn golden_cases() {
         "{}\n(if the change is intended: VIGIL_BLESS=1 cargo test -p vigil-tests --test golden, then review the diff)",
         failed.join("\n")
     );
+}
+
+/// Every case again, its engine restored from incremental snapshots every second and every
+/// third poll: the same output as without restores (the expected files are the reference).
+/// Cases whose output depends on wall-clock idleness are left out: a restore deliberately
+/// restarts idleness counting (a job that was down has not watched its partitions be idle),
+/// so restoring every poll must delay the idle-partition release there.
+#[test]
+fn golden_cases_survive_incremental_snapshot_restores() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/cases")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("job.toml").exists())
+        .collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    let mut checked = 0;
+    for dir in &dirs {
+        let job = std::fs::read_to_string(dir.join("job.toml")).unwrap_or_default();
+        if job
+            .lines()
+            .any(|l| l.starts_with("idle_timeout") && !l.contains("\"off\""))
+        {
+            println!(
+                "{}: skipped (idleness restarts at a restore)",
+                dir.display()
+            );
+            continue;
+        }
+        checked += 1;
+        let want = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap_or_default();
+        let want: Vec<&str> = want.lines().collect();
+        for k in [2, 3] {
+            let got = run_case(dir, Some(k));
+            if let Some(i) = (0..got.len().max(want.len()))
+                .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
+            {
+                failed.push(format!(
+                    "{} restored every {k} polls: first difference at line {}\n  expected: {}\n  got:      {}",
+                    dir.display(),
+                    i + 1,
+                    want.get(i).unwrap_or(&"<end>"),
+                    got.get(i).map_or("<end>", String::as_str)
+                ));
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} cases checked");
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -15,9 +15,9 @@ use vigil_schemas::ASSET_COL;
 
 use crate::dedup::{row_identities, Dedup};
 use crate::quality::{QualityConfig, QualityEvent, QualityTracker};
-use crate::snapshot::SNAPSHOT_FORMAT;
+use crate::snapshot::{Parts, Segments, SNAPSHOT_FORMAT};
 use crate::watermark::{WatermarkBasis, WatermarkConfig, Watermarks};
-use crate::windows::hopping::PaneStoreSnapshot;
+use crate::windows::hopping::{PanePartsSnapshot, PaneStoreSnapshot};
 use crate::windows::session::SessionStoreSnapshot;
 use crate::windows::{ClosedWindow, PaneStore, SessionStore, WindowKind, WindowStore};
 use crate::{OperatorError, WindowSpec};
@@ -110,6 +110,8 @@ pub struct EventTimeOperator {
 enum StoreSnapshot {
     Panes(PaneStoreSnapshot),
     Sessions(SessionStoreSnapshot),
+    /// Incremental: the panes' readings and states are in separate segments.
+    PaneParts(PanePartsSnapshot),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -190,6 +192,11 @@ impl EventTimeOperator {
     /// Readings held raw in open windows.
     pub fn buffered_rows(&self) -> usize {
         self.store.buffered_rows()
+    }
+
+    /// The readings held raw in open panes of fixed windows; `None` with session windows.
+    pub fn pane_raw_batches(&self) -> Option<Vec<&RecordBatch>> {
+        self.store.pane_raw_batches()
     }
 
     /// Open panes or sessions.
@@ -338,6 +345,22 @@ impl EventTimeOperator {
             WindowStore::Panes(p) => StoreSnapshot::Panes(p.snapshot()?),
             WindowStore::Sessions(s) => StoreSnapshot::Sessions(s.snapshot()?),
         };
+        self.encode_head(store)
+    }
+
+    /// An incremental snapshot: the head (versioned JSON: watermarks, deduplication and
+    /// data-quality state, the window store's manifest) and, on `parts`, the segments of
+    /// readings and partial states stored since the previous call. Session windows are written
+    /// whole into the head. Restore with [`EventTimeOperator::restore_parts`].
+    pub fn snapshot_parts(&mut self, parts: &mut Parts) -> Result<Vec<u8>, OperatorError> {
+        let store = match &mut self.store {
+            WindowStore::Panes(p) => StoreSnapshot::PaneParts(p.snapshot_parts(parts)?),
+            WindowStore::Sessions(s) => StoreSnapshot::Sessions(s.snapshot()?),
+        };
+        self.encode_head(store)
+    }
+
+    fn encode_head(&self, store: StoreSnapshot) -> Result<Vec<u8>, OperatorError> {
         let snap = OperatorSnapshot {
             format: SNAPSHOT_FORMAT,
             config: self.cfg,
@@ -358,6 +381,17 @@ impl EventTimeOperator {
     /// Restores an operator for `cfg` from [`EventTimeOperator::snapshot`] bytes. Refuses a
     /// snapshot of a newer format or of a different window shape.
     pub fn restore(cfg: EventTimeConfig, bytes: &[u8]) -> Result<Self, OperatorError> {
+        Self::restore_parts(cfg, bytes, &Segments::new())
+    }
+
+    /// Restores an operator for `cfg` from a head written by
+    /// [`EventTimeOperator::snapshot_parts`] (or a whole [`EventTimeOperator::snapshot`]) and
+    /// the segments it names.
+    pub fn restore_parts(
+        cfg: EventTimeConfig,
+        bytes: &[u8],
+        segments: &Segments,
+    ) -> Result<Self, OperatorError> {
         #[derive(Deserialize)]
         struct Head {
             format: u32,
@@ -379,6 +413,14 @@ impl EventTimeOperator {
                     WindowSpec::hopping(size_ms, slide_ms)?,
                     track_stats,
                     p,
+                )?)
+            }
+            (WindowKind::Fixed { size_ms, slide_ms }, StoreSnapshot::PaneParts(p)) => {
+                WindowStore::Panes(PaneStore::restore_parts(
+                    WindowSpec::hopping(size_ms, slide_ms)?,
+                    track_stats,
+                    p,
+                    segments,
                 )?)
             }
             (WindowKind::Session { gap_ms }, StoreSnapshot::Sessions(s)) => {

@@ -134,6 +134,44 @@ pub struct Engine {
     upstream_trace: Option<String>,
     /// Acknowledgements and silences (from the control topic; shared, replaced when it changes).
     control: Arc<crate::control::ControlBook>,
+    /// Incremental snapshots: what the changelog holds of this engine's state.
+    saved: SavedState,
+}
+
+/// What incremental snapshots ([`Engine::snapshot_delta`]) already wrote.
+#[derive(Debug, Default)]
+struct SavedState {
+    /// The keyed state (baselines, lifecycle, RUL ages, tracked assets) changed since it was
+    /// last written. Readings accepted into open panes need not set it: restoring rebuilds the
+    /// assets' newest event times from the panes.
+    keyed_dirty: bool,
+    /// Segments holding the keyed state as last written.
+    keyed: Vec<String>,
+    /// Number of the next keyed-state segment.
+    next: u32,
+    /// Every segment the last head referred to (or that a restore found).
+    live: std::collections::BTreeSet<String>,
+}
+
+/// An incremental snapshot of an engine's state: the head (small JSON naming its segments),
+/// the segments new since the previous snapshot, and the segments no longer referred to.
+/// Stored in that order (new segments, head, dropped ones), a crash at any point leaves the
+/// previous or the new head readable with all its segments.
+#[derive(Debug, Default)]
+pub struct StateDelta {
+    /// The head.
+    pub head: Vec<u8>,
+    /// New segments (name, bytes).
+    pub put: Vec<(String, Vec<u8>)>,
+    /// Segments to delete.
+    pub drop: Vec<String>,
+}
+
+impl StateDelta {
+    /// Bytes written by this delta.
+    pub fn bytes(&self) -> usize {
+        self.head.len() + self.put.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
 }
 
 impl Engine {
@@ -187,6 +225,7 @@ impl Engine {
             stats,
             upstream_trace: None,
             control: Arc::default(),
+            saved: SavedState::default(),
         })
     }
 
@@ -195,6 +234,7 @@ impl Engine {
     /// is its own record and only later ones carry the change).
     pub fn apply_control(&mut self, book: Arc<crate::control::ControlBook>) -> Vec<Alert> {
         self.control = book;
+        self.saved.keyed_dirty = true;
         let Some(l) = &mut self.lifecycle else {
             return Vec::new();
         };
@@ -245,6 +285,7 @@ impl Engine {
             self.normaliser = model.normaliser.clone().map(Arc::new);
         }
         self.model = Some(Arc::new(model));
+        self.saved.keyed_dirty = true;
         Ok(())
     }
 
@@ -254,6 +295,7 @@ impl Engine {
             m.check_matches(self.features.feature_names(), self.features.fingerprint())?;
         }
         self.shadow = model.map(Arc::new);
+        self.saved.keyed_dirty = true;
         Ok(())
     }
 
@@ -360,6 +402,10 @@ impl Engine {
             .ingest_with(&admitted, &sources, wall, record_order)?;
         self.stats.record_late(ingest.late_rows.len());
         self.stats.record_duplicates(ingest.duplicate_rows.len());
+        // late and duplicate rows moved their assets' newest time without entering a pane
+        if !ingest.late_rows.is_empty() || !ingest.duplicate_rows.is_empty() {
+            self.saved.keyed_dirty = true;
+        }
         let adv = self.op.advance(wall)?;
         let mut step = self.on_advanced(adv).await?;
         step.late_rows = ingest.late_rows.iter().map(|r| kept[*r as usize]).collect();
@@ -459,6 +505,9 @@ impl Engine {
             .filter(|(_, last)| **last < cutoff)
             .map(|(a, _)| a.clone())
             .collect();
+        if !gone.is_empty() {
+            self.saved.keyed_dirty = true;
+        }
         for a in &gone {
             self.assets.remove(a);
             self.baselines.forget(a);
@@ -489,14 +538,9 @@ impl Engine {
             + self.op.tracked_sensors()
     }
 
-    /// The job's state as bytes: the event-time operator's snapshot and the baselines' per-asset
-    /// state, in one versioned JSON document.
-    pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
-        // the operator's snapshot (the bulk: buffered windows) is spliced in as it is, not
-        // parsed into a `Value` and written again
-        let op = self.op.snapshot()?;
-        let rest = serde_json::to_vec(&serde_json::json!({
-            "format": 1,
+    /// The keyed state (baselines, lifecycle, firing alerts, RUL ages, tracked assets) as JSON.
+    fn keyed_json(&self) -> Result<Vec<u8>, PipelineError> {
+        serde_json::to_vec(&serde_json::json!({
             "baselines": self.baselines.states,
             "lifecycle": self.lifecycle.as_ref().map(|l| &l.states),
             "firing": self.lifecycle.as_ref().map(|l| &l.firing),
@@ -504,38 +548,136 @@ impl Engine {
             "rul_ages": self.rul_ages,
             "assets": self.assets,
         }))
-        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))?;
-        if !(op.first() == Some(&b'{') && rest.first() == Some(&b'{') && rest.len() > 2) {
-            return Err(PipelineError::Data(
-                "snapshot: the operator snapshot is not a JSON object".into(),
-            ));
+        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
+    }
+
+    /// The job's whole state as bytes: the event-time operator's snapshot and the keyed state,
+    /// in one versioned JSON document (format 1).
+    pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
+        // the operator's snapshot (the bulk: buffered windows) is spliced in as it is, not
+        // parsed into a `Value` and written again
+        let op = self.op.snapshot()?;
+        let keyed = self.keyed_json()?;
+        splice_head(&op, 1, None, Some(&keyed))
+    }
+
+    /// An incremental snapshot (format 2): a head with the operator's small state and the
+    /// names of its segments; as new segments, the readings and partial states stored since
+    /// the previous call and, when it changed, the keyed state; as dropped, the segments
+    /// nothing refers to any more. The bytes written per commit grow with the input since the
+    /// last commit, not with the state held. Restore with [`Engine::restore_parts`].
+    pub fn snapshot_delta(&mut self) -> Result<StateDelta, PipelineError> {
+        let mut parts = vigil_operators::snapshot::Parts::default();
+        let op = self.op.snapshot_parts(&mut parts)?;
+        if self.op.pane_raw_batches().is_none() {
+            // session windows: the assets' newest times cannot be rebuilt from panes
+            self.saved.keyed_dirty = true;
         }
-        let mut out = Vec::with_capacity(op.len() + rest.len() + 16);
-        out.extend_from_slice(b"{\"event_time\":");
-        out.extend_from_slice(&op);
-        out.push(b',');
-        out.extend_from_slice(&rest[1..]);
-        Ok(out)
+        if self.saved.keyed_dirty || self.saved.keyed.is_empty() {
+            let keyed = self.keyed_json()?;
+            self.saved.keyed.clear();
+            for chunk in keyed.chunks(vigil_operators::snapshot::SEGMENT_BYTES) {
+                let name = format!("k.{}", self.saved.next);
+                self.saved.next += 1;
+                parts.put.push((name.clone(), chunk.to_vec()));
+                self.saved.keyed.push(name);
+            }
+            self.saved.keyed_dirty = false;
+        }
+        parts.live.extend(self.saved.keyed.iter().cloned());
+        let manifest = serde_json::json!({"keyed": self.saved.keyed, "next": self.saved.next});
+        let head = splice_head(&op, 2, Some(&manifest), None)?;
+        let live: std::collections::BTreeSet<String> = parts.live.into_iter().collect();
+        let drop = self.saved.live.difference(&live).cloned().collect();
+        self.saved.live = live;
+        Ok(StateDelta {
+            head,
+            put: parts.put,
+            drop,
+        })
     }
 
     /// Replaces the job's state with a snapshot from [`Engine::snapshot`]; `wall` is the time
     /// consumption resumes, from which partition idleness is counted again.
     pub fn restore(&mut self, bytes: &[u8], wall: i64) -> Result<(), PipelineError> {
+        self.restore_parts(bytes, &vigil_operators::snapshot::Segments::new(), wall)
+    }
+
+    /// Replaces the job's state with a head from [`Engine::snapshot_delta`] (or a whole
+    /// [`Engine::snapshot`]) and the segments found with it. Segments the head does not name
+    /// are dropped by the next delta.
+    pub fn restore_parts(
+        &mut self,
+        bytes: &[u8],
+        segments: &vigil_operators::snapshot::Segments,
+        wall: i64,
+    ) -> Result<(), PipelineError> {
         let v: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| PipelineError::Data(format!("not an engine snapshot: {e}")))?;
-        if v["format"].as_u64().is_some_and(|f| f > 1) {
+        let format = v["format"].as_u64().unwrap_or(1);
+        if format > 2 {
             return Err(PipelineError::Data(format!(
-                "engine snapshot format {} was written by a newer Vigil; this one reads format 1",
-                v["format"]
+                "engine snapshot format {format} was written by a newer Vigil; this one reads formats 1 and 2"
             )));
         }
         let op =
             serde_json::to_vec(&v["event_time"]).map_err(|e| PipelineError::Data(e.to_string()))?;
+        self.op = EventTimeOperator::restore_parts(self.event_time, &op, segments)?;
+        self.op.resume(wall);
+        self.saved = SavedState::default();
+        if format == 1 {
+            self.load_keyed(&v)?;
+        } else {
+            let names: Vec<String> = serde_json::from_value(v["keyed"].clone())
+                .map_err(|e| PipelineError::Data(format!("snapshot head: {e}")))?;
+            let mut keyed = Vec::new();
+            for n in &names {
+                let b = segments.get(n).ok_or_else(|| {
+                    PipelineError::Data(format!("snapshot segment `{n}` is missing"))
+                })?;
+                keyed.extend_from_slice(b);
+            }
+            let k: serde_json::Value = serde_json::from_slice(&keyed)
+                .map_err(|e| PipelineError::Data(format!("snapshot keyed state: {e}")))?;
+            self.load_keyed(&k)?;
+            // readings in open panes moved their assets' newest time after it was written
+            if let Some(raw) = self.op.pane_raw_batches() {
+                let mut newest: Vec<(String, i64)> = Vec::new();
+                for b in raw {
+                    let ts = vigil_operators::ts_values(b)?;
+                    let Some(a) = b
+                        .column_by_name(vigil_schemas::ASSET_COL)
+                        .and_then(|c| c.as_string_opt::<i32>())
+                    else {
+                        continue;
+                    };
+                    for (i, t) in ts.iter().enumerate() {
+                        match self.assets.get_mut(a.value(i)) {
+                            Some(last) => *last = (*last).max(*t),
+                            None => newest.push((a.value(i).to_string(), *t)),
+                        }
+                    }
+                }
+                for (a, t) in newest {
+                    let e = self.assets.entry(a).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+            self.saved.keyed = names;
+            self.saved.next = v["next"].as_u64().unwrap_or(0) as u32;
+        }
+        // everything found counts as written: what the head does not name is dropped next
+        self.saved.live = segments.keys().cloned().collect();
+        self.features.reset_sliding();
+        Ok(())
+    }
+
+    /// Loads the keyed state from a snapshot's JSON (fields absent in older snapshots start
+    /// empty).
+    fn load_keyed(&mut self, v: &serde_json::Value) -> Result<(), PipelineError> {
         let states: HashMap<String, Vec<vigil_models::baselines::BaselineState>> =
             serde_json::from_value(v["baselines"].clone())
                 .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
-        self.op = EventTimeOperator::restore(self.event_time, &op)?;
-        self.op.resume(wall);
         self.baselines.states = states;
         // absent in older snapshots (or jobs without a lifecycle): alerts open afresh
         for (book, key) in [
@@ -552,12 +694,14 @@ impl Engine {
         self.rul_ages = serde_json::from_value(v["rul_ages"].clone()).unwrap_or_default();
         // absent in snapshots of older versions: assets are tracked again as they report
         self.assets = serde_json::from_value(v["assets"].clone()).unwrap_or_default();
-        self.features.reset_sliding();
         Ok(())
     }
 
     async fn on_advanced(&mut self, adv: Advanced) -> Result<Step, PipelineError> {
         let mut step = Step::default();
+        if !adv.closed.is_empty() || !adv.quality.is_empty() {
+            self.saved.keyed_dirty = true;
+        }
         let mut partials: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
         for w in &adv.closed {
             let cache = match w.bounds {
@@ -642,6 +786,42 @@ impl Engine {
         self.stats.record_quality(adv.quality.len());
         Ok(step)
     }
+}
+
+/// Writes an engine snapshot head: `{"event_time": <op>, "format": n, ...}` with the
+/// operator's JSON spliced in as it is (not parsed and written again), then the fields of
+/// `manifest` and of `keyed` (JSON objects) when given.
+fn splice_head(
+    op: &[u8],
+    format: u32,
+    manifest: Option<&serde_json::Value>,
+    keyed: Option<&[u8]>,
+) -> Result<Vec<u8>, PipelineError> {
+    if op.first() != Some(&b'{') {
+        return Err(PipelineError::Data(
+            "snapshot: the operator snapshot is not a JSON object".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(op.len() + keyed.map_or(0, <[u8]>::len) + 64);
+    out.extend_from_slice(b"{\"event_time\":");
+    out.extend_from_slice(op);
+    out.extend_from_slice(format!(",\"format\":{format}").as_bytes());
+    let manifest = manifest
+        .map(|m| serde_json::to_vec(m).map_err(|e| PipelineError::Data(e.to_string())))
+        .transpose()?;
+    for obj in [manifest.as_deref(), keyed].into_iter().flatten() {
+        if !(obj.first() == Some(&b'{') && obj.last() == Some(&b'}')) {
+            return Err(PipelineError::Data(
+                "snapshot: a part is not a JSON object".into(),
+            ));
+        }
+        if obj.len() > 2 {
+            out.push(b',');
+            out.extend_from_slice(&obj[1..obj.len() - 1]);
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// The alert for a data-quality finding.

@@ -24,6 +24,7 @@ struct Otel {
     quality: Counter<u64>,
     commits: Counter<u64>,
     recoveries: Counter<u64>,
+    state_bytes: Counter<u64>,
     records: Counter<u64>,
     scoring: OtelHistogram<f64>,
     close_to_alert: OtelHistogram<f64>,
@@ -48,6 +49,7 @@ pub struct JobStats {
     quality_alerts: AtomicU64,
     commits: AtomicU64,
     recoveries: AtomicU64,
+    state_bytes: AtomicU64,
     evicted: AtomicU64,
     /// Alert records by (kind, state, severity); rare, so a lock is fine.
     records: Mutex<BTreeMap<(String, String, String), u64>>,
@@ -91,6 +93,8 @@ pub struct StatsSnapshot {
     pub commits: u64,
     /// Failed commits recovered from (abort, rewind, restore).
     pub recoveries: u64,
+    /// Bytes of state snapshots written to the changelog.
+    pub state_bytes: u64,
     /// Idle assets evicted (`[limits] evict_after`).
     pub evicted: u64,
 }
@@ -155,6 +159,7 @@ impl JobStats {
             quality_alerts: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             records: Mutex::new(BTreeMap::new()),
             scoring: crate::latency::Histogram::default(),
@@ -210,6 +215,11 @@ impl JobStats {
                 recoveries: meter
                     .u64_counter("vigil.recoveries")
                     .with_description("failed commits recovered by abort, rewind and restore")
+                    .build(),
+                state_bytes: meter
+                    .u64_counter("vigil.state_bytes_written")
+                    .with_unit("By")
+                    .with_description("bytes of incremental state snapshots sent to the changelog")
                     .build(),
             },
         }
@@ -328,6 +338,12 @@ impl JobStats {
         self.otel.commits.add(1, &[]);
     }
 
+    /// Bytes of one task's incremental snapshot queued on the changelog.
+    pub fn record_state_written(&self, bytes: usize) {
+        self.state_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.otel.state_bytes.add(bytes as u64, &[]);
+    }
+
     /// One recovery from a failed commit.
     pub fn record_recovery(&self) {
         self.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -354,6 +370,7 @@ impl JobStats {
             quality_alerts: self.quality_alerts.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
             recoveries: self.recoveries.load(Ordering::Relaxed),
+            state_bytes: self.state_bytes.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
         }
     }

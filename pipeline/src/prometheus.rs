@@ -180,6 +180,12 @@ pub fn render(s: &StatsSnapshot, g: &Gauges) -> String {
     );
     counter(
         &mut out,
+        "vigil_state_bytes_written_total",
+        "Bytes of incremental state snapshots sent to the changelog.",
+        s.state_bytes,
+    );
+    counter(
+        &mut out,
         "vigil_assets_evicted_total",
         "Idle assets whose state was dropped.",
         s.evicted,

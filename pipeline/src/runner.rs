@@ -244,14 +244,17 @@ impl TaskSet {
             ))?;
             engine.set_shadow(self.shadow.clone())?;
             let mut skip_below = None;
-            if let Some((bytes, offset)) = self.reader.restore(topic, partition)? {
-                skip_below = offset;
-                engine.restore(&bytes, wall).map_err(|e| {
-                    PipelineError::Data(format!(
-                        "the changelog snapshot of {topic}/{partition} cannot be restored: {e}"
-                    ))
-                })?;
-                info!(topic, partition, bytes = bytes.len(), watermark = ?engine.watermark(), "task state restored");
+            if let Some(r) = self.reader.restore(topic, partition)? {
+                skip_below = r.offset;
+                engine
+                    .restore_parts(&r.head, &r.segments, wall)
+                    .map_err(|e| {
+                        PipelineError::Data(format!(
+                            "the changelog snapshot of {topic}/{partition} cannot be restored: {e}"
+                        ))
+                    })?;
+                let bytes = r.head.len() + r.segments.values().map(Vec::len).sum::<usize>();
+                info!(topic, partition, bytes, segments = r.segments.len(), watermark = ?engine.watermark(), "task state restored");
             }
             engine.assign([0], wall);
             engine.keep_scores(self.dashboard.is_some());
@@ -495,12 +498,13 @@ impl TaskSet {
         }
         let mut offsets = TopicPartitionList::new();
         let n = self.changelog_partitions;
-        for ((topic, p), t) in self.tasks.iter().filter(|(_, t)| t.dirty) {
-            let snap = t.engine.snapshot()?;
-            self.sink.changelog(
+        for ((topic, p), t) in self.tasks.iter_mut().filter(|(_, t)| t.dirty) {
+            let delta = t.engine.snapshot_delta()?;
+            self.stats.record_state_written(delta.bytes());
+            self.sink.changelog_delta(
                 &changelog::key(topic, *p),
                 changelog::partition_of(*p, n),
-                &snap,
+                &delta,
                 t.next_offset,
             )?;
             if let Some(o) = t.next_offset {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::snapshot::{Parts, Segments};
 use crate::testutil::{batch, rows_of};
 use crate::windows::Bounds;
 use crate::{QualityConfig, WindowSpec};
@@ -58,6 +59,7 @@ fn run_operator(sc: &Scenario) -> Outcome {
         dups: BTreeSet::new(),
     };
     let mut wall = 0;
+    let mut segments = Segments::new();
     let record = |closed: Vec<ClosedWindow>, step: usize, out: &mut Outcome| {
         for w in closed {
             let rows = rows_of(w.raw_batches());
@@ -95,9 +97,18 @@ fn run_operator(sc: &Scenario) -> Outcome {
         }
         let adv = op.advance(wall).unwrap();
         record(adv.closed, i, &mut out);
+        // an incremental snapshot at every step, its segments kept as a changelog would
+        let mut parts = Parts::default();
+        let head = op.snapshot_parts(&mut parts).unwrap();
+        segments.extend(parts.put);
+        let live: BTreeSet<String> = parts.live.into_iter().collect();
+        segments.retain(|k, _| live.contains(k));
         if sc.snapshot_after == Some(i) {
-            let bytes = op.snapshot().unwrap();
-            op = EventTimeOperator::restore(sc.cfg, &bytes).unwrap();
+            op = if i % 2 == 0 {
+                EventTimeOperator::restore(sc.cfg, &op.snapshot().unwrap()).unwrap()
+            } else {
+                EventTimeOperator::restore_parts(sc.cfg, &head, &segments).unwrap()
+            };
         }
     }
     let fl = op.flush().unwrap();

@@ -18,7 +18,9 @@ use datafusion::arrow::compute::take_record_batch;
 use serde::{Deserialize, Serialize};
 
 use super::{Bounds, ClosedWindow, PaneData};
-use crate::snapshot::{decode_batches, encode_batches};
+use crate::snapshot::{
+    decode_batches, decode_segments, encode_batches, encode_segments, Parts, Segments,
+};
 use crate::stats::ValueStats;
 use crate::{OperatorError, Window, WindowSpec};
 
@@ -28,6 +30,18 @@ struct Pane {
     raw: Vec<RecordBatch>,
     partial: Vec<RecordBatch>,
     stats: Option<ValueStats>,
+    saved: Saved,
+}
+
+/// What incremental snapshots already wrote of a pane: `raw[..raw]` are in the segments
+/// `raw_segs`, `partial[..partial]` in `partial_segs`; `next` numbers the pane's next segment.
+#[derive(Debug, Clone, Default)]
+struct Saved {
+    raw: usize,
+    raw_segs: Vec<String>,
+    partial: usize,
+    partial_segs: Vec<String>,
+    next: u32,
 }
 
 /// Open panes of tumbling or hopping windows.
@@ -47,6 +61,24 @@ pub struct PaneStoreSnapshot {
     slide_ms: i64,
     closed_upto: Option<i64>,
     panes: Vec<PaneSnapshot>,
+}
+
+/// Head of an incremental snapshot of a [`PaneStore`]: each pane's segments by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PanePartsSnapshot {
+    size_ms: i64,
+    slide_ms: i64,
+    closed_upto: Option<i64>,
+    panes: Vec<PanePart>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PanePart {
+    start: i64,
+    raw: Vec<String>,
+    partial: Vec<String>,
+    stats: Option<ValueStats>,
+    next: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +135,11 @@ impl PaneStore {
             .flat_map(|p| p.raw.iter())
             .map(RecordBatch::num_rows)
             .sum()
+    }
+
+    /// The readings held raw, pane by pane.
+    pub fn raw_batches(&self) -> impl Iterator<Item = &RecordBatch> {
+        self.panes.values().flat_map(|p| p.raw.iter())
     }
 
     /// Stores rows `rows` of `batch` in their panes.
@@ -203,6 +240,8 @@ impl PaneStore {
         for (start, states) in partials {
             if let Some(p) = self.panes.get_mut(&start) {
                 p.raw.clear();
+                p.saved.raw = 0;
+                p.saved.raw_segs.clear();
                 p.partial.extend(states);
             }
         }
@@ -227,29 +266,70 @@ impl PaneStore {
         })
     }
 
-    /// Rebuilds a store from a snapshot; the window shape must be the job's.
-    pub fn restore(
+    /// Incremental snapshot: queues on `parts` the readings and partial states stored since the
+    /// previous call (as new segments) and returns the head naming every pane's segments.
+    pub fn snapshot_parts(
+        &mut self,
+        parts: &mut Parts,
+    ) -> Result<PanePartsSnapshot, OperatorError> {
+        let mut panes = Vec::with_capacity(self.panes.len());
+        for (&start, p) in self.panes.iter_mut() {
+            let prefix = format!("w{start}");
+            let s = &mut p.saved;
+            if p.raw.len() > s.raw {
+                let names = encode_segments(&p.raw[s.raw..], &prefix, &mut s.next, parts)?;
+                s.raw_segs.extend(names);
+                s.raw = p.raw.len();
+            }
+            if p.partial.len() > s.partial {
+                let names = encode_segments(&p.partial[s.partial..], &prefix, &mut s.next, parts)?;
+                s.partial_segs.extend(names);
+                s.partial = p.partial.len();
+            }
+            parts.live.extend(s.raw_segs.iter().cloned());
+            parts.live.extend(s.partial_segs.iter().cloned());
+            panes.push(PanePart {
+                start,
+                raw: s.raw_segs.clone(),
+                partial: s.partial_segs.clone(),
+                stats: p.stats.clone(),
+                next: s.next,
+            });
+        }
+        Ok(PanePartsSnapshot {
+            size_ms: self.spec.size_ms(),
+            slide_ms: self.spec.slide_ms(),
+            closed_upto: self.closed_upto,
+            panes,
+        })
+    }
+
+    /// Rebuilds a store from an incremental snapshot's head and its segments.
+    pub fn restore_parts(
         spec: WindowSpec,
         track_stats: bool,
-        snap: PaneStoreSnapshot,
+        snap: PanePartsSnapshot,
+        segments: &Segments,
     ) -> Result<Self, OperatorError> {
-        if snap.size_ms != spec.size_ms() || snap.slide_ms != spec.slide_ms() {
-            return Err(OperatorError::Snapshot(format!(
-                "snapshot windows are {} ms / {} ms, the job's are {} ms / {} ms",
-                snap.size_ms,
-                snap.slide_ms,
-                spec.size_ms(),
-                spec.slide_ms()
-            )));
-        }
+        check_shape(spec, snap.size_ms, snap.slide_ms)?;
         let mut panes = BTreeMap::new();
         for p in snap.panes {
+            let raw = decode_segments(&p.raw, segments)?;
+            let partial = decode_segments(&p.partial, segments)?;
+            let saved = Saved {
+                raw: raw.len(),
+                raw_segs: p.raw,
+                partial: partial.len(),
+                partial_segs: p.partial,
+                next: p.next,
+            };
             panes.insert(
                 p.start,
                 Pane {
-                    raw: decode_batches(&p.raw)?,
-                    partial: decode_batches(&p.partial)?,
+                    raw,
+                    partial,
                     stats: p.stats,
+                    saved,
                 },
             );
         }
@@ -260,4 +340,43 @@ impl PaneStore {
             closed_upto: snap.closed_upto,
         })
     }
+
+    /// Rebuilds a store from a snapshot; the window shape must be the job's.
+    pub fn restore(
+        spec: WindowSpec,
+        track_stats: bool,
+        snap: PaneStoreSnapshot,
+    ) -> Result<Self, OperatorError> {
+        check_shape(spec, snap.size_ms, snap.slide_ms)?;
+        let mut panes = BTreeMap::new();
+        for p in snap.panes {
+            panes.insert(
+                p.start,
+                Pane {
+                    raw: decode_batches(&p.raw)?,
+                    partial: decode_batches(&p.partial)?,
+                    stats: p.stats,
+                    saved: Saved::default(),
+                },
+            );
+        }
+        Ok(PaneStore {
+            spec,
+            track_stats,
+            panes,
+            closed_upto: snap.closed_upto,
+        })
+    }
+}
+
+/// Refuses a snapshot of another window shape than the job's.
+fn check_shape(spec: WindowSpec, size_ms: i64, slide_ms: i64) -> Result<(), OperatorError> {
+    if size_ms != spec.size_ms() || slide_ms != spec.slide_ms() {
+        return Err(OperatorError::Snapshot(format!(
+            "snapshot windows are {size_ms} ms / {slide_ms} ms, the job's are {} ms / {} ms",
+            spec.size_ms(),
+            spec.slide_ms()
+        )));
+    }
+    Ok(())
 }

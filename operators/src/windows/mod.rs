@@ -184,6 +184,15 @@ impl WindowStore {
         }
     }
 
+    /// The readings held raw in open panes; `None` for session windows (their store does not
+    /// hand them out).
+    pub fn pane_raw_batches(&self) -> Option<Vec<&RecordBatch>> {
+        match self {
+            WindowStore::Panes(s) => Some(s.raw_batches().collect()),
+            WindowStore::Sessions(_) => None,
+        }
+    }
+
     /// Open panes or sessions (a memory gauge).
     pub fn open_units(&self) -> usize {
         match self {

@@ -3,9 +3,12 @@
 //! RUL state). It is written in the same transaction as the outputs and consumed offsets it
 //! belongs to, so the snapshot read back always matches the committed offset of its partition.
 //!
-//! Record key `<input topic>/<partition>`; input partition `p` is stored in changelog partition
-//! `p mod n` (n = the changelog's partition count), so restoring one input partition reads one
-//! changelog partition, `read_committed`, up to its end.
+//! Snapshots are incremental ([`crate::engine::StateDelta`]): the head under key
+//! `<input topic>/<partition>` names its segments, each under `<input topic>/<partition>#<name>`
+//! and written once; segments no longer named get tombstones, so compaction removes them.
+//! Input partition `p` is stored in changelog partition `p mod n` (n = the changelog's
+//! partition count), so restoring one input partition reads one changelog partition,
+//! `read_committed`, up to its end, keeping the latest value of each of its keys.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,24 @@ use crate::PipelineError;
 /// The changelog key of an input partition.
 pub fn key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
+}
+
+/// The changelog key of segment `name` of the snapshot stored under `key` (`#` never occurs in
+/// a topic name, so segment keys cannot collide with heads).
+pub fn segment_key(key: &str, name: &str) -> String {
+    format!("{key}#{name}")
+}
+
+/// The latest committed snapshot of one input partition: its head, the next input offset it
+/// has not seen, and the segments stored with it (by name).
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The head (or a whole snapshot of an older Vigil).
+    pub head: Vec<u8>,
+    /// Header `vigil.offset` of the head.
+    pub offset: Option<i64>,
+    /// Segments under the head's key, by name.
+    pub segments: vigil_operators::snapshot::Segments,
 }
 
 /// The changelog partition holding input partition `partition`.
@@ -101,13 +122,8 @@ impl ChangelogReader {
         })
     }
 
-    /// The latest committed snapshot of input partition `topic`/`partition`, if any, and the
-    /// next input offset it has not seen.
-    pub fn restore(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Option<(Vec<u8>, Option<i64>)>, PipelineError> {
+    /// The latest committed snapshot of input partition `topic`/`partition`, if any.
+    pub fn restore(&self, topic: &str, partition: i32) -> Result<Option<Restored>, PipelineError> {
         let cp = partition_of(partition, self.partitions);
         let (low, high) =
             self.consumer
@@ -119,7 +135,9 @@ impl ChangelogReader {
         tpl.add_partition_offset(&self.topic, cp, Offset::Beginning)?;
         self.consumer.assign(&tpl)?;
         let want = key(topic, partition);
-        let mut latest = None;
+        let prefix = format!("{want}#");
+        let mut latest: Option<Restored> = None;
+        let mut segments = vigil_operators::snapshot::Segments::new();
         let deadline = Instant::now() + RESTORE_TIMEOUT;
         let out = loop {
             if Instant::now() > deadline {
@@ -131,13 +149,26 @@ impl ChangelogReader {
             }
             match self.consumer.poll(Duration::from_millis(500)) {
                 Some(Ok(m)) => {
-                    if m.key() == Some(want.as_bytes()) {
+                    let k = m.key().unwrap_or_default();
+                    if k == want.as_bytes() {
                         let offset = m.headers().and_then(|h| {
                             h.iter()
                                 .find(|x| x.key == super::H_STATE_OFFSET)
                                 .and_then(|x| std::str::from_utf8(x.value?).ok()?.parse().ok())
                         });
-                        latest = m.payload().map(|p| (p.to_vec(), offset));
+                        latest = m.payload().map(|p| Restored {
+                            head: p.to_vec(),
+                            offset,
+                            segments: Default::default(),
+                        });
+                    } else if let Some(name) = k
+                        .strip_prefix(prefix.as_bytes())
+                        .and_then(|n| std::str::from_utf8(n).ok())
+                    {
+                        match m.payload() {
+                            Some(p) => segments.insert(name.to_string(), p.to_vec()),
+                            None => segments.remove(name),
+                        };
                     }
                     if m.offset() + 1 >= high {
                         break Ok(latest);
@@ -150,6 +181,11 @@ impl ChangelogReader {
             }
         };
         self.consumer.unassign()?;
-        out
+        out.map(|o| {
+            o.map(|mut r| {
+                r.segments = segments;
+                r
+            })
+        })
     }
 }

@@ -195,6 +195,36 @@ impl Sink {
         self.send(rec)
     }
 
+    /// Queues an incremental snapshot of input partition `key` on changelog partition
+    /// `partition`: the new segments (keys `<key>#<name>`), the head (key `key`, header
+    /// `vigil.offset` = `offset`), then tombstones of the dropped segments, in that order.
+    pub fn changelog_delta(
+        &self,
+        key: &str,
+        partition: i32,
+        delta: &crate::engine::StateDelta,
+        offset: Option<i64>,
+    ) -> Result<(), PipelineError> {
+        for (name, bytes) in &delta.put {
+            self.changelog(
+                &super::changelog::segment_key(key, name),
+                partition,
+                bytes,
+                None,
+            )?;
+        }
+        self.changelog(key, partition, &delta.head, offset)?;
+        for name in &delta.drop {
+            let k = super::changelog::segment_key(key, name);
+            self.send(
+                BaseRecord::<[u8], [u8]>::to(&self.changelog_topic)
+                    .key(k.as_bytes())
+                    .partition(partition),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Queues an alert, keyed by asset id.
     pub fn alert(&self, alert: &Alert) -> Result<(), PipelineError> {
         self.alert_to(&self.alert_topic, alert)
