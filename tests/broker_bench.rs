@@ -1,5 +1,6 @@
 //! `vigil bench kafka` on the real broker at a small size (feature `broker`): every phase
-//! handles every record, windows close, and the restarted job raises the planted alert. Only
+//! handles every record, windows close, the restarted job raises the planted alert, and the
+//! fixed-load levels sample committed alerts. Only
 //! counts are asserted; the timings it prints are never checked.
 
 use vigil_pipeline::bench_kafka::{bench_kafka, KafkaBenchOptions};
@@ -19,6 +20,7 @@ fn the_kafka_bench_runs_every_phase_over_every_record() {
         partitions: 2,
         broker_pid: None,
         progress: false,
+        latency_seconds: 4,
     };
     let dir = std::env::temp_dir().join(unique("vigil-bench-test"));
     let r = rt.block_on(bench_kafka(&o, &dir)).expect("bench");
@@ -33,4 +35,11 @@ fn the_kafka_bench_runs_every_phase_over_every_record() {
         .expect("the restarted job alerts on the planted spike");
     assert!(ms > 0.0);
     assert!(r.e2e.cpu_s > 0.0 && r.raw.cpu_s >= 0.0);
+    // every fixed-load level ran, closed windows and committed alerts it sampled
+    assert_eq!(r.latency.len(), 3, "{:?}", r.latency);
+    for l in &r.latency {
+        assert!(l.windows > 0, "{l:?}");
+        assert!(l.latency.count > 0, "no alert sampled at {l:?}");
+        assert!(l.latency.p50_ms <= l.latency.p99_ms && l.latency.p99_ms <= l.latency.max_ms);
+    }
 }

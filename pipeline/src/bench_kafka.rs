@@ -10,6 +10,8 @@
 //!    an EWMA baseline per asset, alerts, transactions, state changelog.
 //! 4. Restarts the job on the same group after one anomalous reading was added: time from the
 //!    start of `run` to the first committed alert (the state restore included).
+//! 5. Window close to alert acknowledged at fixed shares of the rate of step 3
+//!    (`bench_latency.rs`).
 //!
 //! CPU is this process's utime + stime over each phase (`/proc/self/stat`), the broker's is
 //! read apart from `/proc/<pid>/stat`. Resident memory per asset comes from `vigil bench
@@ -29,6 +31,8 @@ use crate::kafka::{client_config, ensure_topics};
 use crate::runner::{run, RunOptions};
 use crate::PipelineError;
 
+/// Shares of the end-to-end rate at which latency is measured.
+pub const LOADS: [f64; 3] = [0.1, 0.5, 0.8];
 /// Measurements of a bench reading.
 pub const MEASUREMENTS: usize = 8;
 /// Event-time start of the bench readings (2025-11-26T00:00:00Z).
@@ -49,6 +53,8 @@ pub struct KafkaBenchOptions {
     pub broker_pid: Option<u32>,
     /// Print progress to stderr.
     pub progress: bool,
+    /// Seconds sampled per fixed-load latency level (0: no latency levels).
+    pub latency_seconds: u64,
 }
 
 /// One measured phase.
@@ -91,6 +97,8 @@ pub struct KafkaBenchReport {
     pub alerts: u64,
     /// From the start of the restarted job to its first committed alert, ms.
     pub restart_to_first_alert_ms: Option<f64>,
+    /// Window close to alert acknowledged at 10 %, 50 % and 80 % of the end-to-end rate.
+    pub latency: Vec<crate::bench_latency::LatencyLevel>,
     /// The topic (for peers run on it afterwards).
     pub topic: String,
 }
@@ -162,14 +170,18 @@ fn mix(x: u64) -> u64 {
 /// with a little asset-specific offset; `spike` makes `m0` far out of range.
 pub fn payload(i: usize, assets: usize, spike: bool) -> String {
     let (a, t) = (i % assets, i / assets);
+    reading(a, T0 + t as i64 * 1000, i as u64, spike)
+}
+
+/// The payload of a reading of asset `a` at `ts` (ms), its noise drawn from `seed`.
+pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
     let mut s = format!(
-        "{{\"asset_id\":\"{}\",\"ts\":{},\"measurements\":{{",
-        asset_id(a),
-        T0 + t as i64 * 1000
+        "{{\"asset_id\":\"{}\",\"ts\":{ts},\"measurements\":{{",
+        asset_id(a)
     );
     for m in 0..MEASUREMENTS {
         let base = 10.0 * (m + 1) as f64 + (a % 7) as f64 * 0.1;
-        let wiggle = (mix(i as u64 * 8 + m as u64) % 1000) as f64 / 1000.0;
+        let wiggle = (mix(seed * 8 + m as u64) % 1000) as f64 / 1000.0;
         let v = if spike && m == 0 {
             base * 50.0
         } else {
@@ -191,8 +203,15 @@ pub const SQL: &str = "SELECT asset_id,
   avg(m4) AS m4_mean, avg(m5) AS m5_mean, avg(m6) AS m6_mean, avg(m7) AS m7_mean
 FROM readings GROUP BY asset_id";
 
-/// The bench job file (written next to the SQL in `dir`).
-pub fn job_toml(topic: &str, brokers: &str, max_assets: usize) -> String {
+/// The bench job file (written next to the SQL in `dir`): tumbling windows of `window` that
+/// wait `out_of_order` for stragglers.
+pub fn job_toml(
+    topic: &str,
+    brokers: &str,
+    max_assets: usize,
+    window: &str,
+    out_of_order: &str,
+) -> String {
     let ms: Vec<String> = (0..MEASUREMENTS).map(|m| format!("\"m{m}\"")).collect();
     format!(
         r#"
@@ -211,8 +230,8 @@ commit_interval = "1s"
 measurements = [{}]
 [window]
 kind = "tumbling"
-size = "10s"
-allowed_out_of_orderness = "2s"
+size = "{window}"
+allowed_out_of_orderness = "{out_of_order}"
 idle_timeout = "600s"
 [features]
 sql_file = "bench.sql"
@@ -320,7 +339,7 @@ pub async fn bench_kafka(
 ) -> Result<KafkaBenchReport, PipelineError> {
     let topic = format!("vigil-bench-{}", crate::engine::now_ms());
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
-    let cfg = bench_job(dir, &topic, &o.brokers, o.assets.max(1))?;
+    let cfg = bench_job(dir, &topic, &o.brokers, o.assets.max(1), "10s", "2s")?;
 
     let load = load(o, &topic)?;
     let raw_phase = {
@@ -398,7 +417,17 @@ pub async fn bench_kafka(
         .ok()
         .and_then(|g| *g)
         .map(|t| (t - started).as_secs_f64() * 1000.0);
+    let mut latency = Vec::new();
+    if o.latency_seconds > 0 {
+        for load in LOADS {
+            latency.push(
+                crate::bench_latency::latency_level(o, dir, load, e2e.per_s(), o.latency_seconds)
+                    .await?,
+            );
+        }
+    }
     Ok(KafkaBenchReport {
+        latency,
         load,
         raw: raw_phase,
         e2e,
@@ -415,12 +444,17 @@ pub fn bench_job(
     topic: &str,
     brokers: &str,
     max_assets: usize,
+    window: &str,
+    out_of_order: &str,
 ) -> Result<JobConfig, PipelineError> {
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     std::fs::write(dir.join("bench.sql"), SQL).map_err(|e| PipelineError::io(dir, e))?;
-    let job = dir.join("job.toml");
-    std::fs::write(&job, job_toml(topic, brokers, max_assets))
-        .map_err(|e| PipelineError::io(&job, e))?;
+    let job = dir.join(format!("{topic}.toml"));
+    std::fs::write(
+        &job,
+        job_toml(topic, brokers, max_assets, window, out_of_order),
+    )
+    .map_err(|e| PipelineError::io(&job, e))?;
     JobConfig::load(&job)
 }
 
@@ -430,7 +464,7 @@ pub fn bench_job(
 /// not hide the next one's.
 pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
     let dir = std::env::temp_dir().join(format!("vigil-bench-mem-{}", std::process::id()));
-    let cfg = bench_job(&dir, "mem", "127.0.0.1:9092", assets.max(1))?;
+    let cfg = bench_job(&dir, "mem", "127.0.0.1:9092", assets.max(1), "10s", "2s")?;
     let before = resident_bytes().unwrap_or(0);
     let stats = Arc::new(crate::metrics::JobStats::new());
     let mut engine = crate::engine::Engine::new(&cfg, None, stats).await?;
@@ -461,7 +495,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("bench.sql"), SQL).unwrap();
-        std::fs::write(dir.join("job.toml"), job_toml("t", "127.0.0.1:9092", 10)).unwrap();
+        std::fs::write(
+            dir.join("job.toml"),
+            job_toml("t", "127.0.0.1:9092", 10, "10s", "2s"),
+        )
+        .unwrap();
         let cfg = JobConfig::load(&dir.join("job.toml")).expect("bench job is valid");
         let d = vigil_schemas::BatchDecoder::new(cfg.mapping.clone()).unwrap();
         let ps: Vec<String> = (0..30).map(|i| payload(i, 10, i == 20)).collect();

@@ -1,5 +1,6 @@
 //! A fixed-bucket latency histogram with atomic counts (Prometheus' cumulative `le` buckets),
-//! cheap enough to observe once per window or per committed alert, and its exposition.
+//! cheap enough to observe once per window or per committed alert, and its exposition; and an
+//! exact one (HdrHistogram, 3 significant digits) for the percentiles the bench reports.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +80,67 @@ pub fn render(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
     let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", h.sum_s, h.count);
 }
 
+/// Latencies in microseconds, 1 µs to 1 h at 3 significant digits (HdrHistogram); longer
+/// ones count as 1 h.
+#[derive(Debug)]
+pub struct Exact(std::sync::Mutex<hdrhistogram::Histogram<u64>>);
+
+/// Percentiles of an [`Exact`] histogram, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    /// Observations.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest observation.
+    pub max_ms: f64,
+}
+
+impl Default for Exact {
+    fn default() -> Self {
+        // bounds are constants within HdrHistogram's limits, so this cannot fail
+        let h = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+            .unwrap_or_else(|_| unreachable!("valid HdrHistogram bounds"));
+        Exact(std::sync::Mutex::new(h))
+    }
+}
+
+impl Exact {
+    /// Records one latency.
+    pub fn record(&self, d: std::time::Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut h) = self.0.lock() {
+            h.saturating_record(us);
+        }
+    }
+
+    /// Forgets every observation (the end of a warm-up).
+    pub fn reset(&self) {
+        if let Ok(mut h) = self.0.lock() {
+            h.reset();
+        }
+    }
+
+    /// The percentiles so far.
+    pub fn percentiles(&self) -> Percentiles {
+        let Ok(h) = self.0.lock() else {
+            return Percentiles::default();
+        };
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Percentiles {
+            count: h.len(),
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: h.max() as f64 / 1000.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +163,26 @@ mod tests {
         render(&mut text, "x_seconds", "help", &s);
         assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 6\n"));
         assert!(text.contains("x_seconds_count 6\n"));
+    }
+
+    #[test]
+    fn exact_percentiles_match_a_sorted_reference() {
+        let e = Exact::default();
+        // 1..=1000 ms: p50 = 500 ms, p99 = 990 ms, p99.9 = 999 ms (3 significant digits)
+        for ms in 1..=1000u64 {
+            e.record(std::time::Duration::from_millis(ms));
+        }
+        let p = e.percentiles();
+        assert_eq!(p.count, 1000);
+        for (got, want) in [
+            (p.p50_ms, 500.0),
+            (p.p99_ms, 990.0),
+            (p.p999_ms, 999.0),
+            (p.max_ms, 1000.0),
+        ] {
+            assert!((got - want).abs() <= want * 0.001 + 1e-9, "{got} vs {want}");
+        }
+        e.reset();
+        assert_eq!(e.percentiles().count, 0);
     }
 }

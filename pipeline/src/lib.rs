@@ -13,6 +13,7 @@ pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
 pub mod bench_kafka;
+pub mod bench_latency;
 pub mod conditions;
 pub mod control;
 pub mod dashboard;

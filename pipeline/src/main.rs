@@ -74,6 +74,10 @@ enum BenchCommand {
         /// Skip the Kafka Streams peer (benches/peers/kafka-streams, built with Maven).
         #[arg(long)]
         no_peer: bool,
+        /// Seconds sampled at each fixed load (10 %, 50 %, 80 % of the end-to-end rate) for
+        /// the window-close-to-alert latency; 0 skips it.
+        #[arg(long, default_value_t = 30)]
+        latency_seconds: u64,
         /// One JSON object on stdout instead of the table.
         #[arg(long)]
         json: bool,
@@ -453,6 +457,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                     broker_pid,
                     memory_assets,
                     no_peer,
+                    latency_seconds,
                     json,
                 },
         } => {
@@ -468,6 +473,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                             .and_then(|p| p.trim().parse().ok())
                     }),
                     progress: true,
+                    latency_seconds,
                 },
                 &memory_assets,
                 no_peer,
@@ -949,6 +955,8 @@ async fn bench_kafka_command(
         .fold(None, |b: Option<f64>, x| Some(b.map_or(x, |b| b.max(x))));
     let ratio_vs_ks = peer_best.map(|p| r.e2e.per_cpu_s() / p);
     let ratio = r.e2e.per_cpu_s() / r.raw.per_cpu_s();
+    // the headline latency is the one at 80 % load
+    let at80 = r.latency.iter().find(|l| (l.load - 0.8).abs() < 1e-9);
     if json {
         println!(
             "{}",
@@ -963,8 +971,10 @@ async fn bench_kafka_command(
                 "ratio_vs_raw": ratio,
                 "ratio_vs_kafka_streams": ratio_vs_ks,
                 "kafka_streams": peers,
-                "p50_ms": null,
-                "p99_ms": null,
+                "p50_ms": at80.map(|l| l.latency.p50_ms),
+                "p99_ms": at80.map(|l| l.latency.p99_ms),
+                "p999_ms": at80.map(|l| l.latency.p999_ms),
+                "latency_at_load": r.latency,
                 "bytes_per_asset": bytes_per_asset,
                 "resident_bytes": mem,
                 "restart_to_first_alert_ms": r.restart_to_first_alert_ms,
@@ -1032,7 +1042,36 @@ async fn bench_kafka_command(
         Some(ms) => println!("restart to first alert: {ms:.0} ms"),
         None => println!("restart to first alert: no alert within 5 minutes"),
     }
-    println!("not measured by this command yet: window-close-to-alert latency at fixed load");
+    if !r.latency.is_empty() {
+        println!(
+            "{:<10} {:>12} {:>12} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+            "load",
+            "target/s",
+            "achieved/s",
+            "assets",
+            "windows",
+            "alerts",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms"
+        );
+    }
+    for l in &r.latency {
+        println!(
+            "{:<10} {:>12.0} {:>12.0} {:>8} {:>8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            format!("{:.0}%", l.load * 100.0),
+            l.target_per_s,
+            l.achieved_per_s,
+            l.assets,
+            l.windows,
+            l.latency.count,
+            l.latency.p50_ms,
+            l.latency.p99_ms,
+            l.latency.p999_ms,
+            l.latency.max_ms
+        );
+    }
     Ok(())
 }
 

@@ -57,6 +57,8 @@ pub struct JobStats {
     pub scoring: crate::latency::Histogram,
     /// From the batch that closed a window to the commit that made its alerts visible.
     pub close_to_alert: crate::latency::Histogram,
+    /// The same latency, exact (the bench's percentiles).
+    pub close_to_alert_exact: crate::latency::Exact,
     otel: Otel,
 }
 
@@ -164,6 +166,7 @@ impl JobStats {
             records: Mutex::new(BTreeMap::new()),
             scoring: crate::latency::Histogram::default(),
             close_to_alert: crate::latency::Histogram::default(),
+            close_to_alert_exact: crate::latency::Exact::default(),
             otel: Otel {
                 lag: meter
                     .i64_gauge("vigil.consumer_lag")
@@ -322,8 +325,10 @@ impl JobStats {
     }
 
     /// One committed alert's latency from the batch that closed its window.
-    pub fn record_close_to_alert(&self, seconds: f64) {
+    pub fn record_close_to_alert(&self, d: std::time::Duration) {
+        let seconds = d.as_secs_f64();
         self.close_to_alert.observe(seconds);
+        self.close_to_alert_exact.record(d);
         self.otel.close_to_alert.record(seconds, &[]);
     }
 

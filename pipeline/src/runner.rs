@@ -10,8 +10,9 @@
 //!
 //! Per poll batch: every rejected record goes to the dead-letter topic and every late reading
 //! to the late-data topic, each with its reason and source coordinates; alerts go to the alert
-//! topic. Every `commit_interval` the work is committed ([`TaskSet::commit`]): the snapshot of
-//! each task that changed goes to the compacted changelog, and outputs, snapshots and consumed
+//! topic. Every `commit_interval` the work is committed ([`TaskSet::commit`]), and at once when
+//! alerts are waiting (at most one such early commit per [`ALERT_COMMIT_SPACING`]): the state
+//! delta of each task that changed goes to the compacted changelog, and outputs, snapshots and consumed
 //! offsets commit in one Kafka transaction (exactly-once) or are flushed before the offsets are
 //! committed (at-least-once). A task is created on assignment or first record by restoring its
 //! partition's latest committed snapshot, which matches the partition's committed offset. Before
@@ -42,6 +43,11 @@ use crate::kafka::control::ControlClient;
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
 use crate::metrics::{JobStats, StatsSnapshot};
+
+/// The shortest time between two commits made early because alerts were waiting: alerts are
+/// visible within one batch plus one commit of their window's close, and a catch-up run that
+/// closes windows in every batch still commits at most 100 times a second.
+pub const ALERT_COMMIT_SPACING: Duration = Duration::from_millis(10);
 use crate::telemetry::trace;
 use crate::PipelineError;
 
@@ -534,7 +540,7 @@ impl TaskSet {
         }
         self.committed_hook.clear();
         for t in self.queued_at.drain(..) {
-            self.stats.record_close_to_alert(t.elapsed().as_secs_f64());
+            self.stats.record_close_to_alert(t.elapsed());
         }
         self.stats.record_commit();
         Ok(())
@@ -724,7 +730,10 @@ fn run_blocking(
             s.process(topic, *p, &part, wall)?;
         }
         s.tick_others(&by_partition, wall)?;
-        if s.last_commit.elapsed() >= interval {
+        // alerts waiting are committed at once (at most one such commit per
+        // ALERT_COMMIT_SPACING); everything else every commit_interval
+        let since = s.last_commit.elapsed();
+        if since >= interval || (!s.queued_at.is_empty() && since >= ALERT_COMMIT_SPACING) {
             if let Err(e) = s.commit(source.consumer()) {
                 s.recover(&source, &e)?;
             }

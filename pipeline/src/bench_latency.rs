@@ -1,0 +1,199 @@
+//! The fixed-load part of `vigil bench kafka`: window close to alert acknowledged, at a share
+//! of Vigil's measured maximum rate.
+//!
+//! Per load level (10 %, 50 %, 80 % of the catch-up rate): a fresh topic and a fresh job
+//! (exactly-once, tumbling 500 ms windows closed by the first reading past their end), and a
+//! producer thread in this process that sends readings stamped with the wall clock at a steady
+//! rate, every asset twice a second, a few assets far out of range in each window. Each
+//! committed alert contributes one sample: from the start of the batch whose readings closed
+//! its window to the commit of the transaction that made it visible to `read_committed`
+//! consumers (`JobStats::close_to_alert_exact`, HdrHistogram). Samples of the warm-up (the first
+//! seconds, while the job joins the group and the baselines learn) are dropped. Timings are
+//! printed, never asserted.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use crate::bench_kafka::{asset_id, bench_job, cpu_seconds, reading, KafkaBenchOptions};
+use crate::engine::now_ms;
+use crate::kafka::{client_config, ensure_topics};
+use crate::latency::Percentiles;
+use crate::runner::{run, RunOptions};
+use crate::PipelineError;
+
+/// Window length of the latency job, ms.
+const WINDOW_MS: i64 = 500;
+/// Seconds of each level dropped before sampling.
+const WARM_UP: Duration = Duration::from_secs(5);
+
+/// What one load level measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LatencyLevel {
+    /// Share of the maximum rate asked for.
+    pub load: f64,
+    /// Readings per second asked for.
+    pub target_per_s: f64,
+    /// Readings per second the job consumed while sampling.
+    pub achieved_per_s: f64,
+    /// Assets sending (each twice a second).
+    pub assets: usize,
+    /// Seconds sampled (after the warm-up).
+    pub seconds: f64,
+    /// CPU seconds of this process while sampling (job and load producer together).
+    pub cpu_s: f64,
+    /// Window close to alert acknowledged, one sample per committed alert.
+    pub latency: Percentiles,
+    /// Windows closed while sampling.
+    pub windows: u64,
+}
+
+/// Whether asset `a` of `assets` is out of range in window `slot`: about one in 200 per
+/// window (at least two), a different set each window.
+pub fn spikes(a: usize, assets: usize, slot: i64) -> bool {
+    let m = assets.max(1) as u64;
+    let n = (m / 200).max(2);
+    let shift = (slot.unsigned_abs() % m) * 7919 % m;
+    (a as u64 + shift) % m < n
+}
+
+/// Sends `per_s` readings a second to `topic` until `stop`, round-robin over `assets` assets
+/// (so each sends every `assets / per_s` seconds), stamped with the wall clock.
+fn produce(
+    brokers: &str,
+    topic: &str,
+    per_s: f64,
+    assets: usize,
+    stop: &AtomicBool,
+) -> Result<u64, PipelineError> {
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        client_config(brokers, &Default::default())
+            .set("linger.ms", "2")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .create()?;
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let due = (started.elapsed().as_secs_f64() * per_s) as u64;
+        while sent < due {
+            let a = (sent % assets as u64) as usize;
+            let ts = now_ms();
+            let p = reading(a, ts, sent, spikes(a, assets, ts / WINDOW_MS));
+            let key = asset_id(a);
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&p)) {
+                Ok(()) => sent += 1,
+                // a full queue: the broker is behind; try again on the next tick
+                Err((e, _))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
+                    break
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(sent)
+}
+
+/// Measures one level: `load` x `max_per_s` readings a second for `seconds` after the warm-up.
+pub async fn latency_level(
+    o: &KafkaBenchOptions,
+    dir: &std::path::Path,
+    load: f64,
+    max_per_s: f64,
+    seconds: u64,
+) -> Result<LatencyLevel, PipelineError> {
+    let per_s = (load * max_per_s).max(10.0);
+    let assets = ((per_s * WINDOW_MS as f64 / 1000.0) as usize).clamp(1, o.assets.max(1));
+    let topic = format!(
+        "vigil-bench-lat{}-{}",
+        (load * 100.0).round() as u32,
+        now_ms()
+    );
+    ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
+    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s")?;
+    let opts = RunOptions::new();
+    let (stop_job, stats) = (opts.stop.clone(), opts.stats.clone());
+    let job = tokio::spawn(run(cfg, None, opts));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (b, t, s) = (o.brokers.clone(), topic.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || produce(&b, &t, per_s, assets, &s))
+    };
+    let label = format!("load {:>3.0}%", load * 100.0);
+    let total = WARM_UP + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut sampling: Option<(Instant, f64, u64, u64)> = None;
+    while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
+        if sampling.is_none() && started.elapsed() >= WARM_UP {
+            stats.close_to_alert_exact.reset();
+            let s = stats.snapshot();
+            sampling = Some((
+                Instant::now(),
+                cpu_seconds("self").unwrap_or(0.0),
+                s.polled,
+                s.windows,
+            ));
+        }
+        if o.progress {
+            let done = started.elapsed().as_secs_f64();
+            eprint!(
+                "\r{label:<10} [{:<40}] {:5.1}% ({:.0}/{:.0} s)",
+                "#".repeat((done / total.as_secs_f64() * 40.0) as usize),
+                done * 100.0 / total.as_secs_f64(),
+                done,
+                total.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if o.progress {
+        eprintln!();
+    }
+    let latency = stats.close_to_alert_exact.percentiles();
+    let end = stats.snapshot();
+    let (t0, cpu0, polled0, windows0) =
+        sampling.unwrap_or((Instant::now(), cpu_seconds("self").unwrap_or(0.0), 0, 0));
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds("self").unwrap_or(0.0) - cpu0;
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer
+        .await
+        .map_err(|e| PipelineError::Data(e.to_string()))?;
+    stop_job.store(true, Ordering::Relaxed);
+    job.await
+        .map_err(|e| PipelineError::Data(e.to_string()))??;
+    sent?;
+    Ok(LatencyLevel {
+        load,
+        target_per_s: per_s,
+        achieved_per_s: end.polled.saturating_sub(polled0) as f64 / secs.max(1e-9),
+        assets,
+        seconds: secs,
+        cpu_s,
+        latency,
+        windows: end.windows.saturating_sub(windows0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_assets_spike_in_each_window_and_the_set_moves() {
+        for assets in [1, 3, 100, 5000] {
+            let n = (0..assets).filter(|a| spikes(*a, assets, 42)).count();
+            assert_eq!(n, (assets / 200).max(2).min(assets), "{assets} assets");
+        }
+        let a: Vec<usize> = (0..5000).filter(|a| spikes(*a, 5000, 1)).collect();
+        let b: Vec<usize> = (0..5000).filter(|a| spikes(*a, 5000, 2)).collect();
+        assert_ne!(a, b);
+    }
+}
