@@ -92,7 +92,9 @@ fn step_lines(
 /// snapshot is taken after every poll (its segments kept as the changelog keeps them: new ones
 /// added, dropped ones removed) and every `k`-th poll the engine is replaced by a fresh one
 /// restored from the latest head and the kept segments: the output must not change.
-fn run_case(dir: &Path, restore_every: Option<usize>) -> Vec<String> {
+/// With `fold = Some(n)` open panes fold raw readings into partial states from `n` rows on
+/// (`Engine::set_fold_min_rows`); without, the engine's default.
+fn run_case(dir: &Path, restore_every: Option<usize>, fold: Option<usize>) -> Vec<String> {
     let cfg =
         JobConfig::load(&dir.join("job.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let input = std::fs::read_to_string(dir.join("input.jsonl")).expect("input.jsonl");
@@ -102,6 +104,9 @@ fn run_case(dir: &Path, restore_every: Option<usize>) -> Vec<String> {
     let mut engine = rt
         .block_on(Engine::new(&cfg, None, Arc::new(JobStats::new())))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    if let Some(n) = fold {
+        engine.set_fold_min_rows(n);
+    }
     let names = engine.features().feature_names().to_vec();
     let mut out: Vec<Value> = Vec::new();
     let mut last_wm = None;
@@ -176,6 +181,9 @@ fn run_case(dir: &Path, restore_every: Option<usize>) -> Vec<String> {
                 let mut fresh = rt
                     .block_on(Engine::new(&cfg, None, Arc::new(JobStats::new())))
                     .expect("engine");
+                if let Some(n) = fold {
+                    fresh.set_fold_min_rows(n);
+                }
                 fresh
                     .restore_parts(&delta.head, &segments, wall)
                     .unwrap_or_else(|e| panic!("{}: restore at poll {polls}: {e}", dir.display()));
@@ -201,7 +209,7 @@ fn golden_cases() {
     assert!(dirs.len() >= 5, "expected the golden cases, found {dirs:?}");
     let mut failed = Vec::new();
     for dir in &dirs {
-        let got = run_case(dir, None);
+        let got = run_case(dir, None, None);
         let path = dir.join("expected.jsonl");
         if bless {
             std::fs::write(&path, got.join("\n") + "\n").expect("write expected");
@@ -266,13 +274,14 @@ fn golden_cases_survive_incremental_snapshot_restores() {
         checked += 1;
         let want = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap_or_default();
         let want: Vec<&str> = want.lines().collect();
-        for k in [2, 3] {
-            let got = run_case(dir, Some(k));
+        // (restore every k polls, fold from n rows): folded panes must snapshot and restore too
+        for (k, fold) in [(2, None), (3, None), (2, Some(1)), (3, Some(2))] {
+            let got = run_case(dir, Some(k), fold);
             if let Some(i) = (0..got.len().max(want.len()))
                 .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
             {
                 failed.push(format!(
-                    "{} restored every {k} polls: first difference at line {}\n  expected: {}\n  got:      {}",
+                    "{} restored every {k} polls, folding from {fold:?} rows: first difference at line {}\n  expected: {}\n  got:      {}",
                     dir.display(),
                     i + 1,
                     want.get(i).unwrap_or(&"<end>"),
@@ -282,5 +291,39 @@ fn golden_cases_survive_incremental_snapshot_restores() {
         }
     }
     assert!(checked >= 5, "only {checked} cases checked");
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// Every case again with open panes folding raw readings into partial states from the first
+/// row and from every second row on: the same output (features are compared at the golden
+/// files' rounding; merging partial sums changes only the last bits).
+#[test]
+fn golden_cases_fold_panes_early_with_the_same_output() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/cases")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("job.toml").exists())
+        .collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    for dir in &dirs {
+        let want = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap_or_default();
+        let want: Vec<&str> = want.lines().collect();
+        for n in [1, 2] {
+            let got = run_case(dir, None, Some(n));
+            if let Some(i) = (0..got.len().max(want.len()))
+                .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
+            {
+                failed.push(format!(
+                    "{} folding from {n} rows: first difference at line {}\n  expected: {}\n  got:      {}",
+                    dir.display(),
+                    i + 1,
+                    want.get(i).unwrap_or(&"<end>"),
+                    got.get(i).map_or("<end>", String::as_str)
+                ));
+            }
+        }
+    }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -388,6 +388,26 @@ impl FeatureQuery {
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
     }
 
+    /// Folds readings into a pane's partial states ahead of its window's close (two-phase mode
+    /// only, else `None`): the states of `raw`, merged after `partial` into one row per group.
+    /// Folding the same rows in the same order always gives the same states.
+    pub async fn fold_states(
+        &self,
+        partial: Vec<RecordBatch>,
+        raw: Vec<RecordBatch>,
+    ) -> Result<Option<Vec<RecordBatch>>, OperatorError> {
+        let Some(split) = &self.split else {
+            return Ok(None);
+        };
+        let states = self.partial_states(&split.partial, raw).await?;
+        if partial.is_empty() {
+            return Ok(Some(states));
+        }
+        let mut all = partial;
+        all.extend(states);
+        Ok(Some(self.reduce(split, all).await?))
+    }
+
     /// Forgets the sliding aggregate (after the window state was replaced, e.g. restored).
     pub fn reset_sliding(&self) {
         if let Ok(mut g) = self.sliding.lock() {

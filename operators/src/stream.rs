@@ -199,6 +199,16 @@ impl EventTimeOperator {
         self.store.pane_raw_batches()
     }
 
+    /// Panes of fixed windows due to have raw readings folded into partial states.
+    pub fn due_for_folding(&self, min_rows: usize) -> Vec<crate::windows::Fold> {
+        self.store.due_for_folding(min_rows)
+    }
+
+    /// Applies a fold: pane `start`'s first `rows` raw rows are replaced by `states`.
+    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
+        self.store.fold(start, rows, states);
+    }
+
     /// Open panes or sessions.
     pub fn open_units(&self) -> usize {
         self.store.open_units()

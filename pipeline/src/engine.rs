@@ -136,7 +136,13 @@ pub struct Engine {
     control: Arc<crate::control::ControlBook>,
     /// Incremental snapshots: what the changelog holds of this engine's state.
     saved: SavedState,
+    /// Open panes fold raw readings into partial states once they hold this many (and at least
+    /// twice their partial rows); see [`Engine::set_fold_min_rows`].
+    fold_min_rows: usize,
 }
+
+/// Default of [`Engine::set_fold_min_rows`].
+pub const FOLD_MIN_ROWS: usize = 8192;
 
 /// What incremental snapshots ([`Engine::snapshot_delta`]) already wrote.
 #[derive(Debug, Default)]
@@ -226,7 +232,36 @@ impl Engine {
             upstream_trace: None,
             control: Arc::default(),
             saved: SavedState::default(),
+            fold_min_rows: FOLD_MIN_ROWS,
         })
+    }
+
+    /// Open panes of fixed windows keep at most about `max(n, 2 x assets)` raw readings: beyond
+    /// that their first readings are folded into partial aggregate states (one row per asset)
+    /// ahead of the window's close (two-phase feature SQL only). This bounds a tracked asset's
+    /// buffered memory whatever the window length and rate. Folds depend only on each pane's
+    /// rows in order, not on batching; `usize::MAX` turns folding off.
+    pub fn set_fold_min_rows(&mut self, n: usize) {
+        self.fold_min_rows = n.max(1);
+    }
+
+    /// Folds due panes (see [`Engine::set_fold_min_rows`]) until none is due.
+    async fn fold_panes(&mut self) -> Result<(), PipelineError> {
+        if !self.features.is_two_phase() || self.fold_min_rows == usize::MAX {
+            return Ok(());
+        }
+        loop {
+            let due = self.op.due_for_folding(self.fold_min_rows);
+            if due.is_empty() {
+                return Ok(());
+            }
+            for f in due {
+                match self.features.fold_states(f.partial, f.raw).await? {
+                    Some(states) => self.op.fold(f.start, f.rows, states),
+                    None => return Ok(()),
+                }
+            }
+        }
     }
 
     /// Replaces the control state (acks, silences); returns the UPDATE records of the firing
@@ -408,6 +443,7 @@ impl Engine {
         }
         let adv = self.op.advance(wall)?;
         let mut step = self.on_advanced(adv).await?;
+        self.fold_panes().await?;
         step.late_rows = ingest.late_rows.iter().map(|r| kept[*r as usize]).collect();
         step.duplicate_rows = ingest
             .duplicate_rows

@@ -44,6 +44,19 @@ struct Saved {
     next: u32,
 }
 
+/// A pane's first raw rows due to be folded into its partial states.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    /// The pane's start.
+    pub start: i64,
+    /// Raw rows folded.
+    pub rows: usize,
+    /// The pane's partial states so far.
+    pub partial: Vec<RecordBatch>,
+    /// Its first `rows` raw rows.
+    pub raw: Vec<RecordBatch>,
+}
+
 /// Open panes of tumbling or hopping windows.
 #[derive(Debug)]
 pub struct PaneStore {
@@ -247,6 +260,73 @@ impl PaneStore {
         }
     }
 
+    /// Panes whose raw readings are due to be folded into partial states ahead of their first
+    /// window's close: panes no closed window has used yet that hold at least
+    /// `max(min_rows, 2 x their partial rows)` raw rows. Each [`Fold`] carries exactly that
+    /// many first rows, so where folds happen depends on the pane's rows alone, never on how
+    /// they were batched.
+    pub fn due_for_folding(&self, min_rows: usize) -> Vec<Fold> {
+        let slide = self.spec.slide_ms();
+        let mut out = Vec::new();
+        for (&start, p) in &self.panes {
+            if self.closed_upto.is_some_and(|c| start + slide <= c) {
+                continue; // a closed window used this pane: its states are in merged chains
+            }
+            let partial_rows: usize = p.partial.iter().map(RecordBatch::num_rows).sum();
+            let due = min_rows.max(1).max(2 * partial_rows);
+            let raw_rows: usize = p.raw.iter().map(RecordBatch::num_rows).sum();
+            if raw_rows < due {
+                continue;
+            }
+            let mut raw = Vec::new();
+            let mut left = due;
+            for b in &p.raw {
+                if left == 0 {
+                    break;
+                }
+                let n = b.num_rows().min(left);
+                raw.push(if n == b.num_rows() {
+                    b.clone()
+                } else {
+                    b.slice(0, n)
+                });
+                left -= n;
+            }
+            out.push(Fold {
+                start,
+                rows: due,
+                partial: p.partial.clone(),
+                raw,
+            });
+        }
+        out
+    }
+
+    /// Replaces pane `start`'s partial states by `states` (its old states merged with those of
+    /// its first `rows` raw rows, as handed out by [`PaneStore::due_for_folding`]) and drops
+    /// those rows.
+    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
+        let Some(p) = self.panes.get_mut(&start) else {
+            return;
+        };
+        let mut left = rows;
+        let mut kept = Vec::with_capacity(p.raw.len());
+        for b in p.raw.drain(..) {
+            if left >= b.num_rows() {
+                left -= b.num_rows();
+            } else {
+                kept.push(b.slice(left, b.num_rows() - left));
+                left = 0;
+            }
+        }
+        p.raw = kept;
+        p.partial = states;
+        p.saved.raw = 0;
+        p.saved.raw_segs.clear();
+        p.saved.partial = 0;
+        p.saved.partial_segs.clear();
+    }
+
     /// Serializable state.
     pub fn snapshot(&self) -> Result<PaneStoreSnapshot, OperatorError> {
         let mut panes = Vec::with_capacity(self.panes.len());
@@ -379,4 +459,44 @@ fn check_shape(spec: WindowSpec, size_ms: i64, slide_ms: i64) -> Result<(), Oper
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{batch, rows_of};
+
+    fn rows() -> Vec<(&'static str, i64, f64)> {
+        (0..7).map(|i| ("a", i, i as f64)).collect()
+    }
+
+    /// Folds hand out the same first rows however the pane's readings were batched, and
+    /// `fold` drops exactly those.
+    #[test]
+    fn folds_depend_on_pane_rows_not_batching() {
+        let all = rows();
+        let mut whole = PaneStore::new(WindowSpec::tumbling(10).unwrap(), false);
+        whole.insert(&batch(&all), &[0, 1, 2, 3, 4, 5, 6]).unwrap();
+        let mut split = PaneStore::new(WindowSpec::tumbling(10).unwrap(), false);
+        for chunk in all.chunks(2) {
+            let idx: Vec<u32> = (0..chunk.len() as u32).collect();
+            split.insert(&batch(chunk), &idx).unwrap();
+        }
+        assert!(whole.due_for_folding(8).is_empty(), "7 rows < 8");
+        let (a, b) = (whole.due_for_folding(3), split.due_for_folding(3));
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].start, a[0].rows), (b[0].start, b[0].rows));
+        assert_eq!(rows_of(a[0].raw.iter()), rows_of(b[0].raw.iter()));
+        assert_eq!(rows_of(a[0].raw.iter()).len(), 3);
+        let states = vec![batch(&[("a", 0, 3.0)])];
+        split.fold(b[0].start, b[0].rows, states);
+        assert_eq!(split.buffered_rows(), 4);
+        assert_eq!(rows_of(split.raw_batches()).first().map(|r| r.1), Some(3));
+        // Now due needs 2 x 1 partial row = 2, min 3: folds again at 3 raw rows.
+        assert_eq!(split.due_for_folding(3)[0].rows, 3);
+        // A pane a closed window has used is never folded.
+        split.close_until(10);
+        split.insert(&batch(&[("a", 12, 1.0)]), &[0]).unwrap();
+        assert!(split.due_for_folding(1).iter().all(|f| f.start == 10));
+    }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use datafusion::arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-pub use hopping::PaneStore;
+pub use hopping::{Fold, PaneStore};
 pub use session::SessionStore;
 
 use crate::stats::ValueStats;
@@ -190,6 +190,22 @@ impl WindowStore {
         match self {
             WindowStore::Panes(s) => Some(s.raw_batches().collect()),
             WindowStore::Sessions(_) => None,
+        }
+    }
+
+    /// Panes due to have raw readings folded into partial states (see
+    /// [`PaneStore::due_for_folding`]); none for session windows.
+    pub fn due_for_folding(&self, min_rows: usize) -> Vec<Fold> {
+        match self {
+            WindowStore::Panes(s) => s.due_for_folding(min_rows),
+            WindowStore::Sessions(_) => Vec::new(),
+        }
+    }
+
+    /// Applies a fold computed from [`WindowStore::due_for_folding`].
+    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
+        if let WindowStore::Panes(s) = self {
+            s.fold(start, rows, states);
         }
     }
 
