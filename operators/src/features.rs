@@ -264,8 +264,11 @@ impl FeatureQuery {
                     }
                     per_pane.push((pane.start, states));
                 }
+                // Tumbling windows share no pane: keeping their states would only hold memory.
                 let states = match (&window.bounds, new_partials.is_some()) {
-                    (Bounds::Fixed(w), true) => self.slide_to(split, w.start, per_pane).await?,
+                    (Bounds::Fixed(w), true) if window.panes_reused => {
+                        self.slide_to(split, w.start, per_pane).await?
+                    }
                     _ => per_pane.into_iter().flat_map(|(_, s)| s).collect(),
                 };
                 let plan = with_leaf(&split.finish, states)?;

@@ -481,6 +481,10 @@ pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
         i += chunk;
     }
     let after = resident_bytes().unwrap_or(0);
+    eprintln!(
+        "memory: {assets} assets: {} readings buffered raw",
+        engine.buffered_rows()
+    );
     std::hint::black_box(&engine);
     let _ = std::fs::remove_dir_all(&dir);
     Ok((before, after))

@@ -9,6 +9,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+/// mimalloc returns freed pages to the system, so closed windows do not stay resident as heap
+/// fragments the way glibc's malloc keeps them (`vigil bench memory` measures it).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use vigil_models::ModelArtifact;
 use vigil_pipeline::demo::{run_demo, DemoOptions};

@@ -23,6 +23,7 @@ fn window(start: i64, end: i64, panes: Vec<Vec<RecordBatch>>) -> ClosedWindow {
                 partial: vec![],
             })
             .collect(),
+        panes_reused: true,
         stats: ValueStats::default(),
     }
 }
@@ -391,6 +392,7 @@ fn sliding_matches_whole(sql: &str, cases: u32, nan: bool) {
                 let w = ClosedWindow {
                     bounds,
                     panes,
+                    panes_reused: true,
                     stats: ValueStats::default(),
                 };
                 let mut cache = HashMap::new();

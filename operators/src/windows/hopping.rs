@@ -224,6 +224,7 @@ impl PaneStore {
                 closed.push(ClosedWindow {
                     bounds: Bounds::Fixed(Window { start, end }),
                     panes,
+                    panes_reused: size > slide,
                     stats,
                 });
                 end += slide;

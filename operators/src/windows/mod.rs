@@ -85,6 +85,9 @@ pub struct ClosedWindow {
     pub bounds: Bounds,
     /// Its data, pane by pane.
     pub panes: Vec<PaneData>,
+    /// Whether later windows reuse these panes (hopping windows, size > slide): only then are
+    /// their merged states worth keeping in the sliding aggregate.
+    pub panes_reused: bool,
     /// Per asset and measurement: min, max and count of the values in the window (for stuck
     /// sensor detection; empty unless the job asks for it).
     pub stats: ValueStats,

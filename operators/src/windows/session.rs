@@ -224,6 +224,7 @@ impl SessionStore {
                     raw: vec![batch],
                     partial: Vec::new(),
                 }],
+                panes_reused: false,
                 stats,
             });
             round += 1;
