@@ -196,9 +196,8 @@ fn run_case(dir: &Path, restore_every: Option<usize>, fold: Option<usize>) -> Ve
     out.iter().map(Value::to_string).collect()
 }
 
-#[test]
-fn golden_cases() {
-    let bless = std::env::var_os("VIGIL_BLESS").is_some();
+/// The golden case directories (those with a `job.toml`), sorted.
+fn case_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
         .expect("tests/cases")
         .filter_map(Result::ok)
@@ -206,6 +205,25 @@ fn golden_cases() {
         .filter(|p| p.join("job.toml").exists())
         .collect();
     dirs.sort();
+    dirs
+}
+
+/// The first line where `got` and `want` differ, described; `None` when they are equal.
+fn first_difference(got: &[String], want: &[&str]) -> Option<String> {
+    let i = (0..got.len().max(want.len()))
+        .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())?;
+    Some(format!(
+        "first difference at line {}\n  expected: {}\n  got:      {}",
+        i + 1,
+        want.get(i).unwrap_or(&"<end>"),
+        got.get(i).map_or("<end>", String::as_str)
+    ))
+}
+
+#[test]
+fn golden_cases() {
+    let bless = std::env::var_os("VIGIL_BLESS").is_some();
+    let dirs = case_dirs();
     assert!(dirs.len() >= 5, "expected the golden cases, found {dirs:?}");
     let mut failed = Vec::new();
     for dir in &dirs {
@@ -223,15 +241,8 @@ fn golden_cases() {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        if let Some(i) = (0..got.len().max(want.len()))
-            .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
-        {
-            failed.push(format!(
-                "case {n}: first difference at line {}\n  expected: {}\n  got:      {}",
-                i + 1,
-                want.get(i).unwrap_or(&"<end>"),
-                got.get(i).map_or("<end>", String::as_str)
-            ));
+        if let Some(d) = first_difference(&got, &want) {
+            failed.push(format!("case {n}: {d}"));
         } else {
             println!("case {n}: {} lines match", got.len());
         }
@@ -250,13 +261,7 @@ fn golden_cases() {
 /// so restoring every poll must delay the idle-partition release there.
 #[test]
 fn golden_cases_survive_incremental_snapshot_restores() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .expect("tests/cases")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("job.toml").exists())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs();
     let mut failed = Vec::new();
     let mut checked = 0;
     for dir in &dirs {
@@ -277,15 +282,10 @@ fn golden_cases_survive_incremental_snapshot_restores() {
         // (restore every k polls, fold from n rows): folded panes must snapshot and restore too
         for (k, fold) in [(2, None), (3, None), (2, Some(1)), (3, Some(2))] {
             let got = run_case(dir, Some(k), fold);
-            if let Some(i) = (0..got.len().max(want.len()))
-                .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
-            {
+            if let Some(d) = first_difference(&got, &want) {
                 failed.push(format!(
-                    "{} restored every {k} polls, folding from {fold:?} rows: first difference at line {}\n  expected: {}\n  got:      {}",
-                    dir.display(),
-                    i + 1,
-                    want.get(i).unwrap_or(&"<end>"),
-                    got.get(i).map_or("<end>", String::as_str)
+                    "{} restored every {k} polls, folding from {fold:?} rows: {d}",
+                    dir.display()
                 ));
             }
         }
@@ -299,29 +299,15 @@ fn golden_cases_survive_incremental_snapshot_restores() {
 /// files' rounding; merging partial sums changes only the last bits).
 #[test]
 fn golden_cases_fold_panes_early_with_the_same_output() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .expect("tests/cases")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("job.toml").exists())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs();
     let mut failed = Vec::new();
     for dir in &dirs {
         let want = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap_or_default();
         let want: Vec<&str> = want.lines().collect();
         for n in [1, 2] {
             let got = run_case(dir, None, Some(n));
-            if let Some(i) = (0..got.len().max(want.len()))
-                .find(|i| got.get(*i).map(String::as_str) != want.get(*i).copied())
-            {
-                failed.push(format!(
-                    "{} folding from {n} rows: first difference at line {}\n  expected: {}\n  got:      {}",
-                    dir.display(),
-                    i + 1,
-                    want.get(i).unwrap_or(&"<end>"),
-                    got.get(i).map_or("<end>", String::as_str)
-                ));
+            if let Some(d) = first_difference(&got, &want) {
+                failed.push(format!("{} folding from {n} rows: {d}", dir.display()));
             }
         }
     }
