@@ -167,8 +167,26 @@ async fn scenario() {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     wait_for(&stats, "late readings", |s| s.late >= 3).await;
-    wait_for(&stats, "pump-b's sensors reported silent", |s| {
-        s.quality_alerts >= 2
+    // pump-a keeps reporting (one on-time reading a second of event time, sent every 300 ms)
+    // while pump-b's idle partition moves on with the wall clock: otherwise partition 0 would go
+    // idle too and pump-a's sensors would, rightly, be reported silent 10 s after its last
+    // reading, racing the report for pump-b that this phase waits for.
+    let start = Instant::now();
+    let mut next = 80;
+    while stats.snapshot().quality_alerts < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waiting for pump-b's sensors reported silent: {:?}",
+            stats.snapshot()
+        );
+        send(&producer, &input, 0, &reading("pump-a", next, 21.0));
+        sent += 1;
+        next += 1;
+        producer.flush(Duration::from_secs(30)).expect("flush");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_for(&stats, "pump-a's last readings polled", |s| {
+        s.polled >= sent
     })
     .await;
     stop.store(true, Ordering::Relaxed);
