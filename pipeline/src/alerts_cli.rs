@@ -11,7 +11,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use vigil_schemas::{Alert, AlertState, Severity};
 
 use crate::alerting::glob_match;
-use crate::kafka::client_config;
 use crate::PipelineError;
 
 /// Which alert records to show.
@@ -153,7 +152,7 @@ pub fn tail(
     mut bad: impl FnMut(i32, i64, &str),
     stop: impl Fn() -> bool,
 ) -> Result<usize, PipelineError> {
-    let mut c = client_config(brokers, &Default::default());
+    let mut c = crate::kafka::consumer_config(brokers, &Default::default());
     c.set("enable.auto.commit", "false")
         .set("group.id", "vigil-alerts-tail")
         .set("isolation.level", "read_committed");

@@ -95,6 +95,11 @@ pub struct KafkaBenchReport {
     pub windows: u64,
     /// Alerts committed end to end.
     pub alerts: u64,
+    /// Commits (transactions) end to end.
+    pub commits: u64,
+    /// Where the job thread's wall time went end to end: seconds per phase
+    /// ([`crate::metrics::Phase`]).
+    pub job_seconds: Vec<(&'static str, f64)>,
     /// From the start of the restarted job to its first committed alert, ms.
     pub restart_to_first_alert_ms: Option<f64>,
     /// Window close to alert acknowledged at 10 %, 50 % and 80 % of the end-to-end rate.
@@ -296,7 +301,7 @@ fn load(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
 
 /// The consume-and-drop loop with the source's client settings.
 fn raw(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
-    let mut c = client_config(&o.brokers, &Default::default());
+    let mut c = crate::kafka::consumer_config(&o.brokers, &Default::default());
     c.set("group.id", format!("{topic}-raw"))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -433,6 +438,11 @@ pub async fn bench_kafka(
         e2e,
         windows: snap.windows,
         alerts: snap.alerts,
+        commits: snap.commits,
+        job_seconds: crate::metrics::Phase::ALL
+            .iter()
+            .map(|p| (p.name(), snap.phase_us(*p) as f64 / 1e6))
+            .collect(),
         restart_to_first_alert_ms: restart,
         topic,
     })

@@ -1017,6 +1017,16 @@ async fn bench_kafka_command(
         r.windows,
         r.alerts
     );
+    let split: Vec<String> = r
+        .job_seconds
+        .iter()
+        .map(|(p, s)| format!("{p} {s:.2}"))
+        .collect();
+    println!(
+        "vigil job thread, wall s by phase: {} ({} commits)",
+        split.join(", "),
+        r.commits
+    );
     for p in &peers {
         println!(
             "{:<28} {:>12} {:>9.2} {:>9.2} {:>14.0} {:>16.0} {:>11}",

@@ -3,8 +3,10 @@
 //! [`JobStats`] is the single place processing progress is counted: records polled, readings
 //! decoded, dead letters by reason, late readings, duplicates, windows closed, feature rows,
 //! alerts and data-quality alerts, alert records by kind/state/severity, and two latency
-//! histograms (scoring per window; window close to the alert's commit). Each update also goes
-//! to an OpenTelemetry instrument (a no-op until an exporter is installed).
+//! histograms (scoring per window; window close to the alert's commit), and where the job
+//! thread's wall time goes ([`Phase`]: waiting for records, processing them, moving idle
+//! partitions, writing the changelog, committing). Each update also goes to an OpenTelemetry
+//! instrument (a no-op until an exporter is installed).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +27,7 @@ struct Otel {
     commits: Counter<u64>,
     recoveries: Counter<u64>,
     state_bytes: Counter<u64>,
+    phase: Counter<f64>,
     records: Counter<u64>,
     scoring: OtelHistogram<f64>,
     close_to_alert: OtelHistogram<f64>,
@@ -33,6 +36,45 @@ struct Otel {
     partitions: Gauge<u64>,
     buffered: Gauge<u64>,
     assets: Gauge<u64>,
+}
+
+/// What the job thread spends its wall time on, so an operator can tell a job waiting for input
+/// from one bound by processing or by commits (Flink's idle / busy / backpressured split, made
+/// finer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting in the consumer's poll for a batch of records.
+    Poll,
+    /// Decoding, windowing, feature SQL, scoring and alert policy for the polled records.
+    Process,
+    /// Moving event time of idle partitions by the wall clock (and the windows that closes).
+    Tick,
+    /// Taking the incremental snapshots and queueing them on the changelog.
+    Changelog,
+    /// Sending offsets and committing the transaction (or flushing and committing offsets).
+    Commit,
+}
+
+impl Phase {
+    /// Every phase, in the order of the job loop.
+    pub const ALL: [Phase; 5] = [
+        Phase::Poll,
+        Phase::Process,
+        Phase::Tick,
+        Phase::Changelog,
+        Phase::Commit,
+    ];
+
+    /// The label value (`phase="..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Poll => "poll",
+            Phase::Process => "process",
+            Phase::Tick => "tick",
+            Phase::Changelog => "changelog",
+            Phase::Commit => "commit",
+        }
+    }
 }
 
 /// Processing counters of one job instance.
@@ -51,6 +93,7 @@ pub struct JobStats {
     recoveries: AtomicU64,
     state_bytes: AtomicU64,
     evicted: AtomicU64,
+    phase_us: [AtomicU64; Phase::ALL.len()],
     /// Alert records by (kind, state, severity); rare, so a lock is fine.
     records: Mutex<BTreeMap<(String, String, String), u64>>,
     /// Feature SQL + scoring + alert decision, per closed window.
@@ -99,6 +142,18 @@ pub struct StatsSnapshot {
     pub state_bytes: u64,
     /// Idle assets evicted (`[limits] evict_after`).
     pub evicted: u64,
+    /// Microseconds of the job thread's wall time per phase, in [`Phase::ALL`] order.
+    pub phase_us: [u64; Phase::ALL.len()],
+}
+
+impl StatsSnapshot {
+    /// Microseconds spent in `phase`.
+    pub fn phase_us(&self, phase: Phase) -> u64 {
+        Phase::ALL
+            .iter()
+            .position(|p| *p == phase)
+            .map_or(0, |i| self.phase_us[i])
+    }
 }
 
 impl Default for JobStats {
@@ -163,6 +218,7 @@ impl JobStats {
             recoveries: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            phase_us: std::array::from_fn(|_| AtomicU64::new(0)),
             records: Mutex::new(BTreeMap::new()),
             scoring: crate::latency::Histogram::default(),
             close_to_alert: crate::latency::Histogram::default(),
@@ -223,6 +279,11 @@ impl JobStats {
                     .u64_counter("vigil.state_bytes_written")
                     .with_unit("By")
                     .with_description("bytes of incremental state snapshots sent to the changelog")
+                    .build(),
+                phase: meter
+                    .f64_counter("vigil.job_time")
+                    .with_unit("s")
+                    .with_description("wall time of the job thread, by phase (poll, process, tick, changelog, commit)")
                     .build(),
             },
         }
@@ -349,6 +410,16 @@ impl JobStats {
         self.otel.state_bytes.add(bytes as u64, &[]);
     }
 
+    /// Wall time the job thread spent in `phase`.
+    pub fn record_phase(&self, phase: Phase, d: std::time::Duration) {
+        if let Some(i) = Phase::ALL.iter().position(|p| *p == phase) {
+            self.phase_us[i].fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        }
+        self.otel
+            .phase
+            .add(d.as_secs_f64(), &[KeyValue::new("phase", phase.name())]);
+    }
+
     /// One recovery from a failed commit.
     pub fn record_recovery(&self) {
         self.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -377,6 +448,7 @@ impl JobStats {
             recoveries: self.recoveries.load(Ordering::Relaxed),
             state_bytes: self.state_bytes.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
+            phase_us: std::array::from_fn(|i| self.phase_us[i].load(Ordering::Relaxed)),
         }
     }
 }

@@ -192,6 +192,18 @@ pub fn render(s: &StatsSnapshot, g: &Gauges) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP vigil_job_seconds_total Wall time of the job thread, by phase.\n# TYPE vigil_job_seconds_total counter"
+    );
+    for p in crate::metrics::Phase::ALL {
+        let _ = writeln!(
+            out,
+            "vigil_job_seconds_total{{phase=\"{}\"}} {}",
+            p.name(),
+            s.phase_us(p) as f64 / 1e6
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP vigil_consumer_lag Records behind the partition's high watermark.\n# TYPE vigil_consumer_lag gauge"
     );
     for (t, p, lag) in &g.lag {
@@ -258,6 +270,7 @@ mod tests {
             readings: 10,
             dead_letters: 2,
             by_reason: vec![("malformed_json", 2)],
+            phase_us: [1_500_000, 0, 0, 0, 250],
             ..StatsSnapshot::default()
         };
         let g = Gauges {
@@ -273,6 +286,8 @@ mod tests {
         assert!(text.contains("vigil_consumer_lag{topic=\"in\\\"put\",partition=\"1\"} 42\n"));
         assert!(text.contains("vigil_model_info{name=\"pumps\",version=\"3\",role=\"active\"} 1\n"));
         assert!(text.contains("vigil_ready 1\n"));
+        assert!(text.contains("vigil_job_seconds_total{phase=\"poll\"} 1.5\n"));
+        assert!(text.contains("vigil_job_seconds_total{phase=\"commit\"} 0.00025\n"));
         let mut types = std::collections::HashSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {

@@ -42,7 +42,7 @@ use crate::kafka::changelog::{self, ChangelogReader};
 use crate::kafka::control::ControlClient;
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
-use crate::metrics::{JobStats, StatsSnapshot};
+use crate::metrics::{JobStats, Phase, StatsSnapshot};
 
 /// The shortest time between two commits made early because alerts were waiting: alerts are
 /// visible within one batch plus one commit of their window's close, and a catch-up run that
@@ -502,6 +502,7 @@ impl TaskSet {
             // at-least-once: outputs first, then the state, then the offsets
             self.sink.flush(Duration::from_secs(30))?;
         }
+        let writing = Instant::now();
         let mut offsets = TopicPartitionList::new();
         let n = self.changelog_partitions;
         for ((topic, p), t) in self.tasks.iter_mut().filter(|(_, t)| t.dirty) {
@@ -517,6 +518,9 @@ impl TaskSet {
                 offsets.add_partition_offset(topic, *p, Offset::Offset(o))?;
             }
         }
+        let committing = Instant::now();
+        self.stats
+            .record_phase(Phase::Changelog, committing - writing);
         if self.sink.transactional() {
             let group = consumer.group_metadata().ok_or_else(|| {
                 PipelineError::Data("the consumer has no group metadata to commit with".into())
@@ -528,6 +532,7 @@ impl TaskSet {
                 consumer.commit(&offsets, CommitMode::Sync)?;
             }
         }
+        self.stats.record_phase(Phase::Commit, committing.elapsed());
         self.open = false;
         self.tasks.values_mut().for_each(|t| t.dirty = false);
         if let Some(hook) = &self.on_alert {
@@ -683,7 +688,9 @@ fn run_blocking(
         if control.poll() > 0 {
             control_changed = true;
         }
+        let polling = Instant::now();
         let msgs = source.poll_batch(cfg.kafka.max_batch, timeout);
+        opts.stats.record_phase(Phase::Poll, polling.elapsed());
         let wall = now_ms();
         let mut guard = lock(&set);
         let s = &mut *guard;
@@ -725,11 +732,16 @@ fn run_blocking(
                 .or_default()
                 .push(i);
         }
+        let processing = Instant::now();
         for ((topic, p), idx) in &by_partition {
             let part: Vec<&BorrowedMessage<'_>> = idx.iter().map(|i| &msgs[*i]).collect();
             s.process(topic, *p, &part, wall)?;
         }
+        let ticking = Instant::now();
+        opts.stats
+            .record_phase(Phase::Process, ticking - processing);
         s.tick_others(&by_partition, wall)?;
+        opts.stats.record_phase(Phase::Tick, ticking.elapsed());
         // alerts waiting are committed at once (at most one such commit per
         // ALERT_COMMIT_SPACING); everything else every commit_interval
         let since = s.last_commit.elapsed();

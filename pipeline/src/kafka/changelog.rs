@@ -101,7 +101,7 @@ pub struct ChangelogReader {
 impl ChangelogReader {
     /// A reader of `topic` (with `partitions` partitions) that sees committed records only.
     pub fn new(brokers: &str, topic: &str, partitions: i32) -> Result<Self, PipelineError> {
-        let mut c = client_config(brokers, &Default::default());
+        let mut c = super::consumer_config(brokers, &Default::default());
         c.set("group.id", format!("{topic}.restore"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")

@@ -8,13 +8,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_config;
 use crate::PipelineError;
 
 /// A consumer assigned to partition 0 of `topic` from the beginning (`group` only names it;
 /// nothing is committed).
 pub fn reader(brokers: &str, topic: &str, group: &str) -> Result<BaseConsumer, PipelineError> {
-    let mut c = client_config(brokers, &Default::default());
+    let mut c = super::consumer_config(brokers, &Default::default());
     c.set("enable.auto.commit", "false").set("group.id", group);
     let consumer: BaseConsumer = c.create()?;
     let mut tpl = TopicPartitionList::new();

@@ -18,7 +18,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::warn;
 
-use super::client_config;
+use super::consumer_config;
 use crate::job::KafkaSettings;
 use crate::PipelineError;
 
@@ -73,7 +73,7 @@ impl Source {
         instance: Option<&str>,
         hook: Option<Arc<dyn RebalanceHook>>,
     ) -> Result<Self, PipelineError> {
-        let mut c = client_config(&k.brokers, &Default::default());
+        let mut c = consumer_config(&k.brokers, &Default::default());
         c.set("group.id", &k.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
