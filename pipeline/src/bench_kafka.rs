@@ -179,23 +179,29 @@ pub fn payload(i: usize, assets: usize, spike: bool) -> String {
 }
 
 /// The payload of a reading of asset `a` at `ts` (ms), its noise drawn from `seed`.
+///
+/// Values are written from integer thousandths (`12.345`), not by float formatting: the
+/// latency levels produce in the job's own process, and the generator must cost little next
+/// to the job it loads.
 pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
-    let mut s = format!(
-        "{{\"asset_id\":\"{}\",\"ts\":{ts},\"measurements\":{{",
-        asset_id(a)
+    use std::fmt::Write;
+    let mut s = String::with_capacity(160);
+    let _ = write!(
+        s,
+        "{{\"asset_id\":\"a{a:06}\",\"ts\":{ts},\"measurements\":{{"
     );
     for m in 0..MEASUREMENTS {
-        let base = 10.0 * (m + 1) as f64 + (a % 7) as f64 * 0.1;
-        let wiggle = (mix(seed * 8 + m as u64) % 1000) as f64 / 1000.0;
+        // thousandths: 10 x (m + 1) + 0.1 x (a mod 7), plus a wiggle in [0, 1)
+        let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
         let v = if spike && m == 0 {
-            base * 50.0
+            base * 50
         } else {
-            base + wiggle
+            base + mix(seed * 8 + m as u64) % 1000
         };
         if m > 0 {
             s.push(',');
         }
-        s.push_str(&format!("\"m{m}\":{v:.3}"));
+        let _ = write!(s, "\"m{m}\":{}.{:03}", v / 1000, v % 1000);
     }
     s.push_str("}}");
     s

@@ -48,6 +48,9 @@ pub struct LatencyLevel {
     pub latency: Percentiles,
     /// Windows closed while sampling.
     pub windows: u64,
+    /// Where the job thread's wall time went while sampling, ms per closed window and phase
+    /// ([`crate::metrics::Phase`]).
+    pub job_ms_per_window: Vec<(&'static str, f64)>,
 }
 
 /// Whether asset `a` of `assets` is out of range in window `slot`: about one in 200 per
@@ -129,16 +132,14 @@ pub async fn latency_level(
     let label = format!("load {:>3.0}%", load * 100.0);
     let total = WARM_UP + Duration::from_secs(seconds);
     let started = Instant::now();
-    let mut sampling: Option<(Instant, f64, u64, u64)> = None;
+    let mut sampling: Option<(Instant, f64, crate::metrics::StatsSnapshot)> = None;
     while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
         if sampling.is_none() && started.elapsed() >= WARM_UP {
             stats.close_to_alert_exact.reset();
-            let s = stats.snapshot();
             sampling = Some((
                 Instant::now(),
                 cpu_seconds("self").unwrap_or(0.0),
-                s.polled,
-                s.windows,
+                stats.snapshot(),
             ));
         }
         if o.progress {
@@ -158,8 +159,21 @@ pub async fn latency_level(
     }
     let latency = stats.close_to_alert_exact.percentiles();
     let end = stats.snapshot();
-    let (t0, cpu0, polled0, windows0) =
-        sampling.unwrap_or((Instant::now(), cpu_seconds("self").unwrap_or(0.0), 0, 0));
+    let (t0, cpu0, start) = sampling.unwrap_or_else(|| {
+        (
+            Instant::now(),
+            cpu_seconds("self").unwrap_or(0.0),
+            Default::default(),
+        )
+    });
+    let windows = end.windows.saturating_sub(start.windows);
+    let job_ms_per_window = crate::metrics::Phase::ALL
+        .iter()
+        .map(|p| {
+            let us = end.phase_us(*p).saturating_sub(start.phase_us(*p));
+            (p.name(), us as f64 / 1000.0 / windows.max(1) as f64)
+        })
+        .collect();
     let secs = t0.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds("self").unwrap_or(0.0) - cpu0;
     stop.store(true, Ordering::Relaxed);
@@ -173,12 +187,13 @@ pub async fn latency_level(
     Ok(LatencyLevel {
         load,
         target_per_s: per_s,
-        achieved_per_s: end.polled.saturating_sub(polled0) as f64 / secs.max(1e-9),
+        achieved_per_s: end.polled.saturating_sub(start.polled) as f64 / secs.max(1e-9),
         assets,
         seconds: secs,
         cpu_s,
         latency,
-        windows: end.windows.saturating_sub(windows0),
+        windows,
+        job_ms_per_window,
     })
 }
 

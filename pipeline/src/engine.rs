@@ -576,14 +576,27 @@ impl Engine {
 
     /// The keyed state (baselines, lifecycle, firing alerts, RUL ages, tracked assets) as JSON.
     fn keyed_json(&self) -> Result<Vec<u8>, PipelineError> {
-        serde_json::to_vec(&serde_json::json!({
-            "baselines": self.baselines.states,
-            "lifecycle": self.lifecycle.as_ref().map(|l| &l.states),
-            "firing": self.lifecycle.as_ref().map(|l| &l.firing),
-            "shadow_lifecycle": self.shadow_lifecycle.as_ref().map(|l| &l.states),
-            "rul_ages": self.rul_ages,
-            "assets": self.assets,
-        }))
+        // written straight from the maps (keys in sorted order, as a `serde_json::Value` would
+        // have them, so equal state gives equal bytes) without building a `Value` tree first:
+        // building and dropping that tree was most of the changelog time per window close
+        type Lifecycles = HashMap<String, vigil_models::lifecycle::LifecycleState>;
+        #[derive(serde::Serialize)]
+        struct Keyed<'a> {
+            assets: Sorted<'a, i64>,
+            baselines: Sorted<'a, Vec<vigil_models::baselines::BaselineState>>,
+            firing: Option<&'a std::collections::BTreeMap<String, vigil_schemas::Alert>>,
+            lifecycle: Option<Sorted<'a, Lifecycles>>,
+            rul_ages: Sorted<'a, f64>,
+            shadow_lifecycle: Option<Sorted<'a, Lifecycles>>,
+        }
+        serde_json::to_vec(&Keyed {
+            assets: Sorted(&self.assets),
+            baselines: Sorted(&self.baselines.states),
+            firing: self.lifecycle.as_ref().map(|l| &l.firing),
+            lifecycle: self.lifecycle.as_ref().map(|l| Sorted(&l.states)),
+            rul_ages: Sorted(&self.rul_ages),
+            shadow_lifecycle: self.shadow_lifecycle.as_ref().map(|l| Sorted(&l.states)),
+        })
         .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
     }
 
@@ -1020,4 +1033,82 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// A map serialised with its keys in sorted order (nested hash maps too), so the bytes do not
+/// depend on the hash map's iteration order.
+struct Sorted<'a, V>(&'a HashMap<String, V>);
+
+impl<V: SortedValue> serde::Serialize for Sorted<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut entries: Vec<(&String, &V)> = self.0.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut m = s.serialize_map(Some(entries.len()))?;
+        for (k, v) in entries {
+            m.serialize_entry(k, &SortedRef(v))?;
+        }
+        m.end()
+    }
+}
+
+/// A value of a [`Sorted`] map: nested hash maps are sorted too, anything else is as it is.
+trait SortedValue {
+    fn write<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+}
+
+struct SortedRef<'a, V>(&'a V);
+
+impl<V: SortedValue> serde::Serialize for SortedRef<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.write(s)
+    }
+}
+
+impl<V: SortedValue> SortedValue for HashMap<String, V> {
+    fn write<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&Sorted(self), s)
+    }
+}
+
+macro_rules! sorted_as_is {
+    ($($t:ty),*) => {$(
+        impl SortedValue for $t {
+            fn write<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serde::Serialize::serialize(self, s)
+            }
+        }
+    )*};
+}
+sorted_as_is!(
+    i64,
+    f64,
+    Vec<vigil_models::baselines::BaselineState>,
+    vigil_models::lifecycle::LifecycleState
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_maps_write_the_bytes_a_json_value_would() {
+        let mut nested: HashMap<String, HashMap<String, f64>> = HashMap::new();
+        let mut flat: HashMap<String, i64> = HashMap::new();
+        for i in 0..300u32 {
+            let k = format!("asset-{}", i.wrapping_mul(2_654_435_761) % 1000);
+            flat.insert(k.clone(), i64::from(i) * 7 - 900);
+            let inner = nested.entry(k).or_default();
+            for j in 0..(i % 4) {
+                inner.insert(format!("m{}", (i + j * 13) % 9), f64::from(i) / 3.0);
+            }
+        }
+        nested.insert(String::new(), HashMap::new());
+        let direct = serde_json::to_vec(&Sorted(&flat)).expect("direct");
+        let via_value = serde_json::to_vec(&serde_json::to_value(&flat).expect("value"));
+        assert_eq!(direct, via_value.expect("value bytes"));
+        let direct = serde_json::to_vec(&Sorted(&nested)).expect("direct");
+        let via_value = serde_json::to_vec(&serde_json::to_value(&nested).expect("value"));
+        assert_eq!(direct, via_value.expect("value bytes"));
+    }
 }

@@ -1087,6 +1087,18 @@ async fn bench_kafka_command(
             l.latency.max_ms
         );
     }
+    for l in &r.latency {
+        let split: Vec<String> = l
+            .job_ms_per_window
+            .iter()
+            .map(|(p, ms)| format!("{p} {ms:.1}"))
+            .collect();
+        println!(
+            "{:<10} job thread, ms per window by phase: {}",
+            format!("{:.0}%", l.load * 100.0),
+            split.join(", ")
+        );
+    }
     Ok(())
 }
 

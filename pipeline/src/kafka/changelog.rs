@@ -106,6 +106,11 @@ impl ChangelogReader {
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
+            // the end of a partition is only known from a fetch that comes back empty (the
+            // last offset is a transaction marker, never delivered); the broker holds such a
+            // fetch for fetch.wait.max.ms, 500 ms by default, which a restart paid per
+            // partition
+            .set("fetch.wait.max.ms", "10")
             .set("fetch.max.bytes", (2 * MAX_CHANGELOG_RECORD).to_string())
             .set(
                 "max.partition.fetch.bytes",
