@@ -1017,14 +1017,9 @@ async fn bench_kafka_command(
         r.windows,
         r.alerts
     );
-    let split: Vec<String> = r
-        .job_seconds
-        .iter()
-        .map(|(p, s)| format!("{p} {s:.2}"))
-        .collect();
     println!(
         "vigil job thread, wall s by phase: {} ({} commits)",
-        split.join(", "),
+        by_phase(&r.job_seconds, 2),
         r.commits
     );
     for p in &peers {
@@ -1088,18 +1083,22 @@ async fn bench_kafka_command(
         );
     }
     for l in &r.latency {
-        let split: Vec<String> = l
-            .job_ms_per_window
-            .iter()
-            .map(|(p, ms)| format!("{p} {ms:.1}"))
-            .collect();
         println!(
             "{:<10} job thread, ms per window by phase: {}",
             format!("{:.0}%", l.load * 100.0),
-            split.join(", ")
+            by_phase(&l.job_ms_per_window, 1)
         );
     }
     Ok(())
+}
+
+/// `poll 0.85, process 3.91, ...`: a per-phase split with `decimals` digits.
+fn by_phase(split: &[(&str, f64)], decimals: usize) -> String {
+    split
+        .iter()
+        .map(|(p, v)| format!("{p} {v:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs the Kafka Streams peer (building its jar with Maven first if needed) over `topic`;
