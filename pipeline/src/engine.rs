@@ -124,7 +124,9 @@ pub struct Engine {
     rul_ages: HashMap<String, f64>,
     shadow_rul_ages: HashMap<String, f64>,
     /// Tracked assets and the event time of their newest reading (`[limits]`).
-    assets: HashMap<String, i64>,
+    /// Newest event time per tracked asset, looked up for every reading (`admit`): foldhash,
+    /// not SipHash.
+    assets: HashMap<String, i64, foldhash::fast::RandomState>,
     limits: Limits,
     /// Watermark at which idle assets are looked for next.
     next_evict: Option<i64>,
@@ -218,7 +220,7 @@ impl Engine {
                 .map(Arc::new),
             rul_ages: HashMap::new(),
             shadow_rul_ages: HashMap::new(),
-            assets: HashMap::new(),
+            assets: HashMap::default(),
             limits: cfg.limits,
             next_evict: None,
             decoder,
@@ -582,7 +584,7 @@ impl Engine {
         type Lifecycles = HashMap<String, vigil_models::lifecycle::LifecycleState>;
         #[derive(serde::Serialize)]
         struct Keyed<'a> {
-            assets: Sorted<'a, i64>,
+            assets: Sorted<'a, i64, foldhash::fast::RandomState>,
             baselines: Sorted<'a, Vec<vigil_models::baselines::BaselineState>>,
             firing: Option<&'a std::collections::BTreeMap<String, vigil_schemas::Alert>>,
             lifecycle: Option<Sorted<'a, Lifecycles>>,
@@ -1037,9 +1039,9 @@ pub fn now_ms() -> i64 {
 
 /// A map serialised with its keys in sorted order (nested hash maps too), so the bytes do not
 /// depend on the hash map's iteration order.
-struct Sorted<'a, V>(&'a HashMap<String, V>);
+struct Sorted<'a, V, H = std::collections::hash_map::RandomState>(&'a HashMap<String, V, H>);
 
-impl<V: SortedValue> serde::Serialize for Sorted<'_, V> {
+impl<V: SortedValue, H> serde::Serialize for Sorted<'_, V, H> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut entries: Vec<(&String, &V)> = self.0.iter().collect();

@@ -112,12 +112,16 @@ impl Source {
     /// are logged and skipped; they never end the job.
     pub fn poll_batch(&self, max: usize, timeout: Duration) -> Vec<BorrowedMessage<'_>> {
         let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(max.min(1 << 16));
         let mut epoch = self.epoch();
         while out.len() < max {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let wait = if out.is_empty() { left } else { Duration::ZERO };
-            let polled = self.consumer.poll(wait);
+            // the clock is read only while waiting for the first record, not once per record
+            let left = if out.is_empty() {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let polled = self.consumer.poll(left);
             let now = self.epoch();
             if now != epoch {
                 out.clear();
