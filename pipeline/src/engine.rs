@@ -123,9 +123,8 @@ pub struct Engine {
     /// Last age scored per asset by a RUL model (active and shadow).
     rul_ages: HashMap<String, f64>,
     shadow_rul_ages: HashMap<String, f64>,
-    /// Tracked assets and the event time of their newest reading (`[limits]`).
-    /// Newest event time per tracked asset, looked up for every reading (`admit`): foldhash,
-    /// not SipHash.
+    /// Tracked assets and the event time of their newest reading (`[limits]`); looked up for
+    /// every reading (`admit`), so hashed with foldhash, not SipHash.
     assets: HashMap<String, i64, foldhash::fast::RandomState>,
     limits: Limits,
     /// Watermark at which idle assets are looked for next.

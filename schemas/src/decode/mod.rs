@@ -320,8 +320,6 @@ impl BatchDecoder {
         })
     }
 
-    // keys are looked up once per field of every record: foldhash, not SipHash (the
-    // default hasher was an eighth of the job thread's time in `vigil bench kafka`)
     pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {
         self.measurement_index.get(key).copied()
     }
@@ -335,7 +333,9 @@ impl BatchDecoder {
     }
 }
 
-/// Field name -> slot, hashed with foldhash (no DoS concern: the keys are the job's mapping).
+/// Field name -> slot. Looked up once per field of every record, so hashed with foldhash: SipHash
+/// was an eighth of the job thread in `vigil bench kafka` (no DoS concern: the keys are the job's
+/// own mapping).
 type SlotIndex = HashMap<String, usize, foldhash::fast::RandomState>;
 
 #[cfg(test)]
