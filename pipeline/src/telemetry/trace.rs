@@ -54,11 +54,17 @@ pub fn of_context(cx: &Context) -> Option<String> {
     render(cx.span().span_context())
 }
 
-/// The distinct valid trace contexts of a batch's records, in record order (at most `max`);
-/// records without the header cost one header scan.
+/// Most records of one batch whose headers are looked at for a `traceparent`. A producer that
+/// traces puts the header on every record, so the head of a batch finds it; and librdkafka
+/// builds and frees a parser for every record's header block, even an empty one, which cost a
+/// twentieth of the job thread when all of a 20 k-record batch was scanned.
+pub const MAX_SCANNED: usize = 256;
+
+/// The distinct valid trace contexts of the first [`MAX_SCANNED`] records of a batch, in record
+/// order (at most `max`).
 pub fn of_records(msgs: &[&BorrowedMessage<'_>], max: usize) -> Vec<SpanContext> {
     let mut out: Vec<SpanContext> = Vec::new();
-    for m in msgs {
+    for m in msgs.iter().take(MAX_SCANNED) {
         let Some(h) = m.headers() else { continue };
         for header in h.iter() {
             if !header.key.eq_ignore_ascii_case(TRACEPARENT) {

@@ -14,9 +14,9 @@ use super::{BatchDecoder, RejectReason};
 /// Reusable per-record scratch space (no allocation per record once warmed up).
 pub(crate) struct Scratch {
     pub(crate) asset: String,
-    has_asset: bool,
+    pub(super) has_asset: bool,
     pub(crate) ts: i64,
-    has_ts: bool,
+    pub(super) has_ts: bool,
     pub(crate) values: Vec<Option<f64>>,
     pub(crate) tags: Vec<Option<String>>,
     /// Per mapped waveform: sample rate (None: absent) and samples (buffer reused).
@@ -40,7 +40,7 @@ impl Scratch {
         }
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.asset.clear();
         self.has_asset = false;
         self.has_ts = false;
@@ -109,7 +109,7 @@ impl Scratch {
     }
 }
 
-type Rejection = (RejectReason, String);
+pub(super) type Rejection = (RejectReason, String);
 
 /// Decodes one payload into `s`; on success `s` holds a complete, valid record.
 pub(crate) fn decode_one(
@@ -146,6 +146,21 @@ pub(crate) fn decode_one(
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         ));
     }
+    s.reset();
+    if super::fast::decode(dec, p, s).is_some() {
+        return s.check(m);
+    }
+    decode_general(dec, p, s)
+}
+
+/// Decodes a checked (sized, UTF-8) payload with the serde visitor, which names the reason of
+/// any rejection.
+pub(super) fn decode_general(
+    dec: &BatchDecoder,
+    p: &[u8],
+    s: &mut Scratch,
+) -> Result<(), Rejection> {
+    let m = dec.mapping();
     s.reset();
     let mut de = serde_json::Deserializer::from_slice(p);
     let res = Top { dec, s: &mut *s }
@@ -193,7 +208,7 @@ impl<'de> de::Deserialize<'de> for CowStr<'de> {
 }
 
 /// A scalar value as the decoder sees it.
-enum Scalar<'de> {
+pub(super) enum Scalar<'de> {
     Null,
     Num(f64),
     Int(i64),
@@ -338,7 +353,11 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-fn event_time(key: &str, v: Scalar<'_>, nt: super::NumericTime) -> Result<i64, Rejection> {
+pub(super) fn event_time(
+    key: &str,
+    v: Scalar<'_>,
+    nt: super::NumericTime,
+) -> Result<i64, Rejection> {
     let numeric = |n: i64| {
         nt.to_ms(n).ok_or_else(|| {
             (
@@ -372,7 +391,7 @@ fn event_time(key: &str, v: Scalar<'_>, nt: super::NumericTime) -> Result<i64, R
     }
 }
 
-fn measurement(key: &str, v: Scalar<'_>) -> Result<Option<f64>, Rejection> {
+pub(super) fn measurement(key: &str, v: Scalar<'_>) -> Result<Option<f64>, Rejection> {
     match v {
         Scalar::Null => Ok(None),
         Scalar::Int(x) => Ok(Some(x as f64)),
@@ -391,7 +410,7 @@ fn measurement(key: &str, v: Scalar<'_>) -> Result<Option<f64>, Rejection> {
     }
 }
 
-fn tag(key: &str, v: Scalar<'_>) -> Result<Option<String>, Rejection> {
+pub(super) fn tag(key: &str, v: Scalar<'_>) -> Result<Option<String>, Rejection> {
     match v {
         Scalar::Null => Ok(None),
         Scalar::Str(t) => Ok(Some(t.into_owned())),

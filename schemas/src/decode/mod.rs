@@ -8,6 +8,7 @@
 
 mod builder;
 mod csv;
+mod fast;
 mod json;
 mod reject;
 

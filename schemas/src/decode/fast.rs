@@ -1,0 +1,493 @@
+//! The fast path of the JSON decoder: a byte scanner for the payload shape nearly every record
+//! has, tried before the general serde visitor.
+//!
+//! It accepts one JSON object whose keys and string values have no escapes, whose values are
+//! numbers, strings or `null`, and whose only nested values are the `measurements` and `tags`
+//! objects (of such scalars). Anything else — an escape, a boolean, an array, a waveform, a
+//! number it cannot convert exactly, a value a field rule rejects, any syntax error — makes it
+//! give up (`None`) and the caller decodes the payload again with the serde visitor, which finds
+//! the precise reason. So the scanner never rejects: it only has to agree with the visitor on
+//! what it accepts, and it writes the scratch through the same field rules (`measurement`,
+//! `tag`, `event_time`) in the same key order. A property test holds the two to that.
+//!
+//! Why: in `vigil bench kafka` serde's visitor (key parsing into `Cow`, `deserialize_any`
+//! dispatch per value) was about two fifths of the job thread.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use super::json::{event_time, measurement, tag, Scalar, Scratch};
+use super::BatchDecoder;
+
+/// Decodes `p` into `s` (already reset) if it has the common shape; `None` if the caller must
+/// use the general visitor (then `s` holds garbage and must be reset).
+pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()> {
+    let m = dec.mapping();
+    let mut c = Cursor { b: p, i: 0 };
+    c.ws();
+    c.eat(b'{')?;
+    c.ws();
+    if !c.eat_if(b'}') {
+        loop {
+            let key = c.key()?;
+            if key == m.asset_field {
+                match c.scalar()? {
+                    Scalar::Str(v) => s.asset.push_str(&v),
+                    Scalar::Int(v) => write!(s.asset, "{v}").ok()?,
+                    _ => return None,
+                }
+                s.has_asset = true;
+            } else if key == m.time_field {
+                s.ts = event_time(key, c.scalar()?, m.numeric_time).ok()?;
+                s.has_ts = true;
+            } else if let Some(slot) = dec.measurement_slot(key) {
+                s.values[slot] = measurement(key, c.scalar()?).ok()?;
+            } else if let Some(slot) = dec.tag_slot(key) {
+                s.tags[slot] = tag(key, c.scalar()?).ok()?;
+            } else if key == "measurements" {
+                c.object(|c, k| {
+                    let v = c.scalar()?;
+                    match dec.measurement_slot(k) {
+                        Some(slot) => s.values[slot] = measurement(k, v).ok()?,
+                        None if m.forbid_unknown => return None,
+                        None => {}
+                    }
+                    Some(())
+                })?;
+            } else if key == "tags" {
+                c.object(|c, k| {
+                    let v = c.scalar()?;
+                    match dec.tag_slot(k) {
+                        Some(slot) => s.tags[slot] = tag(k, v).ok()?,
+                        None if m.forbid_unknown => return None,
+                        None => {}
+                    }
+                    Some(())
+                })?;
+            } else if key == "waveforms" || m.forbid_unknown {
+                return None;
+            } else {
+                c.scalar()?;
+            }
+            c.ws();
+            if c.eat_if(b'}') {
+                break;
+            }
+            c.eat(b',')?;
+            c.ws();
+        }
+    }
+    c.ws();
+    (c.i == p.len()).then_some(())
+}
+
+/// A position in the payload.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips JSON whitespace.
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.eat_if(c).then_some(())
+    }
+
+    fn eat_if(&mut self, c: u8) -> bool {
+        let hit = self.peek() == Some(c);
+        self.i += usize::from(hit);
+        hit
+    }
+
+    /// A string without escapes or control characters, after its opening quote.
+    fn string_body(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        // the whole payload was checked to be UTF-8 and a quote is never inside a character
+        std::str::from_utf8(&rest[..len]).ok()
+    }
+
+    /// `"key"` followed by `:` (and whitespace).
+    fn key(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let k = self.string_body()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(k)
+    }
+
+    /// A string, number or `null`.
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        match self.peek()? {
+            b'"' => {
+                self.i += 1;
+                self.string_body().map(|v| Scalar::Str(Cow::Borrowed(v)))
+            }
+            b'n' => {
+                let end = self.i.checked_add(4)?;
+                (self.b.get(self.i..end)? == b"null").then(|| {
+                    self.i = end;
+                    Scalar::Null
+                })
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// An object of scalars, `f` called with the cursor on each value and its key.
+    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat_if(b'}') {
+            return Some(());
+        }
+        loop {
+            let k = self.key()?;
+            f(self, k)?;
+            self.ws();
+            if self.eat_if(b'}') {
+                return Some(());
+            }
+            self.eat(b',')?;
+            self.ws();
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A JSON number, as serde_json reads it: an integer without fraction or exponent is an
+    /// `Int`, anything else a correctly rounded `Num`. Gives up on what serde_json reads
+    /// differently (`-0`, integers beyond 18 digits) and on non-finite results.
+    fn number(&mut self) -> Option<Scalar<'a>> {
+        let start = self.i;
+        let neg = self.eat_if(b'-');
+        let int_start = self.i;
+        let int_len = self.digits();
+        if int_len == 0 || (int_len > 1 && self.b[int_start] == b'0') {
+            return None;
+        }
+        let mut is_int = true;
+        if self.eat_if(b'.') {
+            is_int = false;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            is_int = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        let text = &self.b[start..self.i];
+        if is_int {
+            if int_len > 18 {
+                return None;
+            }
+            let mag = text[usize::from(neg)..]
+                .iter()
+                .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+            return match (neg, mag) {
+                (true, 0) => None,
+                (true, v) => Some(Scalar::Int(-v)),
+                (false, v) => Some(Scalar::Int(v)),
+            };
+        }
+        let x = decimal(text).or_else(|| std::str::from_utf8(text).ok()?.parse::<f64>().ok())?;
+        x.is_finite().then_some(Scalar::Num(x))
+    }
+}
+
+/// Exact powers of ten an `f64` holds.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// `[-]int.frac` with at most 15 significant digits in all and no exponent, as one correctly
+/// rounded division of two exactly represented values (the classic fast path of decimal to
+/// binary conversion); `None` for anything else.
+fn decimal(text: &[u8]) -> Option<f64> {
+    let (neg, body) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut n_digits = 0usize;
+    let mut frac_digits = None;
+    for &c in body {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                n_digits += 1;
+                if n_digits > 15 {
+                    return None;
+                }
+                if let Some(f) = frac_digits.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' => frac_digits = Some(0usize),
+            _ => return None,
+        }
+    }
+    let x = mantissa as f64 / POW10[frac_digits.unwrap_or(0)];
+    Some(if neg { -x } else { x })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::json::decode_general;
+    use super::super::FieldMapping;
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decimal_matches_the_standard_parse() {
+        for t in [
+            "0.1",
+            "12.345",
+            "-7.25",
+            "3.0",
+            "0.000001",
+            "123456789.012345",
+            "-0.5",
+            "1.5",
+        ] {
+            let want: f64 = t.parse().expect("number");
+            assert_eq!(decimal(t.as_bytes()), Some(want), "{t}");
+        }
+        assert_eq!(decimal(b"1234567890123456.5"), None, "beyond 15 digits");
+    }
+
+    fn decoder(forbid_unknown: bool) -> BatchDecoder {
+        let mut m = FieldMapping::canonical(&["vibration", "temperature"], &["site"]);
+        m.forbid_unknown = forbid_unknown;
+        BatchDecoder::new(m).expect("valid mapping")
+    }
+
+    type Seen = (String, Option<i64>, Vec<Option<u64>>, Vec<Option<String>>);
+
+    /// What a decode left in the scratch (floats by bits, so -0.0 and 0.0 differ).
+    fn seen(s: &Scratch) -> Seen {
+        (
+            s.asset.clone(),
+            s.has_ts.then_some(s.ts),
+            s.values.iter().map(|v| v.map(f64::to_bits)).collect(),
+            s.tags.clone(),
+        )
+    }
+
+    /// Runs the fast path; `None` if it gave up, else the check's verdict and the scratch.
+    fn fast(dec: &BatchDecoder, p: &[u8]) -> Option<(Result<(), String>, Seen)> {
+        let mut s = Scratch::new(2, 1, 0);
+        s.reset();
+        decode(dec, p, &mut s)?;
+        let verdict = s.check(dec.mapping()).map_err(|(_, d)| d);
+        Some((verdict, seen(&s)))
+    }
+
+    fn general(dec: &BatchDecoder, p: &[u8]) -> (Result<(), String>, Seen) {
+        let mut s = Scratch::new(2, 1, 0);
+        let verdict = decode_general(dec, p, &mut s).map_err(|(_, d)| d);
+        (verdict, seen(&s))
+    }
+
+    #[test]
+    fn takes_the_common_shapes() {
+        let dec = decoder(false);
+        for p in [
+            r#"{"asset_id":"a000001","ts":1764126000000,"measurements":{"vibration":10.125,"temperature":60}}"#,
+            r#" { "asset_id" : "p2" , "ts" : "2025-11-26T03:00:01Z" , "vibration" : -2.5e1 , "site" : "A" , "x" : null } "#,
+            r#"{"asset_id":42,"ts":1764126000000,"tags":{"site":"B","other":"y"},"temperature":1E2}"#,
+        ] {
+            let (verdict, got) = fast(&dec, p.as_bytes()).unwrap_or_else(|| panic!("gave up: {p}"));
+            assert_eq!((verdict, got), general(&dec, p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_read() {
+        let dec = decoder(false);
+        for p in [
+            r#"{"asset_id":"a\"b","ts":1,"vibration":1}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":1,}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":-0}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":1e400}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":true}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":01}"#,
+            r#"{"asset_id":"a","ts":1,"vibration":1}x"#,
+            r#"{"asset_id":"a","ts":1,"waveforms":{}}"#,
+            r#"{"asset_id":"a","ts":1,"measurements":null}"#,
+            r#"{"asset_id":"a","ts":1,"extra":[1]}"#,
+            r#"{"asset_id":"a","ts":12345678901234567890,"vibration":1}"#,
+        ] {
+            assert!(fast(&dec, p.as_bytes()).is_none(), "took {p}");
+        }
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => Just("null".to_string()),
+            1 => Just("true".to_string()),
+            1 => Just("[1,2]".to_string()),
+            1 => Just("{}".to_string()),
+            4 => any::<i64>().prop_map(|v| v.to_string()),
+            8 => (0u64..100_000, 0u32..4).prop_map(|(v, d)| format!("{v}.{:0w$}", v % 1000, w = d as usize + 1)),
+            2 => any::<f64>().prop_map(|v| format!("{v:e}")),
+            2 => any::<f64>().prop_map(|v| format!("{v}")),
+            4 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?",
+            1 => "[-+.0-9eE]{1,6}",
+            4 => "\"[a-zA-Z0-9 \\\\\"é:-]{0,8}\"",
+            2 => Just("\"2025-11-26T03:00:01Z\"".to_string()),
+            1 => Just("\"not a time\"".to_string()),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => Just("asset_id"),
+            3 => Just("ts"),
+            3 => Just("vibration"),
+            2 => Just("temperature"),
+            2 => Just("site"),
+            1 => Just("extra"),
+            1 => Just("waveforms"),
+            1 => Just("asset\\u005fid"),
+        ]
+        .prop_map(|k| format!("\"{k}\""))
+    }
+
+    fn object(depth: u32) -> BoxedStrategy<String> {
+        let member = (key(), value(), "[ \t\n]{0,1}");
+        let nested = (
+            prop_oneof![Just("\"measurements\""), Just("\"tags\"")],
+            proptest::collection::vec((key(), value()), 0..4),
+        )
+            .prop_map(|(k, kv)| {
+                let inner: Vec<String> = kv.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                format!("{k}:{{{}}}", inner.join(","))
+            });
+        let _ = depth;
+        let members = proptest::collection::vec(
+            prop_oneof![
+                4 => member.prop_map(|(k, v, w)| format!("{w}{k}{w}:{w}{v}{w}")),
+                1 => nested,
+            ],
+            0..5,
+        );
+        // a plausible reading (asset, time in range, a measurement) plus random members, shuffled
+        let reading = (
+            prop_oneof![
+                "\"[a-z0-9-]{1,8}\"",
+                (0i64..1000).prop_map(|v| v.to_string())
+            ],
+            prop_oneof![
+                (946_684_800_000i64..4_102_444_800_000).prop_map(|v| v.to_string()),
+                Just("\"2025-11-26T03:00:01.250+01:00\"".to_string()),
+            ],
+            prop_oneof![
+                value(),
+                (-1000i64..1000, 0u32..1000).prop_map(|(i, f)| format!("{i}.{f}")),
+            ],
+            members.clone(),
+        )
+            .prop_map(|(a, t, v, mut rest)| {
+                rest.push(format!("\"asset_id\":{a}"));
+                rest.push(format!("\"ts\":{t}"));
+                rest.push(format!("\"measurements\":{{\"temperature\":{v}}}"));
+                rest
+            })
+            .prop_shuffle();
+        prop_oneof![members, reading]
+            .prop_map(|members| format!("{{{}}}", members.join(",")))
+            .boxed()
+    }
+
+    /// A payload: mostly well-formed objects, some with one byte dropped or one inserted.
+    fn payload() -> impl Strategy<Value = String> {
+        (
+            object(0),
+            0usize..6,
+            any::<prop::sample::Index>(),
+            prop_oneof![Just(","), Just("}"), Just("\""), Just(" ")],
+        )
+            .prop_map(|(o, edit, at, ins)| {
+                let mut o = o;
+                let i = at.index(o.len().max(1)).min(o.len());
+                match edit {
+                    0 if !o.is_empty()
+                        && o.is_char_boundary(i)
+                        && o.is_char_boundary((i + 1).min(o.len())) =>
+                    {
+                        o.replace_range(i..(i + 1).min(o.len()), "");
+                    }
+                    1 if o.is_char_boundary(i) => o.insert_str(i, ins),
+                    _ => {}
+                }
+                o
+            })
+    }
+
+    /// The property below means something only if the fast path takes a fair share of the
+    /// generated payloads.
+    #[test]
+    fn the_generated_payloads_exercise_the_fast_path() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let dec = decoder(false);
+        let mut runner = TestRunner::deterministic();
+        let (mut took, mut valid, n) = (0, 0, 2000);
+        for _ in 0..n {
+            let p = payload().new_tree(&mut runner).expect("tree").current();
+            if let Some((verdict, _)) = fast(&dec, p.as_bytes()) {
+                took += 1;
+                valid += usize::from(verdict.is_ok());
+            }
+        }
+        eprintln!("fast path took {took} of {n}, {valid} valid readings");
+        assert!(took * 10 > n, "fast path took {took} of {n}");
+        assert!(valid * 50 > n, "only {valid} of {n} accepted readings");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// Whatever the fast path accepts, the serde visitor decodes to the same scratch with
+        /// the same verdict.
+        #[test]
+        fn agrees_with_the_serde_visitor(p in payload(), forbid in any::<bool>()) {
+            let dec = decoder(forbid);
+            if let Some(got) = fast(&dec, p.as_bytes()) {
+                prop_assert_eq!(got, general(&dec, p.as_bytes()), "payload {}", p);
+            }
+        }
+    }
+}
