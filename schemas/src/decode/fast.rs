@@ -20,9 +20,11 @@ use super::json::{event_time, measurement, tag, Scalar, Scratch};
 use super::BatchDecoder;
 
 /// Decodes `p` into `s` (already reset) if it has the common shape; `None` if the caller must
-/// use the general visitor (then `s` holds garbage and must be reset).
+/// use the general visitor (then `s` holds garbage and must be reset). `p` need not have been
+/// checked for UTF-8: what this accepts is valid UTF-8.
 pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()> {
     let m = dec.mapping();
+    let mut next = 0;
     let mut c = Cursor { b: p, i: 0 };
     c.ws();
     c.eat(b'{')?;
@@ -40,14 +42,14 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
             } else if key == m.time_field {
                 s.ts = event_time(key, c.scalar()?, m.numeric_time).ok()?;
                 s.has_ts = true;
-            } else if let Some(slot) = dec.measurement_slot(key) {
+            } else if let Some(slot) = measurement_slot(dec, key, &mut next) {
                 s.values[slot] = measurement(key, c.scalar()?).ok()?;
             } else if let Some(slot) = dec.tag_slot(key) {
                 s.tags[slot] = tag(key, c.scalar()?).ok()?;
             } else if key == "measurements" {
                 c.object(|c, k| {
                     let v = c.scalar()?;
-                    match dec.measurement_slot(k) {
+                    match measurement_slot(dec, k, &mut next) {
                         Some(slot) => s.values[slot] = measurement(k, v).ok()?,
                         None if m.forbid_unknown => return None,
                         None => {}
@@ -79,6 +81,17 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
     }
     c.ws();
     (c.i == p.len()).then_some(())
+}
+
+/// The slot of measurement `key`, trying first the one after the previous measurement's
+/// (payloads list measurements in the same order), which saves the hash lookup.
+fn measurement_slot(dec: &BatchDecoder, key: &str, next: &mut usize) -> Option<usize> {
+    let slot = match dec.mapping().measurements.get(*next) {
+        Some(f) if f.source == key => Some(*next),
+        _ => dec.measurement_slot(key),
+    }?;
+    *next = slot + 1;
+    Some(slot)
 }
 
 /// A position in the payload.
@@ -120,7 +133,8 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.i = start + len + 1;
-        // the whole payload was checked to be UTF-8 and a quote is never inside a character
+        // a quote is never inside a UTF-8 character; every other byte of an accepted payload
+        // is ASCII the scanner matched, so this makes the whole payload checked
         std::str::from_utf8(&rest[..len]).ok()
     }
 
@@ -172,9 +186,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn digits(&mut self) -> usize {
+    /// Skips digits, folding them into `mantissa` (wrapping: only used when few enough);
+    /// returns how many there were.
+    fn digits(&mut self, mantissa: &mut u64) -> usize {
         let start = self.i;
-        while let Some(b'0'..=b'9') = self.peek() {
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
             self.i += 1;
         }
         self.i - start
@@ -183,46 +200,63 @@ impl<'a> Cursor<'a> {
     /// A JSON number, as serde_json reads it: an integer without fraction or exponent is an
     /// `Int`, anything else a correctly rounded `Num`. Gives up on what serde_json reads
     /// differently (`-0`, integers beyond 18 digits) and on non-finite results.
+    ///
+    /// A decimal of at most 15 digits without exponent is one division of two exactly
+    /// represented values, which IEEE 754 rounds correctly (the classic fast path of decimal
+    /// to binary conversion); anything longer goes to the standard library's parser.
     fn number(&mut self) -> Option<Scalar<'a>> {
         let start = self.i;
         let neg = self.eat_if(b'-');
         let int_start = self.i;
-        let int_len = self.digits();
+        let mut mantissa = 0u64;
+        let int_len = self.digits(&mut mantissa);
         if int_len == 0 || (int_len > 1 && self.b[int_start] == b'0') {
             return None;
         }
+        let mut frac_len = 0;
         let mut is_int = true;
         if self.eat_if(b'.') {
             is_int = false;
-            if self.digits() == 0 {
+            frac_len = self.digits(&mut mantissa);
+            if frac_len == 0 {
                 return None;
             }
         }
+        let mut has_exp = false;
         if let Some(b'e' | b'E') = self.peek() {
-            is_int = false;
+            (is_int, has_exp) = (false, true);
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
-            if self.digits() == 0 {
+            if self.digits(&mut 0) == 0 {
                 return None;
             }
         }
-        let text = &self.b[start..self.i];
         if is_int {
             if int_len > 18 {
                 return None;
             }
-            let mag = text[usize::from(neg)..]
-                .iter()
-                .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
-            return match (neg, mag) {
+            let v = mantissa as i64;
+            return match (neg, v) {
                 (true, 0) => None,
                 (true, v) => Some(Scalar::Int(-v)),
                 (false, v) => Some(Scalar::Int(v)),
             };
         }
-        let x = decimal(text).or_else(|| std::str::from_utf8(text).ok()?.parse::<f64>().ok())?;
+        let x = if !has_exp && int_len + frac_len <= 15 {
+            let x = mantissa as f64 / POW10[frac_len];
+            if neg {
+                -x
+            } else {
+                x
+            }
+        } else {
+            std::str::from_utf8(&self.b[start..self.i])
+                .ok()?
+                .parse::<f64>()
+                .ok()?
+        };
         x.is_finite().then_some(Scalar::Num(x))
     }
 }
@@ -232,37 +266,6 @@ const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// `[-]int.frac` with at most 15 significant digits in all and no exponent, as one correctly
-/// rounded division of two exactly represented values (the classic fast path of decimal to
-/// binary conversion); `None` for anything else.
-fn decimal(text: &[u8]) -> Option<f64> {
-    let (neg, body) = match text.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, text),
-    };
-    let mut mantissa: u64 = 0;
-    let mut n_digits = 0usize;
-    let mut frac_digits = None;
-    for &c in body {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                n_digits += 1;
-                if n_digits > 15 {
-                    return None;
-                }
-                if let Some(f) = frac_digits.as_mut() {
-                    *f += 1;
-                }
-            }
-            b'.' => frac_digits = Some(0usize),
-            _ => return None,
-        }
-    }
-    let x = mantissa as f64 / POW10[frac_digits.unwrap_or(0)];
-    Some(if neg { -x } else { x })
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::json::decode_general;
@@ -270,8 +273,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn num(t: &str) -> Option<f64> {
+        match (Cursor {
+            b: t.as_bytes(),
+            i: 0,
+        })
+        .number()?
+        {
+            Scalar::Num(x) => Some(x),
+            Scalar::Int(v) => Some(v as f64),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn decimal_matches_the_standard_parse() {
+    fn numbers_match_the_standard_parse() {
         for t in [
             "0.1",
             "12.345",
@@ -281,11 +297,15 @@ mod tests {
             "123456789.012345",
             "-0.5",
             "1.5",
+            "1234567890123456.5",
+            "2.5e-3",
+            "17",
+            "-40",
         ] {
             let want: f64 = t.parse().expect("number");
-            assert_eq!(decimal(t.as_bytes()), Some(want), "{t}");
+            assert_eq!(num(t), Some(want), "{t}");
         }
-        assert_eq!(decimal(b"1234567890123456.5"), None, "beyond 15 digits");
+        assert_eq!(num("-0.0").map(f64::to_bits), Some((-0.0f64).to_bits()));
     }
 
     fn decoder(forbid_unknown: bool) -> BatchDecoder {
@@ -352,6 +372,8 @@ mod tests {
         ] {
             assert!(fast(&dec, p.as_bytes()).is_none(), "took {p}");
         }
+        let bad_utf8 = b"{\"asset_id\":\"p\xff\",\"ts\":1764126000000,\"vibration\":1}";
+        assert!(fast(&dec, bad_utf8).is_none(), "took invalid UTF-8");
     }
 
     fn value() -> impl Strategy<Value = String> {

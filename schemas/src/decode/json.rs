@@ -140,15 +140,15 @@ pub(crate) fn decode_one(
             ),
         ));
     }
+    s.reset();
+    if super::fast::decode(dec, p, s).is_some() {
+        return s.check(m);
+    }
     if let Err(e) = std::str::from_utf8(p) {
         return Err((
             RejectReason::InvalidUtf8,
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         ));
-    }
-    s.reset();
-    if super::fast::decode(dec, p, s).is_some() {
-        return s.check(m);
     }
     decode_general(dec, p, s)
 }
