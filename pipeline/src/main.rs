@@ -55,6 +55,16 @@ enum BenchCommand {
         #[arg(long)]
         pane_based_only: bool,
     },
+    /// The decoder's byte-scanner fast path against its serde fallback, side by side on the
+    /// `bench kafka` payloads (in memory, no Kafka).
+    Decode {
+        /// Payloads to decode per round.
+        #[arg(long, default_value_t = 1_000_000)]
+        readings: usize,
+        /// Distinct assets.
+        #[arg(long, default_value_t = 100_000)]
+        assets: usize,
+    },
     /// Vigil end to end against a raw rdkafka consume-and-drop loop on one topic of a real
     /// broker, side by side; resident memory per asset; restart to first alert.
     Kafka {
@@ -400,6 +410,27 @@ async fn real_main(cli: Cli) -> Result<()> {
                 ..DemoOptions::default()
             };
             run_demo(opts).await?;
+        }
+        Command::Bench {
+            what: BenchCommand::Decode { readings, assets },
+        } => {
+            if readings == 0 || assets == 0 {
+                bail!("--readings and --assets must be positive");
+            }
+            let (fast, general, mean) =
+                vigil_pipeline::bench_decode::bench_decode(readings, assets)?;
+            println!("{readings} bench payloads (mean {mean:.0} B) of {assets} assets, best of 3 rounds, batches of 20000");
+            println!("{:<24} {:>14} {:>10}", "decoder", "readings/s", "MB/s");
+            for (name, r) in [
+                ("fast path (scanner)", &fast),
+                ("serde visitor only", &general),
+            ] {
+                println!("{name:<24} {:>14.0} {:>10.1}", r.per_s, r.mb_per_s);
+            }
+            println!(
+                "fast path / serde visitor: {:.2}x",
+                fast.per_s / general.per_s
+            );
         }
         Command::Bench {
             what:

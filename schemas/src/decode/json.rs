@@ -141,7 +141,7 @@ pub(crate) fn decode_one(
         ));
     }
     s.reset();
-    if super::fast::decode(dec, p, s).is_some() {
+    if dec.fast_path() && super::fast::decode(dec, p, s).is_some() {
         return s.check(m);
     }
     if let Err(e) = std::str::from_utf8(p) {

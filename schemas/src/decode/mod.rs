@@ -240,6 +240,8 @@ pub struct BatchDecoder {
     measurement_index: SlotIndex,
     tag_index: SlotIndex,
     waveform_index: SlotIndex,
+    /// Whether the byte scanner is tried before the serde visitor (see `fast.rs`).
+    fast_path: bool,
 }
 
 impl BatchDecoder {
@@ -274,7 +276,16 @@ impl BatchDecoder {
             measurement_index,
             tag_index,
             waveform_index,
+            fast_path: true,
         })
+    }
+
+    /// The same decoder without the byte scanner's fast path: every payload goes through the
+    /// serde visitor. Same output, slower; for `vigil bench decode` and for ruling the scanner
+    /// out when a payload decodes unexpectedly.
+    pub fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     /// The schema of produced batches.
@@ -319,6 +330,10 @@ impl BatchDecoder {
             rows,
             dead,
         })
+    }
+
+    pub(crate) fn fast_path(&self) -> bool {
+        self.fast_path
     }
 
     pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {

@@ -193,3 +193,31 @@ fn waveforms_decode_and_bad_ones_are_rejected_by_reason() {
         b.schema().field_with_name("vibration").expect("field")
     ));
 }
+
+#[test]
+fn the_fast_path_changes_nothing_but_speed() {
+    let payloads: Vec<&[u8]> = vec![
+        br#"{"asset_id":"p1","ts":1764126000000,"measurements":{"vibration":1.5,"temperature":60},"tags":{"site":"A"}}"#,
+        br#"{"asset_id":"p2","ts":"2025-11-26T03:00:01Z","vibration":2.5,"extra":[1,2,{"x":1}]}"#,
+        br#"{"asset_id":7,"ts":1764126000000,"vibration":-0,"temperature":1e400}"#,
+        br#"{"asset_id":"p\"3","ts":1764126000000,"vibration":0.1}"#,
+        br#"{"asset_id":"p4","ts":1764126000000,"vibration":"high"}"#,
+        br#"{"asset_id":"p5","ts":17,"vibration":1}"#,
+        br#"{"asset_id":"p6","ts":1764126000000,"measurements":{"vibration":null}}"#,
+        br#"{"asset_id":"p7","ts":1764126000000,"vibration":1,}"#,
+        b"{\"asset_id\":\"p\xff\",\"ts\":1764126000000,\"vibration\":1}",
+        br#"[1,2]"#,
+        br#"{"asset_id":"p8","ts":1764126000000,"vibration":12345678901234567.5}"#,
+    ];
+    let fast = decoder()
+        .decode(payloads.iter().map(|p| Some(*p)))
+        .expect("decode");
+    let general = decoder()
+        .without_fast_path()
+        .decode(payloads.iter().map(|p| Some(*p)))
+        .expect("decode");
+    assert_eq!(fast.batch, general.batch);
+    assert_eq!(fast.rows, general.rows);
+    assert_eq!(fast.dead, general.dead);
+    assert_eq!(fast.rows, vec![0, 1, 3, 10], "{:?}", fast.dead);
+}
