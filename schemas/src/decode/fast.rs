@@ -24,6 +24,7 @@ use super::BatchDecoder;
 /// checked for UTF-8: what this accepts is valid UTF-8.
 pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()> {
     let m = dec.mapping();
+    let nested_first = dec.nested_first();
     let mut next = 0;
     let mut c = Cursor { b: p, i: 0 };
     c.ws();
@@ -32,7 +33,9 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
     if !c.eat_if(b'}') {
         loop {
             let key = c.key()?;
-            if same(key, &m.asset_field) {
+            if nested_first && key == b"measurements" {
+                measurements(&mut c, dec, s, &mut next)?;
+            } else if same(key, &m.asset_field) {
                 match c.scalar()? {
                     Scalar::Str(v) => s.asset.push_str(&v),
                     Scalar::Int(v) => write!(s.asset, "{v}").ok()?,
@@ -48,18 +51,7 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
             } else if let Some(slot) = dec.tag_slot(text(key)?) {
                 s.tags[slot] = tag(&m.tags[slot], c.scalar()?).ok()?;
             } else if key == b"measurements" {
-                c.object(|c, k| {
-                    let v = c.scalar()?;
-                    match measurement_slot(dec, k, &mut next)? {
-                        Some(slot) => {
-                            let name = &m.measurements[slot].source;
-                            s.values[slot] = measurement(name, v).ok()?;
-                        }
-                        None if m.forbid_unknown => return None,
-                        None => {}
-                    }
-                    Some(())
-                })?;
+                measurements(&mut c, dec, s, &mut next)?;
             } else if key == b"tags" {
                 c.object(|c, k| {
                     let v = c.scalar()?;
@@ -85,6 +77,25 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
     }
     c.ws();
     (c.i == p.len()).then_some(())
+}
+
+/// The `measurements` object, at its opening brace.
+fn measurements(
+    c: &mut Cursor<'_>,
+    dec: &BatchDecoder,
+    s: &mut Scratch,
+    next: &mut usize,
+) -> Option<()> {
+    let m = dec.mapping();
+    c.object(|c, k| {
+        let v = c.scalar()?;
+        match measurement_slot(dec, k, next)? {
+            Some(slot) => s.values[slot] = measurement(&m.measurements[slot].source, v).ok()?,
+            None if m.forbid_unknown => return None,
+            None => {}
+        }
+        Some(())
+    })
 }
 
 /// Whether key bytes spell `name`; compared inline (the keys are short, and a `memcmp` call
@@ -403,8 +414,22 @@ mod tests {
             b"{\"asset_id\":\"p\",\"ts\":1764126000000,\"measurements\":{\"v\xff\":2}}",
             b"{\"asset_id\":\"p\",\"ts\":1764126000000,\"vibration\":1,\"tags\":{\"\xff\":\"a\"}}",
         ] {
-            assert!(fast(&dec, bad_key).is_none(), "took a key that is not UTF-8");
+            assert!(
+                fast(&dec, bad_key).is_none(),
+                "took a key that is not UTF-8"
+            );
         }
+    }
+
+    #[test]
+    fn a_measurement_called_measurements_is_a_measurement() {
+        let dec = BatchDecoder::new(FieldMapping::canonical(&["measurements"], &[]))
+            .expect("valid mapping");
+        let p = br#"{"asset_id":"a","ts":1764126000000,"measurements":5}"#;
+        let mut s = Scratch::new(1, 0, 0);
+        s.reset();
+        assert!(decode(&dec, p, &mut s).is_some());
+        assert_eq!(s.values, vec![Some(5.0)]);
     }
 
     fn value() -> impl Strategy<Value = String> {

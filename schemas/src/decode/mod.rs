@@ -242,6 +242,9 @@ pub struct BatchDecoder {
     waveform_index: SlotIndex,
     /// Whether the byte scanner is tried before the serde visitor (see `fast.rs`).
     fast_path: bool,
+    /// No mapped field is called `measurements`, `tags` or `waveforms`, so the scanner may
+    /// look for those keys before the mapped names.
+    nested_first: bool,
 }
 
 impl BatchDecoder {
@@ -270,6 +273,12 @@ impl BatchDecoder {
             .map(|(i, w)| (w.clone(), i))
             .collect();
         let schema = mapping.arrow_schema();
+        let nested_first = ["measurements", "tags", "waveforms"].iter().all(|k| {
+            *k != mapping.asset_field
+                && *k != mapping.time_field
+                && !mapping.measurements.iter().any(|m| m.source == *k)
+                && !mapping.tags.iter().any(|t| t == k)
+        });
         Ok(BatchDecoder {
             mapping,
             schema,
@@ -277,6 +286,7 @@ impl BatchDecoder {
             tag_index,
             waveform_index,
             fast_path: true,
+            nested_first,
         })
     }
 
@@ -334,6 +344,10 @@ impl BatchDecoder {
 
     pub(crate) fn fast_path(&self) -> bool {
         self.fast_path
+    }
+
+    pub(crate) fn nested_first(&self) -> bool {
+        self.nested_first
     }
 
     pub(crate) fn measurement_slot(&self, key: &str) -> Option<usize> {
