@@ -687,9 +687,11 @@ impl Engine {
                 })?;
                 keyed.extend_from_slice(b);
             }
-            let k: serde_json::Value = serde_json::from_slice(&keyed)
-                .map_err(|e| PipelineError::Data(format!("snapshot keyed state: {e}")))?;
-            self.load_keyed(&k)?;
+            if !self.load_keyed_typed(&keyed) {
+                let k: serde_json::Value = serde_json::from_slice(&keyed)
+                    .map_err(|e| PipelineError::Data(format!("snapshot keyed state: {e}")))?;
+                self.load_keyed(&k)?;
+            }
             // readings in open panes moved their assets' newest time after it was written
             if let Some(raw) = self.op.pane_raw_batches() {
                 let mut newest: Vec<(String, i64)> = Vec::new();
@@ -720,6 +722,46 @@ impl Engine {
         self.saved.live = segments.keys().cloned().collect();
         self.features.reset_sliding();
         Ok(())
+    }
+
+    /// Loads the keyed state straight into its maps, with no `serde_json::Value` tree in between
+    /// (building, cloning and converting that tree was most of a restore at 100 k assets).
+    /// `false`, with nothing changed, if the bytes do not have this version's shape: then
+    /// [`Engine::load_keyed`] reads them, field by field and tolerantly.
+    fn load_keyed_typed(&mut self, bytes: &[u8]) -> bool {
+        type Lifecycles = HashMap<String, HashMap<String, vigil_models::lifecycle::LifecycleState>>;
+        #[derive(serde::Deserialize)]
+        struct Keyed {
+            #[serde(default)]
+            assets: HashMap<String, i64, foldhash::fast::RandomState>,
+            baselines: HashMap<String, Vec<vigil_models::baselines::BaselineState>>,
+            #[serde(default)]
+            firing: Option<std::collections::BTreeMap<String, vigil_schemas::Alert>>,
+            #[serde(default)]
+            lifecycle: Option<Lifecycles>,
+            #[serde(default)]
+            rul_ages: HashMap<String, f64>,
+            #[serde(default)]
+            shadow_lifecycle: Option<Lifecycles>,
+        }
+        let k = match serde_json::from_slice::<Keyed>(bytes) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "keyed state not in this version's shape: reading it field by field");
+                return false;
+            }
+        };
+        self.baselines.states = k.baselines;
+        if let Some(b) = &mut self.lifecycle {
+            b.states = k.lifecycle.unwrap_or_default();
+            b.firing = k.firing.unwrap_or_default();
+        }
+        if let Some(b) = &mut self.shadow_lifecycle {
+            b.states = k.shadow_lifecycle.unwrap_or_default();
+        }
+        self.rul_ages = k.rul_ages;
+        self.assets = k.assets;
+        true
     }
 
     /// Loads the keyed state from a snapshot's JSON (fields absent in older snapshots start
