@@ -156,6 +156,8 @@ struct SavedState {
     keyed: Vec<String>,
     /// Number of the next keyed-state segment.
     next: u32,
+    /// Size of the keyed state as last written, to size the next buffer.
+    keyed_bytes: usize,
     /// Every segment the last head referred to (or that a restore found).
     live: std::collections::BTreeSet<String>,
 }
@@ -577,6 +579,12 @@ impl Engine {
 
     /// The keyed state (baselines, lifecycle, firing alerts, RUL ages, tracked assets) as JSON.
     fn keyed_json(&self) -> Result<Vec<u8>, PipelineError> {
+        self.keyed_json_sized(0)
+    }
+
+    /// [`Engine::keyed_json`] into a buffer of `capacity` bytes (the last size: growing a
+    /// several-MB buffer by doubling copied it over and over).
+    fn keyed_json_sized(&self, capacity: usize) -> Result<Vec<u8>, PipelineError> {
         // written straight from the maps (keys in sorted order, as a `serde_json::Value` would
         // have them, so equal state gives equal bytes) without building a `Value` tree first:
         // building and dropping that tree was most of the changelog time per window close
@@ -590,15 +598,20 @@ impl Engine {
             rul_ages: Sorted<'a, f64>,
             shadow_lifecycle: Option<Sorted<'a, Lifecycles>>,
         }
-        serde_json::to_vec(&Keyed {
-            assets: Sorted(&self.assets),
-            baselines: Sorted(&self.baselines.states),
-            firing: self.lifecycle.as_ref().map(|l| &l.firing),
-            lifecycle: self.lifecycle.as_ref().map(|l| Sorted(&l.states)),
-            rul_ages: Sorted(&self.rul_ages),
-            shadow_lifecycle: self.shadow_lifecycle.as_ref().map(|l| Sorted(&l.states)),
-        })
-        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(
+            &mut out,
+            &Keyed {
+                assets: Sorted(&self.assets),
+                baselines: Sorted(&self.baselines.states),
+                firing: self.lifecycle.as_ref().map(|l| &l.firing),
+                lifecycle: self.lifecycle.as_ref().map(|l| Sorted(&l.states)),
+                rul_ages: Sorted(&self.rul_ages),
+                shadow_lifecycle: self.shadow_lifecycle.as_ref().map(|l| Sorted(&l.states)),
+            },
+        )
+        .map_err(|e| PipelineError::Data(format!("snapshot: {e}")))?;
+        Ok(out)
     }
 
     /// The job's whole state as bytes: the event-time operator's snapshot and the keyed state,
@@ -624,12 +637,20 @@ impl Engine {
             self.saved.keyed_dirty = true;
         }
         if self.saved.keyed_dirty || self.saved.keyed.is_empty() {
-            let keyed = self.keyed_json()?;
+            let keyed =
+                self.keyed_json_sized(self.saved.keyed_bytes + self.saved.keyed_bytes / 8)?;
+            self.saved.keyed_bytes = keyed.len();
             self.saved.keyed.clear();
-            for chunk in keyed.chunks(vigil_operators::snapshot::SEGMENT_BYTES) {
+            let seg = vigil_operators::snapshot::SEGMENT_BYTES;
+            let chunks: Vec<Vec<u8>> = if keyed.len() <= seg {
+                vec![keyed]
+            } else {
+                keyed.chunks(seg).map(<[u8]>::to_vec).collect()
+            };
+            for chunk in chunks {
                 let name = format!("k.{}", self.saved.next);
                 self.saved.next += 1;
-                parts.put.push((name.clone(), chunk.to_vec()));
+                parts.put.push((name.clone(), chunk));
                 self.saved.keyed.push(name);
             }
             self.saved.keyed_dirty = false;
