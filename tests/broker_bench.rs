@@ -1,6 +1,7 @@
 //! `vigil bench kafka` on the real broker at a small size (feature `broker`): every phase
 //! handles every record, windows close, the restarted job raises the planted alert, and the
-//! fixed-load levels sample committed alerts. Only
+//! fixed-load levels of both delivery modes sample visible alerts (acknowledged or committed).
+//! Only
 //! counts are asserted; the timings it prints are never checked.
 
 use vigil_pipeline::bench_kafka::{bench_kafka, KafkaBenchOptions};
@@ -35,8 +36,12 @@ fn the_kafka_bench_runs_every_phase_over_every_record() {
         .expect("the restarted job alerts on the planted spike");
     assert!(ms > 0.0);
     assert!(r.e2e.cpu_s > 0.0 && r.raw.cpu_s >= 0.0);
-    // every fixed-load level ran, closed windows and committed alerts it sampled
-    assert_eq!(r.latency.len(), 3, "{:?}", r.latency);
+    // every fixed-load level of both delivery modes ran, closed windows and sampled the
+    // alerts it made visible
+    assert_eq!(r.latency.len(), 6, "{:?}", r.latency);
+    for d in ["at-least-once", "exactly-once"] {
+        assert_eq!(r.latency.iter().filter(|l| l.delivery == d).count(), 3);
+    }
     for l in &r.latency {
         assert!(l.windows > 0, "{l:?}");
         assert!(l.latency.count > 0, "no alert sampled at {l:?}");

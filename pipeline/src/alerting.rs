@@ -64,8 +64,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 pub struct BaselineBank {
     uses: Vec<(BaselineUse, usize)>,
     mode: BaselineMode,
-    /// Per asset, one state per baseline (in `uses` order).
-    pub(crate) states: HashMap<String, Vec<BaselineState>>,
+    /// Per asset, one state per baseline (in `uses` order); foldhash, since every asset of
+    /// every closing window is looked up.
+    pub(crate) states: HashMap<String, Vec<BaselineState>, foldhash::fast::RandomState>,
 }
 
 impl BaselineBank {
@@ -74,7 +75,7 @@ impl BaselineBank {
         BaselineBank {
             uses,
             mode,
-            states: HashMap::new(),
+            states: HashMap::default(),
         }
     }
 
@@ -91,9 +92,17 @@ impl BaselineBank {
             return out;
         }
         let emitted_at = now_ms();
+        // per asset and window this runs for every asset of the window (the close's latency):
+        // nothing is allocated for an asset whose baselines stay under their limits
+        let mut scored: Vec<(f64, usize, f64, f64, f64)> = Vec::with_capacity(self.uses.len());
         for i in 0..m.len() {
             let asset = &m.assets[i];
-            let states = self.states.entry(asset.clone()).or_default();
+            if !self.states.contains_key(asset.as_str()) {
+                self.states.insert(asset.clone(), Vec::new());
+            }
+            let Some(states) = self.states.get_mut(asset.as_str()) else {
+                continue;
+            };
             // a restored state from a job with fewer baselines: start the new ones fresh
             if states.len() != self.uses.len() {
                 states.truncate(self.uses.len());
@@ -101,27 +110,40 @@ impl BaselineBank {
                     states.push(u.spec.new_state());
                 }
             }
-            let mut parts: Vec<(f64, &BaselineSpec, Contribution)> = Vec::new();
-            for ((u, j), state) in self.uses.iter().zip(states.iter_mut()) {
+            // (score, baseline, value, reference mean, reference sd)
+            scored.clear();
+            for (k, ((u, j), state)) in self.uses.iter().zip(states.iter_mut()).enumerate() {
                 if u.assets.as_deref().is_some_and(|p| !glob_match(p, asset)) {
                     continue;
                 }
                 let x = m.values[(i, *j)];
                 let (mean, sd) = state.reference();
                 let score = u.spec.update(state, x);
-                parts.push((
-                    score,
-                    &u.spec,
-                    Contribution {
-                        feature: u.spec.feature.clone(),
+                scored.push((score, k, x, mean, sd));
+            }
+            let wanted = |score: f64| all || score > 1.0;
+            let any = match self.mode {
+                BaselineMode::Each => scored.iter().any(|p| wanted(p.0)),
+                BaselineMode::Ensemble => scored.iter().map(|p| p.0).fold(0.0, f64::max) > 1.0,
+            };
+            if !(any || all && !scored.is_empty()) {
+                continue;
+            }
+            let mut parts: Vec<(f64, &BaselineSpec, Contribution)> = scored
+                .iter()
+                .map(|&(score, k, x, mean, sd)| {
+                    let spec = &self.uses[k].0.spec;
+                    let c = Contribution {
+                        feature: spec.feature.clone(),
                         value: x,
                         share: 1.0,
                         normal_low: mean - 3.0 * sd,
                         normal_high: mean + 3.0 * sd,
                         z: (sd > 0.0 && x.is_finite()).then(|| (x - mean) / sd),
-                    },
-                ));
-            }
+                    };
+                    (score, spec, c)
+                })
+                .collect();
             let alert = |score: f64, name: String, version: String, top: Vec<Contribution>| {
                 // `baseline:<method>:<feature>`, as ids have always been made
                 let detail = format!("{}:{version}", name.replace('/', ":"));

@@ -222,6 +222,7 @@ pub fn job_toml(
     max_assets: usize,
     window: &str,
     out_of_order: &str,
+    delivery: &str,
 ) -> String {
     let ms: Vec<String> = (0..MEASUREMENTS).map(|m| format!("\"m{m}\"")).collect();
     format!(
@@ -237,6 +238,7 @@ dead_letter_topic = "{topic}.dead-letter"
 max_batch = 20000
 batch_timeout = "50ms"
 commit_interval = "1s"
+delivery = "{delivery}"
 [fields]
 measurements = [{}]
 [window]
@@ -350,7 +352,15 @@ pub async fn bench_kafka(
 ) -> Result<KafkaBenchReport, PipelineError> {
     let topic = format!("vigil-bench-{}", crate::engine::now_ms());
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
-    let cfg = bench_job(dir, &topic, &o.brokers, o.assets.max(1), "10s", "2s")?;
+    let cfg = bench_job(
+        dir,
+        &topic,
+        &o.brokers,
+        o.assets.max(1),
+        "10s",
+        "2s",
+        "exactly-once",
+    )?;
 
     let load = load(o, &topic)?;
     let raw_phase = {
@@ -430,11 +440,20 @@ pub async fn bench_kafka(
         .map(|t| (t - started).as_secs_f64() * 1000.0);
     let mut latency = Vec::new();
     if o.latency_seconds > 0 {
-        for load in LOADS {
-            latency.push(
-                crate::bench_latency::latency_level(o, dir, load, e2e.per_s(), o.latency_seconds)
+        for delivery in crate::bench_latency::DELIVERIES {
+            for load in LOADS {
+                latency.push(
+                    crate::bench_latency::latency_level(
+                        o,
+                        dir,
+                        load,
+                        e2e.per_s(),
+                        o.latency_seconds,
+                        delivery,
+                    )
                     .await?,
-            );
+                );
+            }
         }
     }
     Ok(KafkaBenchReport {
@@ -462,13 +481,14 @@ pub fn bench_job(
     max_assets: usize,
     window: &str,
     out_of_order: &str,
+    delivery: &str,
 ) -> Result<JobConfig, PipelineError> {
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     std::fs::write(dir.join("bench.sql"), SQL).map_err(|e| PipelineError::io(dir, e))?;
     let job = dir.join(format!("{topic}.toml"));
     std::fs::write(
         &job,
-        job_toml(topic, brokers, max_assets, window, out_of_order),
+        job_toml(topic, brokers, max_assets, window, out_of_order, delivery),
     )
     .map_err(|e| PipelineError::io(&job, e))?;
     JobConfig::load(&job)
@@ -480,7 +500,15 @@ pub fn bench_job(
 /// not hide the next one's.
 pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
     let dir = std::env::temp_dir().join(format!("vigil-bench-mem-{}", std::process::id()));
-    let cfg = bench_job(&dir, "mem", "127.0.0.1:9092", assets.max(1), "10s", "2s")?;
+    let cfg = bench_job(
+        &dir,
+        "mem",
+        "127.0.0.1:9092",
+        assets.max(1),
+        "10s",
+        "2s",
+        "exactly-once",
+    )?;
     let before = resident_bytes().unwrap_or(0);
     let stats = Arc::new(crate::metrics::JobStats::new());
     let mut engine = crate::engine::Engine::new(&cfg, None, stats).await?;
@@ -517,7 +545,7 @@ mod tests {
         std::fs::write(dir.join("bench.sql"), SQL).unwrap();
         std::fs::write(
             dir.join("job.toml"),
-            job_toml("t", "127.0.0.1:9092", 10, "10s", "2s"),
+            job_toml("t", "127.0.0.1:9092", 10, "10s", "2s", "exactly-once"),
         )
         .unwrap();
         let cfg = JobConfig::load(&dir.join("job.toml")).expect("bench job is valid");

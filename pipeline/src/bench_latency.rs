@@ -1,15 +1,17 @@
 //! The fixed-load part of `vigil bench kafka`: window close to alert acknowledged, at a share
 //! of Vigil's measured maximum rate.
 //!
-//! Per load level (10 %, 50 %, 80 % of the catch-up rate): a fresh topic and a fresh job
-//! (exactly-once, tumbling 500 ms windows closed by the first reading past their end), and a
+//! Per delivery mode and load level (10 %, 50 %, 80 % of the catch-up rate): a fresh topic and
+//! a fresh job (tumbling 500 ms windows closed by the first reading past their end), and a
 //! producer thread in this process that sends readings stamped with the wall clock at a steady
-//! rate, every asset twice a second, a few assets far out of range in each window. Each
-//! committed alert contributes one sample: from the start of the batch whose readings closed
-//! its window to the commit of the transaction that made it visible to `read_committed`
-//! consumers (`JobStats::close_to_alert_exact`, HdrHistogram). Samples of the warm-up (the first
-//! seconds, while the job joins the group and the baselines learn) are dropped. Timings are
-//! printed, never asserted.
+//! rate, every asset twice a second, a few assets far out of range in each window. Each alert
+//! contributes one sample, from the start of the batch whose readings closed its window to the
+//! moment it became visible (`JobStats::close_to_alert_exact`, HdrHistogram): at-least-once,
+//! the broker's acknowledgement of the alert's produce (the protocol's definition, and the
+//! low-latency mode: alert ids are deterministic, so a replay repeats the same ids);
+//! exactly-once, the commit of the transaction that made it visible to `read_committed`
+//! consumers. Samples of the warm-up (the first seconds, while the job joins the group and the
+//! baselines learn) are dropped. Timings are printed, never asserted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,9 +31,15 @@ const WINDOW_MS: i64 = 500;
 /// Seconds of each level dropped before sampling.
 const WARM_UP: Duration = Duration::from_secs(5);
 
+/// The delivery modes measured, the headline (the protocol's produce acknowledgement) first.
+pub const DELIVERIES: [&str; 2] = ["at-least-once", "exactly-once"];
+
 /// What one load level measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LatencyLevel {
+    /// The job's delivery mode (`at-least-once`: latency to the produce acknowledgement;
+    /// `exactly-once`: to the transaction commit).
+    pub delivery: &'static str,
     /// Share of the maximum rate asked for.
     pub load: f64,
     /// Readings per second asked for.
@@ -51,6 +59,9 @@ pub struct LatencyLevel {
     /// Where the job thread's wall time went while sampling, ms per closed window and phase
     /// ([`crate::metrics::Phase`]).
     pub job_ms_per_window: Vec<(&'static str, f64)>,
+    /// Mean ms of one window's close (feature SQL, scoring and alert decision over all its
+    /// assets: `vigil.scoring_latency`) while sampling; part of every sample's latency.
+    pub close_ms_mean: f64,
 }
 
 /// Whether asset `a` of `assets` is out of range in window `slot`: about one in 200 per
@@ -110,16 +121,18 @@ pub async fn latency_level(
     load: f64,
     max_per_s: f64,
     seconds: u64,
+    delivery: &'static str,
 ) -> Result<LatencyLevel, PipelineError> {
     let per_s = (load * max_per_s).max(10.0);
     let assets = ((per_s * WINDOW_MS as f64 / 1000.0) as usize).clamp(1, o.assets.max(1));
     let topic = format!(
-        "vigil-bench-lat{}-{}",
+        "vigil-bench-lat{}-{}-{}",
         (load * 100.0).round() as u32,
+        &delivery[..1],
         now_ms()
     );
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
-    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s")?;
+    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", delivery)?;
     let opts = RunOptions::new();
     let (stop_job, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg, None, opts));
@@ -129,13 +142,15 @@ pub async fn latency_level(
         let (b, t, s) = (o.brokers.clone(), topic.clone(), stop.clone());
         tokio::task::spawn_blocking(move || produce(&b, &t, per_s, assets, &s))
     };
-    let label = format!("load {:>3.0}%", load * 100.0);
+    let label = format!("{delivery} {:>3.0}%", load * 100.0);
     let total = WARM_UP + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut sampling: Option<(Instant, f64, crate::metrics::StatsSnapshot)> = None;
+    let mut scoring0 = stats.scoring.snapshot();
     while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
         if sampling.is_none() && started.elapsed() >= WARM_UP {
             stats.close_to_alert_exact.reset();
+            scoring0 = stats.scoring.snapshot();
             sampling = Some((
                 Instant::now(),
                 cpu_seconds("self").unwrap_or(0.0),
@@ -145,7 +160,7 @@ pub async fn latency_level(
         if o.progress {
             let done = started.elapsed().as_secs_f64();
             eprint!(
-                "\r{label:<10} [{:<40}] {:5.1}% ({:.0}/{:.0} s)",
+                "\r{label:<18} [{:<40}] {:5.1}% ({:.0}/{:.0} s)",
                 "#".repeat((done / total.as_secs_f64() * 40.0) as usize),
                 done * 100.0 / total.as_secs_f64(),
                 done,
@@ -158,6 +173,9 @@ pub async fn latency_level(
         eprintln!();
     }
     let latency = stats.close_to_alert_exact.percentiles();
+    let scoring = stats.scoring.snapshot();
+    let closes = scoring.count.saturating_sub(scoring0.count);
+    let close_ms_mean = (scoring.sum_s - scoring0.sum_s) * 1000.0 / closes.max(1) as f64;
     let end = stats.snapshot();
     let (t0, cpu0, start) = sampling.unwrap_or_else(|| {
         (
@@ -185,6 +203,7 @@ pub async fn latency_level(
         .map_err(|e| PipelineError::Data(e.to_string()))??;
     sent?;
     Ok(LatencyLevel {
+        delivery,
         load,
         target_per_s: per_s,
         achieved_per_s: end.polled.saturating_sub(start.polled) as f64 / secs.max(1e-9),
@@ -194,6 +213,7 @@ pub async fn latency_level(
         latency,
         windows,
         job_ms_per_window,
+        close_ms_mean,
     })
 }
 

@@ -592,7 +592,7 @@ impl Engine {
         #[derive(serde::Serialize)]
         struct Keyed<'a> {
             assets: Sorted<'a, i64, foldhash::fast::RandomState>,
-            baselines: Sorted<'a, Vec<vigil_models::baselines::BaselineState>>,
+            baselines: Sorted<'a, Vec<vigil_models::baselines::BaselineState>, foldhash::fast::RandomState>,
             firing: Option<&'a std::collections::BTreeMap<String, vigil_schemas::Alert>>,
             lifecycle: Option<Sorted<'a, Lifecycles>>,
             rul_ages: Sorted<'a, f64>,
@@ -755,7 +755,7 @@ impl Engine {
         struct Keyed {
             #[serde(default)]
             assets: HashMap<String, i64, foldhash::fast::RandomState>,
-            baselines: HashMap<String, Vec<vigil_models::baselines::BaselineState>>,
+            baselines: HashMap<String, Vec<vigil_models::baselines::BaselineState>, foldhash::fast::RandomState>,
             #[serde(default)]
             firing: Option<std::collections::BTreeMap<String, vigil_schemas::Alert>>,
             #[serde(default)]
@@ -791,7 +791,7 @@ impl Engine {
         let states: HashMap<String, Vec<vigil_models::baselines::BaselineState>> =
             serde_json::from_value(v["baselines"].clone())
                 .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
-        self.baselines.states = states;
+        self.baselines.states = states.into_iter().collect();
         // absent in older snapshots (or jobs without a lifecycle): alerts open afresh
         for (book, key) in [
             (&mut self.lifecycle, "lifecycle"),

@@ -99,7 +99,8 @@ pub struct JobStats {
     records: Mutex<BTreeMap<(String, String, String), u64>>,
     /// Feature SQL + scoring + alert decision, per closed window.
     pub scoring: crate::latency::Histogram,
-    /// From the batch that closed a window to the commit that made its alerts visible.
+    /// From the batch that closed a window to the moment its alerts became visible: the commit
+    /// of their transaction (exactly-once) or the broker's acknowledgement (at-least-once).
     pub close_to_alert: crate::latency::Histogram,
     /// The same latency, exact (the bench's percentiles).
     pub close_to_alert_exact: crate::latency::Exact,
@@ -383,7 +384,8 @@ impl JobStats {
         self.otel.scoring.record(seconds, &[]);
     }
 
-    /// One committed alert's latency from the batch that closed its window.
+    /// One visible (committed or acknowledged) alert's latency from the batch that closed its
+    /// window.
     pub fn record_close_to_alert(&self, d: std::time::Duration) {
         let seconds = d.as_secs_f64();
         self.close_to_alert.observe(seconds);

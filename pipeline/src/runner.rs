@@ -11,7 +11,9 @@
 //! Per poll batch: every rejected record goes to the dead-letter topic and every late reading
 //! to the late-data topic, each with its reason and source coordinates; alerts go to the alert
 //! topic. Every `commit_interval` the work is committed ([`TaskSet::commit`]), and at once when
-//! alerts are waiting (at most one such early commit per [`ALERT_COMMIT_SPACING`]): the state
+//! alerts wait for their transaction (at most one such early commit per [`ALERT_COMMIT_SPACING`];
+//! at-least-once, an alert is out as soon as the broker acknowledges it and waits for no
+//! commit, unless an alert hook or the dashboard is watching): the state
 //! delta of each task that changed goes to the compacted changelog, and outputs, snapshots and consumed
 //! offsets commit in one Kafka transaction (exactly-once) or are flushed before the offsets are
 //! committed (at-least-once). A task is created on assignment or first record by restoring its
@@ -170,10 +172,13 @@ struct TaskSet {
     open: bool,
     /// Alerts queued since the last commit, for the hook.
     committed_hook: Vec<Alert>,
-    /// When the batch being processed started (the closing of its windows), and that instant
-    /// for every alert queued since the last commit: their close-to-commit latency.
+    /// When the batch being processed started (the closing of its windows), and (exactly-once)
+    /// that instant for every alert queued since the last commit: their close-to-commit
+    /// latency. At-least-once the sink records it when the broker acknowledges the alert.
     batch_started: Option<Instant>,
     queued_at: Vec<Instant>,
+    /// At-least-once: alerts for the hook or the dashboard wait for a commit.
+    hook_waiting: bool,
     on_alert: Option<AlertHook>,
     stats: Arc<JobStats>,
     rt: tokio::runtime::Handle,
@@ -326,8 +331,11 @@ impl TaskSet {
             self.open()?;
             produced = true;
         }
+        let started = self.batch_started.unwrap_or_else(Instant::now);
+        // at-least-once, an alert is visible once acknowledged: the sink times it then
+        let acked = (!self.sink.transactional()).then_some(started);
         for a in &step.alerts {
-            self.sink.alert(a)?;
+            self.sink.alert(a, acked)?;
         }
         for a in &step.shadow_alerts {
             self.sink.shadow_alert(a)?;
@@ -343,9 +351,15 @@ impl TaskSet {
             }
         }
         self.stats.record_alert_records(&step.alerts);
-        let started = self.batch_started.unwrap_or_else(Instant::now);
-        self.queued_at
-            .extend(std::iter::repeat_n(started, step.alerts.len()));
+        if acked.is_none() {
+            // exactly-once: visible at the commit of their transaction
+            self.queued_at
+                .extend(std::iter::repeat_n(started, step.alerts.len()));
+        } else if !step.alerts.is_empty() && (self.on_alert.is_some() || self.dashboard.is_some())
+        {
+            // the hook and the dashboard see alerts at a commit: make it an early one
+            self.hook_waiting = true;
+        }
         Ok(produced)
     }
 
@@ -544,6 +558,7 @@ impl TaskSet {
             }
         }
         self.committed_hook.clear();
+        self.hook_waiting = false;
         for t in self.queued_at.drain(..) {
             self.stats.record_close_to_alert(t.elapsed());
         }
@@ -560,7 +575,7 @@ impl TaskSet {
         if self.sink.transactional() && self.open && self.sink.abort().is_err() {
             let mut wait = Duration::from_millis(200);
             self.sink = loop {
-                match Sink::new(&self.cfg.kafka, self.txn_id.as_deref()) {
+                match Sink::new(&self.cfg.kafka, self.txn_id.as_deref(), Some(self.stats.clone())) {
                     Ok(s) => break s,
                     Err(e) if wait < Duration::from_secs(30) => {
                         warn!(error = %e, "output producer not ready yet");
@@ -574,6 +589,7 @@ impl TaskSet {
         self.open = false;
         self.committed_hook.clear();
         self.queued_at.clear();
+        self.hook_waiting = false;
         self.tasks.clear();
         let consumer = source.consumer();
         let assigned = consumer.assignment()?;
@@ -624,7 +640,7 @@ fn run_blocking(
 ) -> Result<StatsSnapshot, PipelineError> {
     let exactly_once = cfg.kafka.delivery == Delivery::ExactlyOnce;
     let txn_id = exactly_once.then(|| transactional_id(&cfg));
-    let sink = Sink::new(&cfg.kafka, txn_id.as_deref())?;
+    let sink = Sink::new(&cfg.kafka, txn_id.as_deref(), Some(opts.stats.clone()))?;
     let reader = ChangelogReader::new(
         &cfg.kafka.brokers,
         &cfg.kafka.changelog_topic,
@@ -654,6 +670,7 @@ fn run_blocking(
         committed_hook: Vec::new(),
         batch_started: None,
         queued_at: Vec::new(),
+        hook_waiting: false,
         on_alert: opts.on_alert,
         stats: opts.stats.clone(),
         rt: rt.clone(),
@@ -742,10 +759,12 @@ fn run_blocking(
             .record_phase(Phase::Process, ticking - processing);
         s.tick_others(&by_partition, wall)?;
         opts.stats.record_phase(Phase::Tick, ticking.elapsed());
-        // alerts waiting are committed at once (at most one such commit per
-        // ALERT_COMMIT_SPACING); everything else every commit_interval
+        // alerts waiting for a transaction (or for the hook) are committed at once (at most one
+        // such commit per ALERT_COMMIT_SPACING); everything else every commit_interval.
+        // At-least-once alerts need no commit to be seen: they are out once acknowledged
         let since = s.last_commit.elapsed();
-        if since >= interval || (!s.queued_at.is_empty() && since >= ALERT_COMMIT_SPACING) {
+        let waiting = !s.queued_at.is_empty() || s.hook_waiting;
+        if since >= interval || (waiting && since >= ALERT_COMMIT_SPACING) {
             if let Err(e) = s.commit(source.consumer()) {
                 s.recover(&source, &e)?;
             }

@@ -7,8 +7,8 @@
 //! inputs are replayed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
@@ -26,23 +26,58 @@ use crate::PipelineError;
 /// Largest original payload copied into a dead letter; longer ones are cut (header says so).
 const MAX_DEAD_PAYLOAD: usize = 512 * 1024;
 
-/// Counts failed deliveries so a flush can report them.
-#[derive(Default)]
+/// Counts failed deliveries so a flush can report them, and (at-least-once) records each
+/// alert's window-close-to-acknowledged latency when the broker acknowledges it.
 pub struct Tracker {
     failed: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The instant delivery opaques count microseconds from.
+    epoch: Instant,
+    /// Where acknowledged alerts' latencies go (at-least-once mode).
+    stats: Option<Arc<crate::metrics::JobStats>>,
+}
+
+impl Tracker {
+    fn new(stats: Option<Arc<crate::metrics::JobStats>>) -> Self {
+        Tracker {
+            failed: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            epoch: Instant::now(),
+            stats,
+        }
+    }
+
+    /// The delivery opaque of a record whose latency counts from `since`: microseconds after
+    /// the epoch, plus one (0 means "not timed").
+    fn opaque(&self, since: Option<Instant>) -> usize {
+        since.map_or(0, |t| {
+            usize::try_from(t.saturating_duration_since(self.epoch).as_micros())
+                .unwrap_or(usize::MAX - 1)
+                + 1
+        })
+    }
 }
 
 impl ClientContext for Tracker {}
 
 impl ProducerContext for Tracker {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut last) = self.last_error.lock() {
-                *last = Some(e.to_string());
+    /// 0, or 1 + microseconds from [`Tracker::epoch`] to the close of the alert's window.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, since: usize) {
+        match result {
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(e.to_string());
+                }
             }
+            Ok(_) if since > 0 => {
+                if let Some(s) = &self.stats {
+                    let closed = self.epoch + Duration::from_micros(since as u64 - 1);
+                    s.record_close_to_alert(closed.elapsed());
+                }
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -85,11 +120,18 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Sink {
     /// An idempotent producer for the job's outputs; transactional (and initialised, fencing
-    /// any earlier producer with the same id) when `transactional_id` is given.
-    pub fn new(k: &KafkaSettings, transactional_id: Option<&str>) -> Result<Self, PipelineError> {
+    /// any earlier producer with the same id) when `transactional_id` is given. Without one
+    /// (at-least-once) an alert is visible once the broker acknowledges it, so its latency is
+    /// recorded into `stats` then (see [`Sink::alert`]) and records linger 1 ms, not 5.
+    pub fn new(
+        k: &KafkaSettings,
+        transactional_id: Option<&str>,
+        stats: Option<Arc<crate::metrics::JobStats>>,
+    ) -> Result<Self, PipelineError> {
         let mut c = client_config(&k.brokers, &Default::default());
+        let linger = if transactional_id.is_some() { "5" } else { "1" };
         c.set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+            .set("linger.ms", linger)
             .set("compression.type", "none")
             .set(
                 "message.max.bytes",
@@ -106,7 +148,8 @@ impl Sink {
         for (key, v) in &k.properties {
             c.set(key, v);
         }
-        let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::default())?;
+        let stats = stats.filter(|_| transactional_id.is_none());
+        let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::new(stats))?;
         if transactional_id.is_some() {
             producer.init_transactions(TXN_TIMEOUT)?;
         }
@@ -122,7 +165,7 @@ impl Sink {
         })
     }
 
-    fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), PipelineError> {
+    fn send(&self, mut record: BaseRecord<'_, [u8], [u8], usize>) -> Result<(), PipelineError> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -187,7 +230,7 @@ impl Sink {
                 state.len()
             )));
         }
-        let mut rec = BaseRecord::to(&self.changelog_topic)
+        let mut rec = BaseRecord::with_opaque_to(&self.changelog_topic, 0)
             .key(key.as_bytes())
             .partition(partition)
             .payload(state);
@@ -222,7 +265,7 @@ impl Sink {
         for name in &delta.drop {
             let k = super::changelog::segment_key(key, name);
             self.send(
-                BaseRecord::<[u8], [u8]>::to(&self.changelog_topic)
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.changelog_topic, 0)
                     .key(k.as_bytes())
                     .partition(partition),
             )?;
@@ -230,20 +273,27 @@ impl Sink {
         Ok(())
     }
 
-    /// Queues an alert, keyed by asset id.
-    pub fn alert(&self, alert: &Alert) -> Result<(), PipelineError> {
-        self.alert_to(&self.alert_topic, alert)
+    /// Queues an alert, keyed by asset id. `closed` is when the batch that closed its window
+    /// started: at-least-once, the broker's acknowledgement records the latency from then.
+    pub fn alert(&self, alert: &Alert, closed: Option<Instant>) -> Result<(), PipelineError> {
+        self.alert_to(&self.alert_topic, alert, closed)
     }
 
     /// Queues a shadow model's alert on the shadow topic (it carries the candidate's version).
     pub fn shadow_alert(&self, alert: &Alert) -> Result<(), PipelineError> {
-        self.alert_to(&self.shadow_topic, alert)
+        self.alert_to(&self.shadow_topic, alert, None)
     }
 
-    fn alert_to(&self, topic: &str, alert: &Alert) -> Result<(), PipelineError> {
+    fn alert_to(
+        &self,
+        topic: &str,
+        alert: &Alert,
+        closed: Option<Instant>,
+    ) -> Result<(), PipelineError> {
         let json = serde_json::to_vec(alert)
             .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        let mut rec = BaseRecord::to(topic)
+        let opaque = self.producer.context().opaque(closed);
+        let mut rec = BaseRecord::with_opaque_to(topic, opaque)
             .key(alert.asset_id.as_bytes())
             .payload(json.as_slice());
         if let Some(tp) = &alert.traceparent {
@@ -271,7 +321,7 @@ impl Sink {
             let json = serde_json::to_vec(&row)
                 .map_err(|e| PipelineError::Data(format!("feature row serialization: {e}")))?;
             self.send(
-                BaseRecord::to(topic)
+                BaseRecord::with_opaque_to(topic, 0)
                     .key(key.as_bytes())
                     .payload(json.as_slice()),
             )?;
@@ -320,7 +370,7 @@ impl Sink {
                 value: Some(&payload.len().to_string()),
             });
         }
-        let mut rec = BaseRecord::to(topic).headers(headers);
+        let mut rec = BaseRecord::with_opaque_to(topic, 0).headers(headers);
         if d.payload.is_some() {
             rec = rec.payload(&payload[..payload.len().min(MAX_DEAD_PAYLOAD)]);
         }
