@@ -36,7 +36,7 @@ pub const LOADS: [f64; 3] = [0.1, 0.5, 0.8];
 /// Measurements of a bench reading.
 pub const MEASUREMENTS: usize = 8;
 /// Event-time start of the bench readings (2025-11-26T00:00:00Z).
-const T0: i64 = 1_764_115_200_000;
+pub(crate) const T0: i64 = 1_764_115_200_000;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -102,8 +102,10 @@ pub struct KafkaBenchReport {
     pub job_seconds: Vec<(&'static str, f64)>,
     /// From the start of the restarted job to its first committed alert, ms.
     pub restart_to_first_alert_ms: Option<f64>,
-    /// Window close to alert acknowledged at 10 %, 50 % and 80 % of the end-to-end rate.
+    /// Window close to alert acknowledged at 10 %, 50 % and 80 % of `latency_max`'s rate.
     pub latency: Vec<crate::bench_latency::LatencyLevel>,
+    /// The latency workload (500 ms windows) caught up from offset 0: its maximum rate.
+    pub latency_max: Option<Phase>,
     /// The topic (for peers run on it afterwards).
     pub topic: String,
 }
@@ -274,6 +276,19 @@ fn progress(on: bool, what: &str, done: u64, total: u64) {
 }
 
 fn load(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
+    load_with(o, topic, o.readings, "load", |i| {
+        (asset_id(i % o.assets), payload(i, o.assets, false))
+    })
+}
+
+/// Loads `n` records made by `record(i)` (key, payload) onto `topic`.
+pub(crate) fn load_with(
+    o: &KafkaBenchOptions,
+    topic: &str,
+    n: usize,
+    label: &str,
+    record: impl Fn(usize) -> (String, String),
+) -> Result<Phase, PipelineError> {
     let producer: ThreadedProducer<DefaultProducerContext> =
         client_config(&o.brokers, &Default::default())
             .set("linger.ms", "20")
@@ -281,9 +296,8 @@ fn load(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
             .set("queue.buffering.max.kbytes", "1048576")
             .create()?;
     let m = Meter::start(o.broker_pid);
-    for i in 0..o.readings {
-        let p = payload(i, o.assets, false);
-        let key = asset_id(i % o.assets);
+    for i in 0..n {
+        let (key, p) = record(i);
         let mut rec = BaseRecord::to(topic).key(&key).payload(&p);
         loop {
             match producer.send(rec) {
@@ -299,12 +313,47 @@ fn load(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
             }
         }
         if i % 100_000 == 0 {
-            progress(o.progress, "load", i as u64, o.readings as u64);
+            progress(o.progress, label, i as u64, n as u64);
         }
     }
     producer.flush(Duration::from_secs(300))?;
-    progress(o.progress, "load", o.readings as u64, o.readings as u64);
-    Ok(m.stop(o.readings as u64))
+    progress(o.progress, label, n as u64, n as u64);
+    Ok(m.stop(n as u64))
+}
+
+/// Runs `cfg` from offset 0 until it has polled `total` records; returns the phase (readings
+/// decoded, wall and CPU time) and the job's final counters.
+pub(crate) async fn catch_up(
+    o: &KafkaBenchOptions,
+    cfg: JobConfig,
+    total: u64,
+    label: &str,
+) -> Result<(Phase, crate::metrics::StatsSnapshot), PipelineError> {
+    let opts = RunOptions::new();
+    let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
+    let m = Meter::start(o.broker_pid);
+    let job_task = tokio::spawn(run(cfg, None, opts));
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while stats.snapshot().polled < total {
+        if job_task.is_finished() || Instant::now() > deadline {
+            break;
+        }
+        progress(o.progress, label, stats.snapshot().polled, total);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let snap = job_task
+        .await
+        .map_err(|e| PipelineError::Data(e.to_string()))??;
+    let phase = m.stop(snap.readings);
+    progress(o.progress, label, snap.polled, total);
+    if snap.polled < total {
+        return Err(PipelineError::Data(format!(
+            "Vigil processed {} of {total} records",
+            snap.polled
+        )));
+    }
+    Ok((phase, snap))
 }
 
 /// The consume-and-drop loop with the source's client settings.
@@ -372,31 +421,7 @@ pub async fn bench_kafka(
     };
 
     // Vigil end to end, from offset 0
-    let opts = RunOptions::new();
-    let (stop, stats) = (opts.stop.clone(), opts.stats.clone());
-    let m = Meter::start(o.broker_pid);
-    let job_task = tokio::spawn(run(cfg.clone(), None, opts));
-    let total = o.readings as u64;
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    while stats.snapshot().polled < total {
-        if job_task.is_finished() || Instant::now() > deadline {
-            break;
-        }
-        progress(o.progress, "vigil", stats.snapshot().polled, total);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    let snap = job_task
-        .await
-        .map_err(|e| PipelineError::Data(e.to_string()))??;
-    let e2e = m.stop(snap.readings);
-    progress(o.progress, "vigil", snap.polled, total);
-    if snap.polled < total {
-        return Err(PipelineError::Data(format!(
-            "Vigil processed {} of {total} records",
-            snap.polled
-        )));
-    }
+    let (e2e, snap) = catch_up(o, cfg.clone(), o.readings as u64, "vigil").await?;
 
     // restart after one anomalous reading of asset 0 and 13 more seconds of it (its
     // partition's watermark passes the spike's window): time to that alert
@@ -439,7 +464,12 @@ pub async fn bench_kafka(
         .and_then(|g| *g)
         .map(|t| (t - started).as_secs_f64() * 1000.0);
     let mut latency = Vec::new();
+    let mut latency_max = None;
     if o.latency_seconds > 0 {
+        // the shares are of the latency workload's own maximum (its windows close 20 times
+        // as often as the throughput workload's)
+        let max = crate::bench_latency::max_rate(o, dir).await?;
+        latency_max = Some(max);
         for delivery in crate::bench_latency::DELIVERIES {
             for load in LOADS {
                 latency.push(
@@ -447,7 +477,7 @@ pub async fn bench_kafka(
                         o,
                         dir,
                         load,
-                        e2e.per_s(),
+                        max.per_s(),
                         o.latency_seconds,
                         delivery,
                     )
@@ -458,6 +488,7 @@ pub async fn bench_kafka(
     }
     Ok(KafkaBenchReport {
         latency,
+        latency_max,
         load,
         raw: raw_phase,
         e2e,

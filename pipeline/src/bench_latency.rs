@@ -1,7 +1,8 @@
 //! The fixed-load part of `vigil bench kafka`: window close to alert acknowledged, at a share
 //! of Vigil's measured maximum rate.
 //!
-//! Per delivery mode and load level (10 %, 50 %, 80 % of the catch-up rate): a fresh topic and
+//! First the workload's maximum rate ([`max_rate`]: its job catching up on preloaded readings).
+//! Then per delivery mode and load level (10 %, 50 %, 80 % of that rate): a fresh topic and
 //! a fresh job (tumbling 500 ms windows closed by the first reading past their end), and a
 //! producer thread in this process that sends readings stamped with the wall clock at a steady
 //! rate, every asset twice a second, a few assets far out of range in each window. Each alert
@@ -19,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
-use crate::bench_kafka::{asset_id, bench_job, cpu_seconds, reading, KafkaBenchOptions};
+use crate::bench_kafka::{
+    asset_id, bench_job, catch_up, cpu_seconds, load_with, reading, KafkaBenchOptions,
+};
 use crate::engine::now_ms;
 use crate::kafka::{client_config, ensure_topics};
 use crate::latency::Percentiles;
@@ -71,6 +74,34 @@ pub fn spikes(a: usize, assets: usize, slot: i64) -> bool {
     let n = (m / 200).max(2);
     let shift = (slot.unsigned_abs() % m) * 7919 % m;
     (a as u64 + shift) % m < n
+}
+
+/// Readings of the maximum-rate run of the latency workload (fewer if the bench loads fewer).
+const MAX_RATE_READINGS: usize = 2_000_000;
+
+/// The latency workload's maximum rate: its job (at-least-once, 500 ms windows) catching up
+/// from offset 0 on a topic loaded with every asset twice per second of event time, a few
+/// out of range in each window, as the levels send them. Its windows close 20 times as often
+/// per reading as the throughput workload's 10 s ones, so its rate, not that one, is what the
+/// load levels are shares of.
+pub async fn max_rate(
+    o: &KafkaBenchOptions,
+    dir: &std::path::Path,
+) -> Result<crate::bench_kafka::Phase, PipelineError> {
+    let n = o.readings.clamp(1, MAX_RATE_READINGS);
+    let assets = o.assets.max(1);
+    let topic = format!("vigil-bench-latmax-{}", now_ms());
+    ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
+    let t0 = crate::bench_kafka::T0;
+    load_with(o, &topic, n, "load max", |i| {
+        let (a, slot) = (i % assets, (i / assets) as i64);
+        let ts = t0 + slot * WINDOW_MS;
+        let spike = spikes(a, assets, ts / WINDOW_MS);
+        (asset_id(a), reading(a, ts, i as u64, spike))
+    })?;
+    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", DELIVERIES[0])?;
+    let (phase, _) = catch_up(o, cfg, n as u64, "vigil max").await?;
+    Ok(phase)
 }
 
 /// Sends `per_s` readings a second to `topic` until `stop`, round-robin over `assets` assets

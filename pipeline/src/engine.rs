@@ -397,7 +397,26 @@ impl Engine {
         sources: &[u32],
         wall: i64,
     ) -> Result<Step, PipelineError> {
+        let step = self.process_with(batch, sources, wall, true).await?;
+        self.fold().await?;
+        Ok(step)
+    }
+
+    /// [`Engine::process`] without folding open panes: the caller sends the step's alerts on
+    /// first and then calls [`Engine::fold`], so a fold is never part of an alert's latency.
+    /// The output is the same (folds are cut by row counts, not by batches).
+    pub async fn process_unfolded(
+        &mut self,
+        batch: &RecordBatch,
+        sources: &[u32],
+        wall: i64,
+    ) -> Result<Step, PipelineError> {
         self.process_with(batch, sources, wall, true).await
+    }
+
+    /// Folds the open panes that are due (see [`Engine::process_unfolded`]).
+    pub async fn fold(&mut self) -> Result<(), PipelineError> {
+        self.fold_panes().await
     }
 
     async fn process_with(
@@ -446,7 +465,6 @@ impl Engine {
         }
         let adv = self.op.advance(wall)?;
         let mut step = self.on_advanced(adv).await?;
-        self.fold_panes().await?;
         step.late_rows = ingest.late_rows.iter().map(|r| kept[*r as usize]).collect();
         step.duplicate_rows = ingest
             .duplicate_rows
@@ -464,7 +482,9 @@ impl Engine {
     /// early time.
     pub async fn process_all(&mut self, batch: &RecordBatch) -> Result<Step, PipelineError> {
         let sources = vec![0u32; batch.num_rows()];
-        self.process_with(batch, &sources, 0, false).await
+        let step = self.process_with(batch, &sources, 0, false).await?;
+        self.fold().await?;
+        Ok(step)
     }
 
     /// Advances the watermark by wall-clock time alone (a poll without readings).

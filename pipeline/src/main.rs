@@ -1019,6 +1019,7 @@ async fn bench_kafka_command(
                 "exactly_once_p50_ms": at80_eo.map(|l| l.latency.p50_ms),
                 "exactly_once_p99_ms": at80_eo.map(|l| l.latency.p99_ms),
                 "latency_at_load": r.latency,
+                "latency_max_per_s": r.latency_max.map(|p| p.per_s()),
                 "bytes_per_asset": bytes_per_asset,
                 "resident_bytes": mem,
                 "restart_to_first_alert_ms": r.restart_to_first_alert_ms,
@@ -1090,6 +1091,14 @@ async fn bench_kafka_command(
     match r.restart_to_first_alert_ms {
         Some(ms) => println!("restart to first alert: {ms:.0} ms"),
         None => println!("restart to first alert: no alert within 5 minutes"),
+    }
+    if let Some(m) = &r.latency_max {
+        println!(
+            "latency workload (500 ms windows) caught up from offset 0: {:.0} readings/s ({} in {:.2} s), the max the load levels are shares of",
+            m.per_s(),
+            m.records,
+            m.wall_s
+        );
     }
     if !r.latency.is_empty() {
         println!(

@@ -421,7 +421,10 @@ impl TaskSet {
             task.engine.touch(0, wall);
         }
         let sources = vec![0u32; decoded.batch.num_rows()];
-        let step = rt.block_on(task.engine.process(&decoded.batch, &sources, wall))?;
+        let step = rt.block_on(
+            task.engine
+                .process_unfolded(&decoded.batch, &sources, wall),
+        )?;
         let late_detail = format!(
             "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
             task.engine
@@ -470,6 +473,10 @@ impl TaskSet {
                 .late(&dead_letter(msgs[idx], RejectReason::Late, &late_detail))?;
         }
         self.emit(&step, &names)?;
+        // open panes fold only once the alerts are on their way
+        if let Some(task) = self.tasks.get_mut(&(topic.to_string(), partition)) {
+            rt.block_on(task.engine.fold())?;
+        }
         Ok(())
     }
 
