@@ -99,7 +99,15 @@ pub async fn max_rate(
         let spike = spikes(a, assets, ts / WINDOW_MS);
         (asset_id(a), reading(a, ts, i as u64, spike))
     })?;
-    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", DELIVERIES[0])?;
+    let cfg = bench_job(
+        dir,
+        &topic,
+        &o.brokers,
+        assets,
+        "500ms",
+        "0s",
+        DELIVERIES[0],
+    )?;
     let (phase, _) = catch_up(o, cfg, n as u64, "vigil max").await?;
     Ok(phase)
 }

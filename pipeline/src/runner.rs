@@ -355,8 +355,7 @@ impl TaskSet {
             // exactly-once: visible at the commit of their transaction
             self.queued_at
                 .extend(std::iter::repeat_n(started, step.alerts.len()));
-        } else if !step.alerts.is_empty() && (self.on_alert.is_some() || self.dashboard.is_some())
-        {
+        } else if !step.alerts.is_empty() && (self.on_alert.is_some() || self.dashboard.is_some()) {
             // the hook and the dashboard see alerts at a commit: make it an early one
             self.hook_waiting = true;
         }
@@ -421,10 +420,7 @@ impl TaskSet {
             task.engine.touch(0, wall);
         }
         let sources = vec![0u32; decoded.batch.num_rows()];
-        let step = rt.block_on(
-            task.engine
-                .process_unfolded(&decoded.batch, &sources, wall),
-        )?;
+        let step = rt.block_on(task.engine.process_unfolded(&decoded.batch, &sources, wall))?;
         let late_detail = format!(
             "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
             task.engine
@@ -582,7 +578,11 @@ impl TaskSet {
         if self.sink.transactional() && self.open && self.sink.abort().is_err() {
             let mut wait = Duration::from_millis(200);
             self.sink = loop {
-                match Sink::new(&self.cfg.kafka, self.txn_id.as_deref(), Some(self.stats.clone())) {
+                match Sink::new(
+                    &self.cfg.kafka,
+                    self.txn_id.as_deref(),
+                    Some(self.stats.clone()),
+                ) {
                     Ok(s) => break s,
                     Err(e) if wait < Duration::from_secs(30) => {
                         warn!(error = %e, "output producer not ready yet");
