@@ -529,7 +529,11 @@ pub fn bench_job(
 /// bench job's engine: two windows closed, a third open, every asset's baseline state kept. Run
 /// in a fresh process per asset count (`vigil bench memory`), so freed memory of one count does
 /// not hide the next one's.
-pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
+///
+/// `settle` runs before each reading of the resident size: the binary passes its allocator's
+/// collection (mimalloc gives freed pages back lazily, on later allocations, so without it the
+/// same run read 980 MB or 1,414 MB at 1 M assets, depending on when the last purge ran).
+pub async fn memory_run(assets: usize, settle: fn()) -> Result<(u64, u64), PipelineError> {
     let dir = std::env::temp_dir().join(format!("vigil-bench-mem-{}", std::process::id()));
     let cfg = bench_job(
         &dir,
@@ -540,6 +544,7 @@ pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
         "2s",
         "exactly-once",
     )?;
+    settle();
     let before = resident_bytes().unwrap_or(0);
     let stats = Arc::new(crate::metrics::JobStats::new());
     let mut engine = crate::engine::Engine::new(&cfg, None, stats).await?;
@@ -555,6 +560,7 @@ pub async fn memory_run(assets: usize) -> Result<(u64, u64), PipelineError> {
         engine.process_all(&out.batch).await?;
         i += chunk;
     }
+    settle();
     let after = resident_bytes().unwrap_or(0);
     eprintln!(
         "memory: {assets} assets: {} readings buffered raw",
