@@ -121,12 +121,16 @@ impl BaselineBank {
                 let score = u.spec.update(state, x);
                 scored.push((score, k, x, mean, sd));
             }
+            // decided here, before anything is built: each baseline over its limit (or all of
+            // them), or the ensemble's largest score
             let wanted = |score: f64| all || score > 1.0;
-            let any = match self.mode {
+            let fires = match self.mode {
                 BaselineMode::Each => scored.iter().any(|p| wanted(p.0)),
-                BaselineMode::Ensemble => scored.iter().map(|p| p.0).fold(0.0, f64::max) > 1.0,
+                BaselineMode::Ensemble => {
+                    !scored.is_empty() && wanted(scored.iter().map(|p| p.0).fold(0.0, f64::max))
+                }
             };
-            if !(any || all && !scored.is_empty()) {
+            if !fires {
                 continue;
             }
             let mut parts: Vec<(f64, &BaselineSpec, Contribution)> = scored
@@ -171,7 +175,7 @@ impl BaselineBank {
             match self.mode {
                 BaselineMode::Each => {
                     for (score, spec, c) in parts {
-                        if all || score > 1.0 {
+                        if wanted(score) {
                             out.push(alert(
                                 score,
                                 format!("baseline/{}", spec.method.name()),
@@ -182,13 +186,7 @@ impl BaselineBank {
                     }
                 }
                 BaselineMode::Ensemble => {
-                    if parts.is_empty() {
-                        continue;
-                    }
                     let score = parts.iter().map(|p| p.0).fold(0.0, f64::max);
-                    if !(all || score > 1.0) {
-                        continue;
-                    }
                     let total: f64 = parts.iter().map(|p| p.0.max(0.0)).sum();
                     parts.sort_by(|a, b| b.0.total_cmp(&a.0));
                     let top = parts

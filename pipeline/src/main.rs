@@ -15,6 +15,16 @@ use anyhow::{bail, Context, Result};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use clap::{Parser, Subcommand};
+use vigil_models::ModelArtifact;
+use vigil_pipeline::demo::{run_demo, DemoOptions};
+use vigil_pipeline::engine::Engine;
+use vigil_pipeline::job::{parse_duration_ms, JobConfig};
+use vigil_pipeline::metrics::JobStats;
+use vigil_pipeline::runner::{run, RunOptions};
+use vigil_pipeline::sim::PlantSim;
+use vigil_pipeline::train::{train_from_files, TrainOptions};
+
 extern "C" {
     /// mimalloc's collection: frees what it holds for reuse and returns freed pages to the
     /// system (`force`: all of them, now). Linked in with the allocator above.
@@ -28,15 +38,6 @@ fn return_freed_memory() {
     // symbol is mimalloc's own, linked by the `mimalloc` crate that is the global allocator
     unsafe { mi_collect(true) }
 }
-use clap::{Parser, Subcommand};
-use vigil_models::ModelArtifact;
-use vigil_pipeline::demo::{run_demo, DemoOptions};
-use vigil_pipeline::engine::Engine;
-use vigil_pipeline::job::{parse_duration_ms, JobConfig};
-use vigil_pipeline::metrics::JobStats;
-use vigil_pipeline::runner::{run, RunOptions};
-use vigil_pipeline::sim::PlantSim;
-use vigil_pipeline::train::{train_from_files, TrainOptions};
 
 #[derive(Parser)]
 #[command(

@@ -177,8 +177,6 @@ struct TaskSet {
     /// latency. At-least-once the sink records it when the broker acknowledges the alert.
     batch_started: Option<Instant>,
     queued_at: Vec<Instant>,
-    /// At-least-once: alerts for the hook or the dashboard wait for a commit.
-    hook_waiting: bool,
     on_alert: Option<AlertHook>,
     stats: Arc<JobStats>,
     rt: tokio::runtime::Handle,
@@ -355,9 +353,6 @@ impl TaskSet {
             // exactly-once: visible at the commit of their transaction
             self.queued_at
                 .extend(std::iter::repeat_n(started, step.alerts.len()));
-        } else if !step.alerts.is_empty() && (self.on_alert.is_some() || self.dashboard.is_some()) {
-            // the hook and the dashboard see alerts at a commit: make it an early one
-            self.hook_waiting = true;
         }
         Ok(produced)
     }
@@ -561,7 +556,6 @@ impl TaskSet {
             }
         }
         self.committed_hook.clear();
-        self.hook_waiting = false;
         for t in self.queued_at.drain(..) {
             self.stats.record_close_to_alert(t.elapsed());
         }
@@ -578,11 +572,7 @@ impl TaskSet {
         if self.sink.transactional() && self.open && self.sink.abort().is_err() {
             let mut wait = Duration::from_millis(200);
             self.sink = loop {
-                match Sink::new(
-                    &self.cfg.kafka,
-                    self.txn_id.as_deref(),
-                    Some(self.stats.clone()),
-                ) {
+                match Sink::new(&self.cfg.kafka, self.txn_id.as_deref(), self.stats.clone()) {
                     Ok(s) => break s,
                     Err(e) if wait < Duration::from_secs(30) => {
                         warn!(error = %e, "output producer not ready yet");
@@ -596,7 +586,6 @@ impl TaskSet {
         self.open = false;
         self.committed_hook.clear();
         self.queued_at.clear();
-        self.hook_waiting = false;
         self.tasks.clear();
         let consumer = source.consumer();
         let assigned = consumer.assignment()?;
@@ -647,7 +636,7 @@ fn run_blocking(
 ) -> Result<StatsSnapshot, PipelineError> {
     let exactly_once = cfg.kafka.delivery == Delivery::ExactlyOnce;
     let txn_id = exactly_once.then(|| transactional_id(&cfg));
-    let sink = Sink::new(&cfg.kafka, txn_id.as_deref(), Some(opts.stats.clone()))?;
+    let sink = Sink::new(&cfg.kafka, txn_id.as_deref(), opts.stats.clone())?;
     let reader = ChangelogReader::new(
         &cfg.kafka.brokers,
         &cfg.kafka.changelog_topic,
@@ -677,7 +666,6 @@ fn run_blocking(
         committed_hook: Vec::new(),
         batch_started: None,
         queued_at: Vec::new(),
-        hook_waiting: false,
         on_alert: opts.on_alert,
         stats: opts.stats.clone(),
         rt: rt.clone(),
@@ -770,7 +758,8 @@ fn run_blocking(
         // such commit per ALERT_COMMIT_SPACING); everything else every commit_interval.
         // At-least-once alerts need no commit to be seen: they are out once acknowledged
         let since = s.last_commit.elapsed();
-        let waiting = !s.queued_at.is_empty() || s.hook_waiting;
+        // (the hook and the dashboard see alerts at a commit, in both modes)
+        let waiting = !s.queued_at.is_empty() || !s.committed_hook.is_empty();
         if since >= interval || (waiting && since >= ALERT_COMMIT_SPACING) {
             if let Err(e) = s.commit(source.consumer()) {
                 s.recover(&source, &e)?;

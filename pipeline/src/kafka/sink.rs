@@ -126,7 +126,7 @@ impl Sink {
     pub fn new(
         k: &KafkaSettings,
         transactional_id: Option<&str>,
-        stats: Option<Arc<crate::metrics::JobStats>>,
+        stats: Arc<crate::metrics::JobStats>,
     ) -> Result<Self, PipelineError> {
         let mut c = client_config(&k.brokers, &Default::default());
         let linger = if transactional_id.is_some() { "5" } else { "1" };
@@ -148,7 +148,7 @@ impl Sink {
         for (key, v) in &k.properties {
             c.set(key, v);
         }
-        let stats = stats.filter(|_| transactional_id.is_none());
+        let stats = transactional_id.is_none().then_some(stats);
         let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::new(stats))?;
         if transactional_id.is_some() {
             producer.init_transactions(TXN_TIMEOUT)?;
