@@ -35,6 +35,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use sha2::{Digest, Sha256};
 use vigil_schemas::ASSET_COL;
 
+mod native;
+
 use crate::windows::{Bounds, ClosedWindow};
 use crate::OperatorError;
 
@@ -90,6 +92,8 @@ pub struct FeatureQuery {
     /// windows: tumbling windows need no partial states).
     whole: Option<Arc<dyn ExecutionPlan>>,
     sliding: std::sync::Mutex<Sliding>,
+    /// The split plan's native form (common aggregates of measurements by asset).
+    native: Option<native::Native>,
     feature_names: Vec<String>,
     output_schema: SchemaRef,
     fingerprint: String,
@@ -126,7 +130,7 @@ impl FeatureQuery {
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
-        let table = Arc::new(MemTable::try_new(readings_schema, vec![vec![]])?);
+        let table = Arc::new(MemTable::try_new(readings_schema.clone(), vec![vec![]])?);
         ctx.register_table(READINGS_TABLE, table.clone())?;
         let df = ctx.sql(sql).await?;
         let plan = df.into_optimized_plan()?;
@@ -188,6 +192,10 @@ impl FeatureQuery {
         );
         let physical = ctx.state().create_physical_plan(&plan).await?;
         let split = split_plan(&physical)?;
+        let native = match &split {
+            Some(s) => native::Native::recognize(&physical, &readings_schema, s.partial.schema())?,
+            None => None,
+        };
         let whole = (split.is_some() && memory_leaves(&physical)? == 1).then_some(physical);
         Ok(FeatureQuery {
             ctx,
@@ -196,6 +204,7 @@ impl FeatureQuery {
             split,
             whole,
             sliding: std::sync::Mutex::new(Sliding::default()),
+            native,
             feature_names,
             output_schema: Arc::new(Schema::new(fields)),
             fingerprint: sql_fingerprint(sql),
@@ -222,6 +231,19 @@ impl FeatureQuery {
         self.split.is_some()
     }
 
+    /// True when the two phases run natively (`features/native.rs`) instead of on DataFusion's
+    /// hash aggregation.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// The same query with its phases on DataFusion even where they could run natively (for
+    /// side-by-side benchmarks and equivalence tests).
+    pub fn without_native(mut self) -> Self {
+        self.native = None;
+        self
+    }
+
     /// Runs the SQL over one closed window: one output row per asset. In two-phase mode, panes'
     /// raw readings are reduced to partial states first; states computed here are added to
     /// `new_partials` under the pane start (when given) so the caller can hand them back to the
@@ -238,6 +260,13 @@ impl FeatureQuery {
         let out = match (&self.split, &self.whole) {
             // A window of one pane that has no partial states yet (every tumbling window): run
             // the whole plan over its readings; nothing needs to be kept for later windows.
+            (Some(_), _) if one_raw_pane && self.native.is_some() => {
+                let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
+                match &self.native {
+                    Some(n) => n.finish(&self.ctx, &[], &raw).await?,
+                    None => unreachable!("checked by the guard"),
+                }
+            }
             (Some(_), Some(whole)) if one_raw_pane => {
                 let plan = with_leaf(whole, window.raw_batches().cloned().collect())?;
                 let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
@@ -271,9 +300,15 @@ impl FeatureQuery {
                     }
                     _ => per_pane.into_iter().flat_map(|(_, s)| s).collect(),
                 };
-                let plan = with_leaf(&split.finish, states)?;
-                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
-                concat_batches(&split.finish.schema(), &parts)?
+                match &self.native {
+                    Some(n) => n.finish(&self.ctx, &states, &[]).await?,
+                    None => {
+                        let plan = with_leaf(&split.finish, states)?;
+                        let parts =
+                            datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
+                        concat_batches(&split.finish.schema(), &parts)?
+                    }
+                }
             }
             (None, _) => {
                 if window.panes.iter().any(|p| !p.partial.is_empty()) {
@@ -387,6 +422,9 @@ impl FeatureQuery {
         split: &Split,
         states: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, OperatorError> {
+        if let Some(n) = &self.native {
+            return Ok(vec![n.reduce(&states, &[])?]);
+        }
         let plan = with_leaf(&split.reduce, states)?;
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
     }
@@ -402,6 +440,9 @@ impl FeatureQuery {
         let Some(split) = &self.split else {
             return Ok(None);
         };
+        if let Some(n) = &self.native {
+            return Ok(Some(vec![n.reduce(&partial, &raw)?]));
+        }
         let states = self.partial_states(&split.partial, raw).await?;
         if partial.is_empty() {
             return Ok(Some(states));
@@ -424,6 +465,9 @@ impl FeatureQuery {
         partial: &Arc<dyn ExecutionPlan>,
         raw: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, OperatorError> {
+        if let Some(n) = &self.native {
+            return Ok(vec![n.partial(&raw)?]);
+        }
         let plan = with_leaf(partial, raw)?;
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
     }

@@ -222,6 +222,14 @@ fn sorted(b: &RecordBatch) -> Vec<String> {
 fn sliding_pane_merge_equals_one_phase_for_every_window() {
     let sql = "SELECT asset_id, avg(vibration) AS m, stddev_samp(vibration) AS s, max(vibration) AS hi, count(*) AS n \
                FROM readings GROUP BY asset_id";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // the panes run natively here, checked against DataFusion's whole plan
+    assert!(rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+        .is_native());
     sliding_matches_whole(sql, 100, false);
 }
 
@@ -299,6 +307,7 @@ fn assert_rows_close(a: &RecordBatch, b: &RecordBatch) -> Result<(), TestCaseErr
         prop_assert_eq!(asset_a, asset_b);
         for (c, (x, y)) in va.iter().zip(vb).enumerate() {
             let ok = match (x, y) {
+                (Some(x), Some(y)) if x.is_nan() || y.is_nan() => x.is_nan() && y.is_nan(),
                 (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
                 (None, None) => true,
                 _ => false,
@@ -417,6 +426,134 @@ fn sliding_matches_whole(sql: &str, cases: u32, nan: bool) {
                     );
                 }
                 first += step;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Readings of `vibration` with nulls.
+fn batch_opt(rows: &[(&str, i64, Option<f64>)]) -> RecordBatch {
+    RecordBatch::try_new(
+        readings_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .unwrap()
+}
+
+/// Which shapes run natively: plain aggregates of measurements by asset, with anything above
+/// the aggregate; not a filter below it, a DISTINCT, a Vigil function or a string's minimum.
+#[tokio::test]
+async fn only_plain_aggregates_by_asset_run_natively() {
+    let native = |sql: &'static str| async move {
+        let q = FeatureQuery::plan(sql, readings_schema()).await.unwrap();
+        assert!(q.is_two_phase() || !q.is_native(), "{sql}");
+        q.is_native()
+    };
+    assert!(native(SQL).await);
+    assert!(
+        native("SELECT asset_id, var(vibration) AS v FROM readings GROUP BY asset_id HAVING count(*) > 2")
+            .await
+    );
+    assert!(
+        !native("SELECT asset_id, avg(vibration) AS v FROM readings WHERE vibration > 0 GROUP BY asset_id")
+            .await
+    );
+    assert!(
+        !native("SELECT asset_id, count(DISTINCT vibration) AS v FROM readings GROUP BY asset_id")
+            .await
+    );
+    assert!(!native("SELECT asset_id, rms(vibration) AS v FROM readings GROUP BY asset_id").await);
+    assert!(
+        !native("SELECT asset_id, count(*) AS n, length(min(asset_id)) AS x FROM readings GROUP BY asset_id")
+            .await
+    );
+    let off = FeatureQuery::plan(SQL, readings_schema())
+        .await
+        .unwrap()
+        .without_native();
+    assert!(off.is_two_phase() && !off.is_native());
+}
+
+/// The native phases give what DataFusion's phases give, for readings with nulls and NaN
+/// split into panes, with pane states computed or folded early: the outputs agree to 1e-9, and
+/// the states either path wrote finish in the other (the pane store and changelog snapshots
+/// hold states of both).
+#[test]
+fn native_phases_equal_datafusions_and_share_its_states() {
+    let sql = "SELECT asset_id, avg(vibration) AS m, min(vibration) AS lo, \
+               max(vibration) - min(vibration) AS p2p, sum(vibration) AS s, count(vibration) AS nv, \
+               count(*) AS n, var_pop(vibration) AS vp, stddev(vibration) AS sd, var(vibration) AS v \
+               FROM readings GROUP BY asset_id HAVING count(*) > 0";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let nat = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap();
+    let df = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+        .without_native();
+    assert!(nat.is_native() && !df.is_native());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(150));
+    let strat = (
+        proptest::collection::vec((0u8..5, proptest::option::of(-400i32..400)), 1..120),
+        proptest::collection::vec(0usize..30, 0..4),
+        any::<bool>(),
+    );
+    runner
+        .run(&strat, |(rows, cuts, nan)| {
+            let rows: Vec<(&str, i64, Option<f64>)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (a, v))| {
+                    let v = v.map(|v| {
+                        if nan && v % 29 == 0 {
+                            f64::NAN
+                        } else {
+                            f64::from(v) / 7.0
+                        }
+                    });
+                    (["a", "b", "c", "d", "e"][*a as usize], i as i64, v)
+                })
+                .collect();
+            let mut panes = Vec::new();
+            let mut rest = rows.as_slice();
+            for c in cuts {
+                let n = c.min(rest.len());
+                panes.push(vec![batch_opt(&rest[..n])]);
+                rest = &rest[n..];
+            }
+            panes.push(vec![batch_opt(rest)]);
+            // whole windows, pane states computed at the close
+            let w = window(0, 1000, panes.clone());
+            for q in [&nat, &df] {
+                q.reset_sliding();
+            }
+            let got = rt.block_on(nat.run(&w, Some(&mut HashMap::new()))).unwrap();
+            let want = rt.block_on(df.run(&w, Some(&mut HashMap::new()))).unwrap();
+            assert_rows_close(&got, &want)?;
+            // panes folded early by one path, finished by the other
+            for (fold, finish) in [(&nat, &df), (&df, &nat)] {
+                let mut folded = w.clone();
+                for p in &mut folded.panes {
+                    let states = rt
+                        .block_on(fold.fold_states(vec![], std::mem::take(&mut p.raw)))
+                        .unwrap()
+                        .unwrap();
+                    p.partial = states;
+                }
+                finish.reset_sliding();
+                let out = rt.block_on(finish.run(&folded, None)).unwrap();
+                assert_rows_close(&out, &want)?;
             }
             Ok(())
         })

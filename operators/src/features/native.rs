@@ -1,0 +1,637 @@
+//! Native two-phase aggregation for the common feature SQL shape.
+//!
+//! Owns the recognition of a split aggregation plan whose aggregate reads the `readings` leaf
+//! directly, groups by `asset_id` alone and computes only `count`, `sum`, `avg`, `min`, `max`,
+//! `var`/`var_pop` and `stddev`/`stddev_pop` of `Float64` measurements (or `count(*)`), and
+//! the execution of its three phases without DataFusion's generic hash aggregation: readings
+//! -> partial states, states -> merged states, states (or readings) -> the SQL's output.
+//!
+//! The partial states have exactly the schema and meaning of DataFusion's partial plan (same
+//! columns, types and update/merge formulas: Welford updates and the pairwise merge for
+//! variances, `NaN` handling of `min`/`max`), so states written by either path (pane store,
+//! changelog snapshots) merge with the other. Whatever sits above the aggregate (renames,
+//! expressions of aggregates, `HAVING`, `ORDER BY`) still runs on DataFusion over the
+//! aggregate's output: a few vector operations per window. Asset ids are interned once per
+//! call into dense group indices (first-seen order, like DataFusion's), and each aggregate
+//! then updates flat per-group arrays.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
+};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
+use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use vigil_schemas::ASSET_COL;
+
+use crate::OperatorError;
+
+/// One recognised aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `count(col)`: non-null values.
+    Count,
+    /// `count(*)` / `count(<literal>)`: rows.
+    CountRows,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Var {
+        pop: bool,
+        sqrt: bool,
+    },
+}
+
+impl Kind {
+    fn of(name: &str) -> Option<Kind> {
+        Some(match name {
+            "count" => Kind::Count,
+            "sum" => Kind::Sum,
+            "avg" => Kind::Avg,
+            "min" => Kind::Min,
+            "max" => Kind::Max,
+            "var" => Kind::Var {
+                pop: false,
+                sqrt: false,
+            },
+            "var_pop" => Kind::Var {
+                pop: true,
+                sqrt: false,
+            },
+            "stddev" => Kind::Var {
+                pop: false,
+                sqrt: true,
+            },
+            "stddev_pop" => Kind::Var {
+                pop: true,
+                sqrt: true,
+            },
+            _ => return None,
+        })
+    }
+
+    /// DataFusion's partial state columns of this aggregate.
+    fn state_types(self) -> &'static [DataType] {
+        match self {
+            Kind::Count | Kind::CountRows => &[DataType::Int64],
+            Kind::Sum | Kind::Min | Kind::Max => &[DataType::Float64],
+            Kind::Avg => &[DataType::UInt64, DataType::Float64],
+            Kind::Var { .. } => &[DataType::UInt64, DataType::Float64, DataType::Float64],
+        }
+    }
+
+    fn output_type(self) -> DataType {
+        match self {
+            Kind::Count | Kind::CountRows => DataType::Int64,
+            _ => DataType::Float64,
+        }
+    }
+}
+
+/// An aggregate and the readings column it reads.
+#[derive(Debug)]
+struct Agg {
+    kind: Kind,
+    /// Readings column (`None` for `count(*)`).
+    input: Option<usize>,
+}
+
+/// Per-group accumulator arrays of one aggregate. `n` counts values (or rows, or marks a
+/// value seen for sum/min/max); `a` is the sum, mean or extreme; `b` the variance's M2.
+#[derive(Default)]
+struct Acc {
+    n: Vec<u64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+/// The native form of a feature query (see the module doc).
+pub(super) struct Native {
+    /// Readings column of `asset_id`.
+    asset: usize,
+    aggs: Vec<Agg>,
+    /// Schema of partial states (DataFusion's partial plan's).
+    states: SchemaRef,
+    /// Schema of the aggregate's output (group column, then one column per aggregate).
+    agg_out: SchemaRef,
+    /// The plan above the aggregate, reading the aggregate's output from a memory leaf;
+    /// `None` when the aggregate is the plan's root.
+    post: Option<Arc<dyn ExecutionPlan>>,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native").field("aggs", &self.aggs).finish()
+    }
+}
+
+impl Native {
+    /// The native form of `plan` (single-phase physical plan of the SQL) whose partial states
+    /// have schema `states`, or `None` when the plan has another shape.
+    pub(super) fn recognize(
+        plan: &Arc<dyn ExecutionPlan>,
+        readings: &Schema,
+        states: SchemaRef,
+    ) -> Result<Option<Native>, OperatorError> {
+        let mut found: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        plan.apply(|node| {
+            if node.is::<AggregateExec>() {
+                found.push(node.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        let [node] = found.as_slice() else {
+            return Ok(None);
+        };
+        let Some(agg) = node.downcast_ref::<AggregateExec>() else {
+            return Ok(None);
+        };
+        // The aggregate reads the readings leaf itself (no filter or computed column below).
+        let leaf_reads_readings = agg
+            .input()
+            .downcast_ref::<DataSourceExec>()
+            .is_some_and(|ds| {
+                ds.data_source()
+                    .downcast_ref::<MemorySourceConfig>()
+                    .is_some()
+            });
+        if !leaf_reads_readings || agg.filter_expr().iter().any(Option::is_some) {
+            return Ok(None);
+        }
+        let input = agg.input().schema();
+        let column_of = |e: &Arc<dyn datafusion::physical_plan::PhysicalExpr>| {
+            e.downcast_ref::<Column>()
+                .and_then(|c| input.fields().get(c.index()))
+                .and_then(|f| readings.index_of(f.name()).ok())
+        };
+        let [(group, _)] = agg.group_expr().expr() else {
+            return Ok(None);
+        };
+        let asset = match column_of(group) {
+            Some(i)
+                if readings.field(i).name() == ASSET_COL
+                    && readings.field(i).data_type() == &DataType::Utf8 =>
+            {
+                i
+            }
+            _ => return Ok(None),
+        };
+        let mut aggs = Vec::new();
+        let mut state_types: Vec<DataType> = vec![DataType::Utf8];
+        let mut out_types: Vec<DataType> = vec![DataType::Utf8];
+        for a in agg.aggr_expr() {
+            let Some(mut kind) = Kind::of(a.fun().name()) else {
+                return Ok(None);
+            };
+            if a.is_distinct() || !a.order_bys().is_empty() {
+                return Ok(None);
+            }
+            let args = a.expressions();
+            let [arg] = args.as_slice() else {
+                return Ok(None);
+            };
+            let input = match column_of(arg) {
+                Some(i) if kind == Kind::Count => Some(i),
+                Some(i) if readings.field(i).data_type() == &DataType::Float64 => Some(i),
+                Some(_) => return Ok(None),
+                None => match arg.downcast_ref::<Literal>() {
+                    Some(l) if kind == Kind::Count && !l.value().is_null() => {
+                        kind = Kind::CountRows;
+                        None
+                    }
+                    _ => return Ok(None),
+                },
+            };
+            state_types.extend_from_slice(kind.state_types());
+            out_types.push(kind.output_type());
+            aggs.push(Agg { kind, input });
+        }
+        let agg_out = agg.schema();
+        let same = |schema: &Schema, types: &[DataType]| {
+            schema.fields().len() == types.len()
+                && schema
+                    .fields()
+                    .iter()
+                    .zip(types)
+                    .all(|(f, t)| f.data_type() == t)
+        };
+        if !same(&states, &state_types) || !same(&agg_out, &out_types) {
+            return Ok(None);
+        }
+        let post = if Arc::ptr_eq(plan, node) {
+            None
+        } else {
+            let leaf = MemorySourceConfig::try_new_exec(&[vec![]], agg_out.clone(), None)?;
+            let post = plan
+                .clone()
+                .transform_down(|n| {
+                    if n.is::<AggregateExec>() {
+                        let leaf: Arc<dyn ExecutionPlan> = leaf.clone();
+                        Ok(Transformed::new(leaf, true, TreeNodeRecursion::Jump))
+                    } else {
+                        Ok(Transformed::no(n))
+                    }
+                })?
+                .data;
+            Some(post)
+        };
+        Ok(Some(Native {
+            asset,
+            aggs,
+            states,
+            agg_out,
+            post,
+        }))
+    }
+
+    /// Readings -> partial states, one row per asset (first-seen order).
+    pub(super) fn partial(&self, raw: &[RecordBatch]) -> Result<RecordBatch, OperatorError> {
+        let mut g = Groups::default();
+        let mut accs = self.accs();
+        self.update(&mut g, &mut accs, raw)?;
+        self.emit_states(g, accs)
+    }
+
+    /// Merges state sets into one (one row per asset); `raw`, when given, is updated into the
+    /// merged states after them.
+    pub(super) fn reduce(
+        &self,
+        states: &[RecordBatch],
+        raw: &[RecordBatch],
+    ) -> Result<RecordBatch, OperatorError> {
+        let mut g = Groups::default();
+        let mut accs = self.accs();
+        self.merge(&mut g, &mut accs, states)?;
+        self.update(&mut g, &mut accs, raw)?;
+        self.emit_states(g, accs)
+    }
+
+    /// State sets and readings -> the SQL's output.
+    pub(super) async fn finish(
+        &self,
+        ctx: &SessionContext,
+        states: &[RecordBatch],
+        raw: &[RecordBatch],
+    ) -> Result<RecordBatch, OperatorError> {
+        let mut g = Groups::default();
+        let mut accs = self.accs();
+        self.merge(&mut g, &mut accs, states)?;
+        self.update(&mut g, &mut accs, raw)?;
+        let out = self.evaluate(g, accs)?;
+        match &self.post {
+            None => Ok(out),
+            Some(post) => {
+                let plan = super::with_leaf(post, vec![out])?;
+                let parts = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
+                Ok(concat_batches(&post.schema(), &parts)?)
+            }
+        }
+    }
+
+    fn accs(&self) -> Vec<Acc> {
+        self.aggs.iter().map(|_| Acc::default()).collect()
+    }
+
+    /// Updates the accumulators with readings.
+    fn update<'a>(
+        &self,
+        g: &mut Groups<'a>,
+        accs: &mut [Acc],
+        raw: &'a [RecordBatch],
+    ) -> Result<(), OperatorError> {
+        for batch in raw {
+            let ids = string_column(batch, self.asset)?;
+            g.intern(ids);
+            let n = g.len();
+            for (agg, acc) in self.aggs.iter().zip(accs.iter_mut()) {
+                acc.resize(n, agg.kind);
+                let col = match agg.input {
+                    Some(i) => Some(batch.columns().get(i).ok_or_else(|| {
+                        OperatorError::FeatureSql(format!("readings batch lacks column {i}"))
+                    })?),
+                    None => None,
+                };
+                update(agg.kind, acc, &g.rows, col)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges partial state batches into the accumulators.
+    fn merge<'a>(
+        &self,
+        g: &mut Groups<'a>,
+        accs: &mut [Acc],
+        states: &'a [RecordBatch],
+    ) -> Result<(), OperatorError> {
+        for batch in states {
+            if batch.num_columns() != self.states.fields().len() {
+                return Err(OperatorError::FeatureSql(format!(
+                    "partial states have {} columns, the query's have {}",
+                    batch.num_columns(),
+                    self.states.fields().len()
+                )));
+            }
+            g.intern(string_column(batch, 0)?);
+            let n = g.len();
+            let mut at = 1;
+            for (agg, acc) in self.aggs.iter().zip(accs.iter_mut()) {
+                acc.resize(n, agg.kind);
+                let k = agg.kind.state_types().len();
+                merge(agg.kind, acc, &g.rows, &batch.columns()[at..at + k])?;
+                at += k;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_states(&self, g: Groups<'_>, accs: Vec<Acc>) -> Result<RecordBatch, OperatorError> {
+        let n = g.len();
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(g.into_ids())];
+        for (agg, mut acc) in self.aggs.iter().zip(accs) {
+            acc.resize(n, agg.kind);
+            let seen = || NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
+            match agg.kind {
+                Kind::Count | Kind::CountRows => cols.push(Arc::new(Int64Array::from_iter_values(
+                    acc.n.iter().map(|&c| c as i64),
+                ))),
+                Kind::Sum | Kind::Min | Kind::Max => {
+                    let nulls = seen();
+                    cols.push(Arc::new(Float64Array::new(acc.a.into(), Some(nulls))))
+                }
+                // like DataFusion's: both columns null for an asset without values
+                Kind::Avg => {
+                    let nulls = seen();
+                    cols.push(Arc::new(UInt64Array::new(
+                        acc.n.into(),
+                        Some(nulls.clone()),
+                    )));
+                    cols.push(Arc::new(Float64Array::new(acc.a.into(), Some(nulls))));
+                }
+                Kind::Var { .. } => {
+                    cols.push(Arc::new(UInt64Array::from(acc.n)));
+                    cols.push(Arc::new(Float64Array::from(acc.a)));
+                    cols.push(Arc::new(Float64Array::from(acc.b)));
+                }
+            }
+        }
+        Ok(RecordBatch::try_new(self.states.clone(), cols)?)
+    }
+
+    /// The aggregate's output: asset id and each aggregate's final value.
+    fn evaluate(&self, g: Groups<'_>, accs: Vec<Acc>) -> Result<RecordBatch, OperatorError> {
+        let n = g.len();
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(g.into_ids())];
+        for (agg, mut acc) in self.aggs.iter().zip(accs) {
+            acc.resize(n, agg.kind);
+            let col: ArrayRef = match agg.kind {
+                Kind::Count | Kind::CountRows => Arc::new(Int64Array::from_iter_values(
+                    acc.n.iter().map(|&c| c as i64),
+                )),
+                Kind::Sum | Kind::Min | Kind::Max => {
+                    let nulls = NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
+                    Arc::new(Float64Array::new(acc.a.into(), Some(nulls)))
+                }
+                Kind::Avg => Arc::new(Float64Array::from_iter(
+                    acc.n
+                        .iter()
+                        .zip(&acc.a)
+                        .map(|(&c, &s)| (c > 0).then(|| s / c as f64)),
+                )),
+                Kind::Var { pop, sqrt } => Arc::new(Float64Array::from_iter(
+                    acc.n.iter().zip(&acc.b).map(|(&c, &m2)| {
+                        let d = if pop { c } else { c.saturating_sub(1) };
+                        (d > 0).then(|| {
+                            let v = m2 / d as f64;
+                            if sqrt {
+                                v.sqrt()
+                            } else {
+                                v
+                            }
+                        })
+                    }),
+                )),
+            };
+            cols.push(col);
+        }
+        Ok(RecordBatch::try_new(self.agg_out.clone(), cols)?)
+    }
+}
+
+impl Acc {
+    fn resize(&mut self, n: usize, kind: Kind) {
+        let start = match kind {
+            Kind::Min => f64::MAX,
+            Kind::Max => f64::MIN,
+            _ => 0.0,
+        };
+        self.n.resize(n, 0);
+        self.a.resize(n, start);
+        if matches!(kind, Kind::Var { .. }) {
+            self.b.resize(n, 0.0);
+        }
+    }
+}
+
+/// Asset ids interned to dense group indices, and the group of each row of the last batch.
+#[derive(Default)]
+struct Groups<'a> {
+    index: HashMap<&'a str, u32, foldhash::fast::FixedState>,
+    ids: Vec<&'a str>,
+    rows: Vec<u32>,
+}
+
+impl<'a> Groups<'a> {
+    fn intern(&mut self, ids: &'a StringArray) {
+        self.rows.clear();
+        self.rows.reserve(ids.len());
+        for id in ids.iter() {
+            // asset ids are never null in readings or states; a null groups as ""
+            let id = id.unwrap_or("");
+            let next = self.ids.len() as u32;
+            let g = *self.index.entry(id).or_insert_with(|| next);
+            if g == next {
+                self.ids.push(id);
+            }
+            self.rows.push(g);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn into_ids(self) -> StringArray {
+        StringArray::from_iter_values(self.ids)
+    }
+}
+
+fn string_column(batch: &RecordBatch, i: usize) -> Result<&StringArray, OperatorError> {
+    batch
+        .columns()
+        .get(i)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| OperatorError::FeatureSql(format!("column {i} is not a Utf8 asset id")))
+}
+
+fn f64_column(col: &ArrayRef) -> Result<&Float64Array, OperatorError> {
+    col.as_primitive_opt::<Float64Type>()
+        .ok_or_else(|| OperatorError::FeatureSql("aggregate input is not Float64".into()))
+}
+
+/// Welford's update of (count, mean, M2) by one value (DataFusion's formula).
+#[inline]
+fn welford(n: u64, mean: f64, m2: f64, v: f64) -> (u64, f64, f64) {
+    let n1 = n + 1;
+    let d1 = v - mean;
+    let mean1 = d1 / n1 as f64 + mean;
+    (n1, mean1, m2 + d1 * (v - mean1))
+}
+
+/// Pairwise merge of two (count, mean, M2) states (DataFusion's formula).
+#[inline]
+fn pairwise(n: u64, mean: f64, m2: f64, n2: u64, mean2: f64, m22: f64) -> (u64, f64, f64) {
+    let c = n + n2;
+    let mean1 = mean * n as f64 / c as f64 + mean2 * n2 as f64 / c as f64;
+    let d = mean - mean2;
+    (c, mean1, m2 + m22 + d * d * n as f64 * n2 as f64 / c as f64)
+}
+
+/// Updates one aggregate's accumulators with a batch's values (`rows[i]` is row i's group).
+fn update(
+    kind: Kind,
+    acc: &mut Acc,
+    rows: &[u32],
+    col: Option<&ArrayRef>,
+) -> Result<(), OperatorError> {
+    let Some(col) = col else {
+        for &g in rows {
+            acc.n[g as usize] += 1;
+        }
+        return Ok(());
+    };
+    if kind == Kind::Count {
+        for (i, &g) in rows.iter().enumerate() {
+            acc.n[g as usize] += u64::from(col.is_valid(i));
+        }
+        return Ok(());
+    }
+    let values = f64_column(col)?;
+    match kind {
+        Kind::Sum | Kind::Avg => each_valid(rows, values, |g, v| {
+            acc.n[g] += 1;
+            acc.a[g] += v;
+        }),
+        // DataFusion's comparisons: a NaN on either side replaces the current value
+        Kind::Min => each_valid(rows, values, |g, v| {
+            acc.n[g] += 1;
+            if !(v >= acc.a[g]) {
+                acc.a[g] = v;
+            }
+        }),
+        Kind::Max => each_valid(rows, values, |g, v| {
+            acc.n[g] += 1;
+            if !(v <= acc.a[g]) {
+                acc.a[g] = v;
+            }
+        }),
+        Kind::Var { .. } => each_valid(rows, values, |g, v| {
+            (acc.n[g], acc.a[g], acc.b[g]) = welford(acc.n[g], acc.a[g], acc.b[g], v);
+        }),
+        Kind::Count | Kind::CountRows => {}
+    }
+    Ok(())
+}
+
+/// Calls `f(group, value)` for every non-null value, in row order.
+#[inline]
+fn each_valid(rows: &[u32], values: &Float64Array, mut f: impl FnMut(usize, f64)) {
+    match values.nulls() {
+        None => {
+            for (&g, &v) in rows.iter().zip(values.values()) {
+                f(g as usize, v)
+            }
+        }
+        Some(nulls) => {
+            for (i, (&g, &v)) in rows.iter().zip(values.values()).enumerate() {
+                if nulls.is_valid(i) {
+                    f(g as usize, v)
+                }
+            }
+        }
+    }
+}
+
+/// Merges one aggregate's partial state columns into its accumulators.
+fn merge(kind: Kind, acc: &mut Acc, rows: &[u32], cols: &[ArrayRef]) -> Result<(), OperatorError> {
+    let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
+    match kind {
+        Kind::Count | Kind::CountRows => {
+            let c = cols[0].as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
+            for (i, &g) in rows.iter().enumerate() {
+                if c.is_valid(i) {
+                    acc.n[g as usize] += c.value(i).max(0) as u64;
+                }
+            }
+        }
+        Kind::Sum | Kind::Min | Kind::Max => {
+            let s = f64_column(&cols[0])?;
+            for (i, &g) in rows.iter().enumerate() {
+                if s.is_valid(i) {
+                    let (g, v) = (g as usize, s.value(i));
+                    acc.n[g] += 1;
+                    let cur = acc.a[g];
+                    match kind {
+                        Kind::Sum => acc.a[g] = cur + v,
+                        Kind::Min if !(v >= cur) => acc.a[g] = v,
+                        Kind::Max if !(v <= cur) => acc.a[g] = v,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Kind::Avg => {
+            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+            let s = f64_column(&cols[1])?;
+            for (i, &g) in rows.iter().enumerate() {
+                let g = g as usize;
+                if c.is_valid(i) {
+                    acc.n[g] += c.value(i);
+                }
+                if s.is_valid(i) {
+                    acc.a[g] += s.value(i);
+                }
+            }
+        }
+        Kind::Var { .. } => {
+            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+            let (mean, m2) = (f64_column(&cols[1])?, f64_column(&cols[2])?);
+            for (i, &g) in rows.iter().enumerate() {
+                if !c.is_valid(i) || c.value(i) == 0 {
+                    continue;
+                }
+                let g = g as usize;
+                (acc.n[g], acc.a[g], acc.b[g]) = pairwise(
+                    acc.n[g],
+                    acc.a[g],
+                    acc.b[g],
+                    c.value(i),
+                    mean.value(i),
+                    m2.value(i),
+                );
+            }
+        }
+    }
+    Ok(())
+}
