@@ -22,6 +22,7 @@ fn the_kafka_bench_runs_every_phase_over_every_record() {
         broker_pid: None,
         progress: false,
         latency_seconds: 4,
+        native: true,
     };
     let dir = std::env::temp_dir().join(unique("vigil-bench-test"));
     let r = rt.block_on(bench_kafka(&o, &dir)).expect("bench");

@@ -55,6 +55,8 @@ pub struct KafkaBenchOptions {
     pub progress: bool,
     /// Seconds sampled per fixed-load latency level (0: no latency levels).
     pub latency_seconds: u64,
+    /// Plain aggregates run natively (`[features] native`; false: on DataFusion).
+    pub native: bool,
 }
 
 /// One measured phase.
@@ -401,7 +403,7 @@ pub async fn bench_kafka(
 ) -> Result<KafkaBenchReport, PipelineError> {
     let topic = format!("vigil-bench-{}", crate::engine::now_ms());
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
-    let cfg = bench_job(
+    let mut cfg = bench_job(
         dir,
         &topic,
         &o.brokers,
@@ -410,6 +412,7 @@ pub async fn bench_kafka(
         "2s",
         "exactly-once",
     )?;
+    cfg.native_aggregation = o.native;
 
     let load = load(o, &topic)?;
     let raw_phase = {

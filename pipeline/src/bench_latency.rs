@@ -99,7 +99,7 @@ pub async fn max_rate(
         let spike = spikes(a, assets, ts / WINDOW_MS);
         (asset_id(a), reading(a, ts, i as u64, spike))
     })?;
-    let cfg = bench_job(
+    let mut cfg = bench_job(
         dir,
         &topic,
         &o.brokers,
@@ -108,6 +108,7 @@ pub async fn max_rate(
         "0s",
         DELIVERIES[0],
     )?;
+    cfg.native_aggregation = o.native;
     let (phase, _) = catch_up(o, cfg, n as u64, "vigil max").await?;
     Ok(phase)
 }
@@ -171,7 +172,8 @@ pub async fn latency_level(
         now_ms()
     );
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
-    let cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", delivery)?;
+    let mut cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", delivery)?;
+    cfg.native_aggregation = o.native;
     let opts = RunOptions::new();
     let (stop_job, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg, None, opts));

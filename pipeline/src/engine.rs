@@ -200,7 +200,10 @@ impl Engine {
         stats: Arc<JobStats>,
     ) -> Result<Self, PipelineError> {
         let decoder = BatchDecoder::new(cfg.mapping.clone())?;
-        let features = FeatureQuery::plan(&cfg.feature_sql, decoder.schema()).await?;
+        let mut features = FeatureQuery::plan(&cfg.feature_sql, decoder.schema()).await?;
+        if !cfg.native_aggregation {
+            features = features.without_native();
+        }
         if let Some(m) = &model {
             m.check_matches(features.feature_names(), features.fingerprint())?;
         }

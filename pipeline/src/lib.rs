@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod backtest_nab;
 pub mod backtest_rul;
 pub mod bench;
+pub mod bench_close;
 pub mod bench_decode;
 pub mod bench_kafka;
 pub mod bench_latency;

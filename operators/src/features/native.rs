@@ -257,8 +257,7 @@ impl Native {
 
     /// Readings -> partial states, one row per asset (first-seen order).
     pub(super) fn partial(&self, raw: &[RecordBatch]) -> Result<RecordBatch, OperatorError> {
-        let mut g = Groups::default();
-        let mut accs = self.accs();
+        let (mut g, mut accs) = self.scratch(&[], raw);
         self.update(&mut g, &mut accs, raw)?;
         self.emit_states(g, accs)
     }
@@ -270,8 +269,7 @@ impl Native {
         states: &[RecordBatch],
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
-        let mut g = Groups::default();
-        let mut accs = self.accs();
+        let (mut g, mut accs) = self.scratch(states, raw);
         self.merge(&mut g, &mut accs, states)?;
         self.update(&mut g, &mut accs, raw)?;
         self.emit_states(g, accs)
@@ -284,8 +282,7 @@ impl Native {
         states: &[RecordBatch],
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
-        let mut g = Groups::default();
-        let mut accs = self.accs();
+        let (mut g, mut accs) = self.scratch(states, raw);
         self.merge(&mut g, &mut accs, states)?;
         self.update(&mut g, &mut accs, raw)?;
         let out = self.evaluate(g, accs)?;
@@ -299,8 +296,29 @@ impl Native {
         }
     }
 
-    fn accs(&self) -> Vec<Acc> {
-        self.aggs.iter().map(|_| Acc::default()).collect()
+    /// Empty groups and accumulators with room for as many groups as `states` and `raw` have
+    /// rows (at most), so nothing is reallocated and copied while groups are found.
+    fn scratch<'a>(&self, states: &[RecordBatch], raw: &[RecordBatch]) -> (Groups<'a>, Vec<Acc>) {
+        let rows: usize = states.iter().chain(raw).map(RecordBatch::num_rows).sum();
+        let accs = self
+            .aggs
+            .iter()
+            .map(|a| Acc {
+                n: Vec::with_capacity(rows),
+                a: Vec::with_capacity(rows),
+                b: Vec::with_capacity(if matches!(a.kind, Kind::Var { .. }) {
+                    rows
+                } else {
+                    0
+                }),
+            })
+            .collect();
+        let g = Groups {
+            index: HashMap::with_capacity_and_hasher(rows, Default::default()),
+            ids: Vec::with_capacity(rows),
+            rows: Vec::new(),
+        };
+        (g, accs)
     }
 
     /// Updates the accumulators with readings.

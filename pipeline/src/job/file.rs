@@ -368,6 +368,10 @@ pub struct ConditionsSection {
 pub struct FeaturesSection {
     /// Path of the feature SQL, relative to the job file.
     pub sql_file: String,
+    /// Run plain aggregates of measurements by asset natively (default) instead of on
+    /// DataFusion's hash aggregation; the output is the same to the last few bits.
+    #[serde(default)]
+    pub native: Option<bool>,
 }
 
 /// `[model]`
@@ -511,7 +515,7 @@ pub(super) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "dedup",
         ],
     ),
-    ("features", &["sql_file"]),
+    ("features", &["sql_file", "native"]),
     ("model", &["artifact", "registry_topic", "name"]),
     (
         "alerts",

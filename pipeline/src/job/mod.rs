@@ -128,6 +128,8 @@ pub struct JobConfig {
     pub feature_sql_path: PathBuf,
     /// The feature SQL text.
     pub feature_sql: String,
+    /// `[features] native`: plain aggregates by asset run natively (default true).
+    pub native_aggregation: bool,
     /// Model artifact (absolute).
     pub model_path: PathBuf,
     /// Registry topic the job follows, if any.

@@ -817,6 +817,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<JobConfig, Vec<String>
             lifecycle,
             feature_sql_path,
             feature_sql,
+            native_aggregation: file.features.native.unwrap_or(true),
             model_path: resolve(&file.model.artifact),
             registry_topic: file.model.registry_topic.clone(),
             model_name: file
