@@ -157,3 +157,22 @@ async fn pass(
         alerts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both aggregation paths raise the same alerts from the same windows through the whole
+    /// engine (the baselines see the same features), and some do fire once the EWMA baselines
+    /// are past their 3-window warm-up.
+    #[tokio::test]
+    async fn both_paths_close_the_same_windows_into_the_same_alerts() {
+        let rows = bench_close(400, 2, 6).await.expect("bench close");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].aggregation, "native");
+        assert_eq!(rows[1].aggregation, "datafusion");
+        assert!(rows[0].alerts > 0, "{rows:?}");
+        assert_eq!(rows[0].alerts, rows[1].alerts, "{rows:?}");
+        assert!(rows.iter().all(|r| r.close_ms > 0.0 && r.features_ms > 0.0));
+    }
+}
