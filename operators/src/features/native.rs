@@ -55,30 +55,19 @@ enum Kind {
 
 impl Kind {
     fn of(name: &str) -> Option<Kind> {
-        Some(match name {
-            "count" => Kind::Count,
-            "sum" => Kind::Sum,
-            "avg" => Kind::Avg,
-            "min" => Kind::Min,
-            "max" => Kind::Max,
-            "var" => Kind::Var {
-                pop: false,
-                sqrt: false,
-            },
-            "var_pop" => Kind::Var {
-                pop: true,
-                sqrt: false,
-            },
-            "stddev" => Kind::Var {
-                pop: false,
-                sqrt: true,
-            },
-            "stddev_pop" => Kind::Var {
-                pop: true,
-                sqrt: true,
-            },
-            _ => return None,
-        })
+        let var = |pop, sqrt| Some(Kind::Var { pop, sqrt });
+        match name {
+            "count" => Some(Kind::Count),
+            "sum" => Some(Kind::Sum),
+            "avg" => Some(Kind::Avg),
+            "min" => Some(Kind::Min),
+            "max" => Some(Kind::Max),
+            "var" => var(false, false),
+            "var_pop" => var(true, false),
+            "stddev" => var(false, true),
+            "stddev_pop" => var(true, true),
+            _ => None,
+        }
     }
 
     /// DataFusion's partial state columns of this aggregate.

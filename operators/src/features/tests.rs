@@ -41,18 +41,8 @@ fn readings_schema() -> SchemaRef {
 }
 
 fn batch(rows: &[(&str, i64, f64)]) -> RecordBatch {
-    RecordBatch::try_new(
-        readings_schema(),
-        vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(
-                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1))
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
-        ],
-    )
-    .unwrap()
+    let rows: Vec<(&str, i64, Option<f64>)> = rows.iter().map(|r| (r.0, r.1, Some(r.2))).collect();
+    batch_opt(&rows)
 }
 
 const SQL: &str = "SELECT asset_id, avg(vibration) AS vib_mean, max(vibration) - min(vibration) AS vib_p2p, count(*) AS n \
@@ -173,14 +163,7 @@ fn two_phase_equals_one_phase_for_any_pane_split() {
                     )
                 })
                 .collect();
-            let mut panes = Vec::new();
-            let mut rest = rows.as_slice();
-            for c in cuts {
-                let n = c.min(rest.len());
-                panes.push(vec![batch(&rest[..n])]);
-                rest = &rest[n..];
-            }
-            panes.push(vec![batch(rest)]);
+            let panes = cut_panes(&rows, &cuts, batch);
             let w = window(0, 100, panes);
             let mut cache = HashMap::new();
             q.reset_sliding();
@@ -222,14 +205,8 @@ fn sorted(b: &RecordBatch) -> Vec<String> {
 fn sliding_pane_merge_equals_one_phase_for_every_window() {
     let sql = "SELECT asset_id, avg(vibration) AS m, stddev_samp(vibration) AS s, max(vibration) AS hi, count(*) AS n \
                FROM readings GROUP BY asset_id";
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     // the panes run natively here, checked against DataFusion's whole plan
-    assert!(rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap()
-        .is_native());
+    assert!(planned(sql).is_native());
     sliding_matches_whole(sql, 100, false);
 }
 
@@ -238,13 +215,7 @@ fn sliding_pane_merge_equals_one_phase_for_every_window() {
 #[test]
 fn median_through_hopping_panes_equals_one_pass() {
     let sql = "SELECT asset_id, median(vibration) AS med, max(vibration) AS hi FROM readings GROUP BY asset_id";
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    assert!(rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap()
-        .is_two_phase());
+    assert!(planned(sql).is_two_phase());
     sliding_matches_whole(sql, 40, false);
 }
 
@@ -432,6 +403,33 @@ fn sliding_matches_whole(sql: &str, cases: u32, nan: bool) {
         .unwrap();
 }
 
+/// `sql` planned against the test readings schema, on a runtime of its own.
+fn planned(sql: &str) -> FeatureQuery {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+}
+
+/// `rows` cut into one-batch panes of `cuts[i]` rows each (as many as are left), the rest in a
+/// last pane.
+fn cut_panes<T>(
+    rows: &[T],
+    cuts: &[usize],
+    make: impl Fn(&[T]) -> RecordBatch,
+) -> Vec<Vec<RecordBatch>> {
+    let mut panes = Vec::new();
+    let mut rest = rows;
+    for c in cuts {
+        let n = (*c).min(rest.len());
+        panes.push(vec![make(&rest[..n])]);
+        rest = &rest[n..];
+    }
+    panes.push(vec![make(rest)]);
+    panes
+}
+
 /// Readings of `vibration` with nulls.
 fn batch_opt(rows: &[(&str, i64, Option<f64>)]) -> RecordBatch {
     RecordBatch::try_new(
@@ -525,14 +523,7 @@ fn native_phases_equal_datafusions_and_share_its_states() {
                     (["a", "b", "c", "d", "e"][*a as usize], i as i64, v)
                 })
                 .collect();
-            let mut panes = Vec::new();
-            let mut rest = rows.as_slice();
-            for c in cuts {
-                let n = c.min(rest.len());
-                panes.push(vec![batch_opt(&rest[..n])]);
-                rest = &rest[n..];
-            }
-            panes.push(vec![batch_opt(rest)]);
+            let panes = cut_panes(&rows, &cuts, batch_opt);
             // whole windows, pane states computed at the close
             let w = window(0, 1000, panes.clone());
             for q in [&nat, &df] {
