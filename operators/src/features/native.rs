@@ -15,6 +15,7 @@
 //! call into dense group indices (first-seen order, like DataFusion's), and each aggregate
 //! then updates flat per-group arrays.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -543,13 +544,13 @@ fn update(
         // DataFusion's comparisons: a NaN on either side replaces the current value
         Kind::Min => each_valid(rows, values, |g, v| {
             acc.n[g] += 1;
-            if !(v >= acc.a[g]) {
+            if takes_min(v, acc.a[g]) {
                 acc.a[g] = v;
             }
         }),
         Kind::Max => each_valid(rows, values, |g, v| {
             acc.n[g] += 1;
-            if !(v <= acc.a[g]) {
+            if takes_max(v, acc.a[g]) {
                 acc.a[g] = v;
             }
         }),
@@ -559,6 +560,18 @@ fn update(
         Kind::Count | Kind::CountRows => {}
     }
     Ok(())
+}
+
+/// DataFusion's `min` rule: `new` replaces `cur` when smaller, or when either is NaN.
+#[inline]
+fn takes_min(new: f64, cur: f64) -> bool {
+    matches!(new.partial_cmp(&cur), Some(Ordering::Less) | None)
+}
+
+/// DataFusion's `max` rule: `new` replaces `cur` when greater, or when either is NaN.
+#[inline]
+fn takes_max(new: f64, cur: f64) -> bool {
+    matches!(new.partial_cmp(&cur), Some(Ordering::Greater) | None)
 }
 
 /// Calls `f(group, value)` for every non-null value, in row order.
@@ -601,8 +614,8 @@ fn merge(kind: Kind, acc: &mut Acc, rows: &[u32], cols: &[ArrayRef]) -> Result<(
                     let cur = acc.a[g];
                     match kind {
                         Kind::Sum => acc.a[g] = cur + v,
-                        Kind::Min if !(v >= cur) => acc.a[g] = v,
-                        Kind::Max if !(v <= cur) => acc.a[g] = v,
+                        Kind::Min if takes_min(v, cur) => acc.a[g] = v,
+                        Kind::Max if takes_max(v, cur) => acc.a[g] = v,
                         _ => {}
                     }
                 }
