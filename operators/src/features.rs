@@ -257,22 +257,17 @@ impl FeatureQuery {
             [p] => p.partial.is_empty(),
             _ => false,
         };
-        let out = match (&self.split, &self.whole) {
+        let out = match (&self.split, &self.whole, &self.native) {
             // A window of one pane that has no partial states yet (every tumbling window): run
             // the whole plan over its readings; nothing needs to be kept for later windows.
-            (Some(_), _) if one_raw_pane && self.native.is_some() => {
+            (Some(_), _, Some(n)) if one_raw_pane => {
                 let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
-                match &self.native {
-                    Some(n) => n.finish(&self.ctx, &[], &raw).await?,
-                    None => unreachable!("checked by the guard"),
-                }
+                n.finish(&self.ctx, &[], &raw).await?
             }
-            (Some(_), Some(whole)) if one_raw_pane => {
-                let plan = with_leaf(whole, window.raw_batches().cloned().collect())?;
-                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
-                concat_batches(&whole.schema(), &parts)?
+            (Some(_), Some(whole), None) if one_raw_pane => {
+                execute(&self.ctx, whole, window.raw_batches().cloned().collect()).await?
             }
-            (Some(split), _) => {
+            (Some(split), _, _) => {
                 let mut per_pane: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
                 for pane in &window.panes {
                     let mut states: Vec<RecordBatch> = pane.partial.clone();
@@ -302,15 +297,10 @@ impl FeatureQuery {
                 };
                 match &self.native {
                     Some(n) => n.finish(&self.ctx, &states, &[]).await?,
-                    None => {
-                        let plan = with_leaf(&split.finish, states)?;
-                        let parts =
-                            datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
-                        concat_batches(&split.finish.schema(), &parts)?
-                    }
+                    None => execute(&self.ctx, &split.finish, states).await?,
                 }
             }
-            (None, _) => {
+            (None, _, _) => {
                 if window.panes.iter().any(|p| !p.partial.is_empty()) {
                     return Err(OperatorError::FeatureSql(
                         "partial states given to a single-phase query".into(),
@@ -336,11 +326,7 @@ impl FeatureQuery {
         }
         let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
         let out = match &self.whole {
-            Some(whole) => {
-                let plan = with_leaf(whole, raw)?;
-                let parts = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
-                concat_batches(&whole.schema(), &parts)?
-            }
+            Some(whole) => execute(&self.ctx, whole, raw).await?,
             None => self.run_whole(raw).await?,
         };
         self.shape_output(out, &window.bounds)
@@ -466,7 +452,7 @@ impl FeatureQuery {
         raw: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, OperatorError> {
         if let Some(n) = &self.native {
-            return Ok(vec![n.partial(&raw)?]);
+            return Ok(vec![n.reduce(&[], &raw)?]);
         }
         let plan = with_leaf(partial, raw)?;
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
@@ -643,6 +629,17 @@ fn state_identity(states: &[RecordBatch]) -> usize {
         .and_then(|b| b.columns().first().map(|c| c.to_data()))
         .and_then(|d| d.buffers().first().map(|b| b.as_ptr() as usize))
         .unwrap_or(0)
+}
+
+/// Runs `plan` with its in-memory leaf reading `batches`; its output as one batch.
+async fn execute(
+    ctx: &SessionContext,
+    plan: &Arc<dyn ExecutionPlan>,
+    batches: Vec<RecordBatch>,
+) -> Result<RecordBatch, OperatorError> {
+    let parts =
+        datafusion::physical_plan::collect(with_leaf(plan, batches)?, ctx.task_ctx()).await?;
+    Ok(concat_batches(&plan.schema(), &parts)?)
 }
 
 /// A copy of `plan` whose (single) in-memory leaf reads `batches` instead.

@@ -23,7 +23,6 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
 };
@@ -245,15 +244,8 @@ impl Native {
         }))
     }
 
-    /// Readings -> partial states, one row per asset (first-seen order).
-    pub(super) fn partial(&self, raw: &[RecordBatch]) -> Result<RecordBatch, OperatorError> {
-        let (mut g, mut accs) = self.scratch(&[], raw);
-        self.update(&mut g, &mut accs, raw)?;
-        self.emit_states(g, accs)
-    }
-
-    /// Merges state sets into one (one row per asset); `raw`, when given, is updated into the
-    /// merged states after them.
+    /// Merges state sets and then readings into one state set, one row per asset (first-seen
+    /// order): the partial phase with no states, the reduce phase with no readings.
     pub(super) fn reduce(
         &self,
         states: &[RecordBatch],
@@ -278,11 +270,7 @@ impl Native {
         let out = self.evaluate(g, accs)?;
         match &self.post {
             None => Ok(out),
-            Some(post) => {
-                let plan = super::with_leaf(post, vec![out])?;
-                let parts = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
-                Ok(concat_batches(&post.schema(), &parts)?)
-            }
+            Some(post) => super::execute(ctx, post, vec![out]).await,
         }
     }
 
