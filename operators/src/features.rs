@@ -237,6 +237,12 @@ impl FeatureQuery {
         self.native.is_some()
     }
 
+    /// How many native folds and closes reused the index of the state batch they merged first
+    /// (the pane's previous fold) instead of hashing its asset ids again.
+    pub fn native_index_reuses(&self) -> u64 {
+        self.native.as_ref().map_or(0, native::Native::adoptions)
+    }
+
     /// The same query with its phases on DataFusion even where they could run natively (for
     /// side-by-side benchmarks and equivalence tests).
     pub fn without_native(mut self) -> Self {
@@ -260,9 +266,12 @@ impl FeatureQuery {
         let out = match (&self.split, &self.whole, &self.native) {
             // A window of one pane that has no partial states yet (every tumbling window): run
             // the whole plan over its readings; nothing needs to be kept for later windows.
-            (Some(_), _, Some(n)) if one_raw_pane => {
-                let raw: Vec<RecordBatch> = window.raw_batches().cloned().collect();
-                n.finish(&self.ctx, &[], &raw).await?
+            // Natively, a window of one pane that no later window reuses (every tumbling
+            // window) finishes from its folded states and its readings in one pass: the
+            // states' index is reused, and only the readings are hashed.
+            (Some(_), _, Some(n)) if window.panes.len() == 1 && !window.panes_reused => {
+                let pane = &window.panes[0];
+                n.finish(&self.ctx, &pane.partial, &pane.raw).await?
             }
             (Some(_), Some(whole), None) if one_raw_pane => {
                 execute(&self.ctx, whole, window.raw_batches().cloned().collect()).await?

@@ -64,9 +64,32 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 pub struct BaselineBank {
     uses: Vec<(BaselineUse, usize)>,
     mode: BaselineMode,
-    /// Per asset, one state per baseline (in `uses` order); foldhash, since every asset of
-    /// every closing window is looked up.
-    pub(crate) states: HashMap<String, Vec<BaselineState>, foldhash::fast::RandomState>,
+    /// The slot of each asset's states in `slots`; foldhash, since every asset of every
+    /// closing window is looked up.
+    index: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// `uses.len()` states per slot (in `uses` order), slot after slot: one flat array, so a
+    /// close finds an asset's states with one hash probe and no pointer to follow.
+    slots: Vec<BaselineState>,
+    /// Slots of forgotten assets, taken again first.
+    free: Vec<u32>,
+}
+
+/// The per-asset states of a [`BaselineBank`] as its snapshots write them: a JSON object of
+/// asset id -> the asset's states, keys in sorted order (equal state, equal bytes).
+pub struct BankStates<'a>(&'a BaselineBank);
+
+impl Serialize for BankStates<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let bank = self.0;
+        let mut entries: Vec<(&String, u32)> = bank.index.iter().map(|(a, i)| (a, *i)).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut m = s.serialize_map(Some(entries.len()))?;
+        for (asset, slot) in entries {
+            m.serialize_entry(asset, bank.states_of(slot))?;
+        }
+        m.end()
+    }
 }
 
 impl BaselineBank {
@@ -75,8 +98,70 @@ impl BaselineBank {
         BaselineBank {
             uses,
             mode,
-            states: HashMap::default(),
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
         }
+    }
+
+    /// Assets with baseline state.
+    pub fn assets(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The per-asset states, for a snapshot.
+    pub fn states(&self) -> BankStates<'_> {
+        BankStates(self)
+    }
+
+    /// Replaces the per-asset states (a restored snapshot). States of a job with fewer
+    /// baselines get fresh states for the new ones; extra ones are dropped.
+    pub fn set_states<H>(&mut self, states: HashMap<String, Vec<BaselineState>, H>) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+        if self.uses.is_empty() {
+            return;
+        }
+        for (asset, mut st) in states {
+            st.truncate(self.uses.len());
+            for (u, _) in &self.uses[st.len()..] {
+                st.push(u.spec.new_state());
+            }
+            self.index
+                .insert(asset, (self.slots.len() / self.uses.len()) as u32);
+            self.slots.extend(st);
+        }
+    }
+
+    fn states_of(&self, slot: u32) -> &[BaselineState] {
+        let k = self.uses.len();
+        let at = slot as usize * k;
+        self.slots.get(at..at + k).unwrap_or_default()
+    }
+
+    /// The slot of `asset`'s states, made (fresh states) when it has none.
+    fn slot_of(&mut self, asset: &str) -> u32 {
+        if let Some(&s) = self.index.get(asset) {
+            return s;
+        }
+        let k = self.uses.len();
+        let fresh = self.uses.iter().map(|(u, _)| u.spec.new_state());
+        let slot = match self.free.pop() {
+            Some(s) => {
+                let at = s as usize * k;
+                for (st, new) in self.slots[at..at + k].iter_mut().zip(fresh) {
+                    *st = new;
+                }
+                s
+            }
+            None => {
+                self.slots.extend(fresh);
+                (self.slots.len() / k - 1) as u32
+            }
+        };
+        self.index.insert(asset.to_string(), slot);
+        slot
     }
 
     /// True without baselines.
@@ -95,21 +180,13 @@ impl BaselineBank {
         // per asset and window this runs for every asset of the window (the close's latency):
         // nothing is allocated for an asset whose baselines stay under their limits
         let mut scored: Vec<(f64, usize, f64, f64, f64)> = Vec::with_capacity(self.uses.len());
-        for i in 0..m.len() {
-            let asset = &m.assets[i];
-            if !self.states.contains_key(asset.as_str()) {
-                self.states.insert(asset.clone(), Vec::new());
-            }
-            let Some(states) = self.states.get_mut(asset.as_str()) else {
-                continue;
-            };
-            // a restored state from a job with fewer baselines: start the new ones fresh
-            if states.len() != self.uses.len() {
-                states.truncate(self.uses.len());
-                for (u, _) in &self.uses[states.len()..] {
-                    states.push(u.spec.new_state());
-                }
-            }
+        // every asset's slot first: independent probes, which the CPU overlaps
+        let slots: Vec<u32> = (0..m.len()).map(|i| self.slot_of(m.asset(i))).collect();
+        let k = self.uses.len();
+        for (i, slot) in slots.into_iter().enumerate() {
+            let asset = m.asset(i);
+            let at = slot as usize * k;
+            let states = &mut self.slots[at..at + k];
             // (score, baseline, value, reference mean, reference sd)
             scored.clear();
             for (k, ((u, j), state)) in self.uses.iter().zip(states.iter_mut()).enumerate() {
@@ -155,7 +232,7 @@ impl BaselineBank {
                     schema_version: vigil_schemas::alert::ALERT_SCHEMA_VERSION,
                     alert_id: Alert::make_id(asset, m.window_start[i], AlertKind::Anomaly, &detail),
                     kind: AlertKind::Anomaly,
-                    asset_id: asset.clone(),
+                    asset_id: asset.to_string(),
                     window_start: m.window_start[i],
                     window_end: m.window_end[i],
                     score,
@@ -206,7 +283,9 @@ impl BaselineBank {
 
     /// Drops an asset's state (eviction).
     pub fn forget(&mut self, asset: &str) {
-        self.states.remove(asset);
+        if let Some(slot) = self.index.remove(asset) {
+            self.free.push(slot);
+        }
     }
 }
 
@@ -328,6 +407,7 @@ mod tests {
     use super::*;
     use ndarray::Array2;
     use vigil_models::baselines::Method;
+    use vigil_operators::arrow::array::StringArray;
 
     fn ewma(feature: &str, assets: Option<&str>) -> BaselineUse {
         BaselineUse {
@@ -346,7 +426,7 @@ mod tests {
     /// One window per call: asset `a` with features (x, y).
     fn window(k: i64, asset: &str, x: f64, y: f64) -> FeatureMatrix {
         FeatureMatrix {
-            assets: vec![asset.into()],
+            assets: StringArray::from(vec![asset]),
             window_start: vec![k * 10],
             window_end: vec![k * 10 + 10],
             values: Array2::from_shape_vec((1, 2), vec![x, y]).unwrap_or_default(),
@@ -382,6 +462,40 @@ mod tests {
         assert_eq!(open.top_features[0].feature, "x", "x drove it");
         let shares: f64 = open.top_features.iter().map(|c| c.share).sum();
         assert!((shares - 1.0).abs() < 1e-9, "shares sum to 1: {shares}");
+    }
+
+    /// An evicted asset's slot goes to the next new asset with fresh states; a restored state
+    /// of a job with fewer baselines gets fresh ones for the rest; a snapshot lists assets in
+    /// sorted order.
+    #[test]
+    fn forgotten_slots_start_fresh_and_snapshots_are_sorted() {
+        let mut bank = BaselineBank::new(
+            vec![(ewma("x", None), 0), (ewma("y", None), 1)],
+            BaselineMode::Each,
+        );
+        for k in 0..8 {
+            bank.candidates(&window(k, "b", 1.0 + k as f64 * 0.01, 2.0), false);
+        }
+        bank.candidates(&window(8, "a", 1.0, 2.0), false);
+        let text = serde_json::to_string(&bank.states()).unwrap();
+        assert!(text.find("\"a\"") < text.find("\"b\""), "{text}");
+        let json = serde_json::to_value(bank.states()).unwrap();
+        assert_ne!(json["a"], json["b"]);
+        bank.forget("b");
+        bank.candidates(&window(9, "c", 1.0, 2.0), false);
+        assert_eq!(bank.assets(), 2);
+        // "c" took the slot "b" had: fresh states that saw one window, as "a"'s did
+        let json = serde_json::to_value(bank.states()).unwrap();
+        assert_eq!(json["c"], json["a"]);
+        assert!(json.get("b").is_none());
+        let learnt: Vec<BaselineState> = serde_json::from_value(json["a"].clone()).unwrap();
+        let mut restored: HashMap<String, Vec<BaselineState>> = HashMap::new();
+        restored.insert("z".into(), vec![learnt[0].clone()]);
+        bank.set_states(restored);
+        let json = serde_json::to_value(bank.states()).unwrap();
+        let z: Vec<BaselineState> = serde_json::from_value(json["z"].clone()).unwrap();
+        assert_eq!(z, vec![learnt[0].clone(), ewma("y", None).spec.new_state()]);
+        assert_eq!(bank.assets(), 1);
     }
 
     #[test]

@@ -149,9 +149,7 @@ pub async fn run(
         if !age.is_finite() {
             continue;
         }
-        let e = last
-            .entry(m.assets[i].as_str())
-            .or_insert((age, m.window_end[i], i));
+        let e = last.entry(m.asset(i)).or_insert((age, m.window_end[i], i));
         if age > e.0 || (age == e.0 && m.window_end[i] < e.1) {
             *e = (age, m.window_end[i], i);
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ndarray::Array2;
 use tracing::Instrument;
 use vigil_models::ModelArtifact;
-use vigil_operators::arrow::array::{Array, AsArray, RecordBatch};
+use vigil_operators::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use vigil_operators::{
     Advanced, Bounds, EventTimeConfig, EventTimeOperator, FeatureQuery, Problem, QualityEvent,
@@ -46,10 +46,11 @@ pub struct Step {
 }
 
 /// Feature rows with their asset ids and window bounds, as a plain matrix.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FeatureMatrix {
-    /// Asset id of each row.
-    pub assets: Vec<String>,
+    /// Asset id of each row (the feature batch's column itself when there is one batch: no
+    /// id is copied).
+    pub assets: StringArray,
     /// Window start of each row, UTC ms.
     pub window_start: Vec<i64>,
     /// Window end of each row, UTC ms.
@@ -62,8 +63,16 @@ impl FeatureMatrix {
     /// Converts feature batches (as returned by [`FeatureQuery::run`]) into one matrix.
     pub fn from_batches(batches: &[RecordBatch], n_features: usize) -> Self {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let assets = match batches {
+            [b] => b.column(0).as_string::<i32>().clone(),
+            _ => StringArray::from_iter(
+                batches
+                    .iter()
+                    .flat_map(|b| b.column(0).as_string::<i32>().iter()),
+            ),
+        };
         let mut m = FeatureMatrix {
-            assets: Vec::with_capacity(rows),
+            assets,
             window_start: Vec::with_capacity(rows),
             window_end: Vec::with_capacity(rows),
             values: Array2::from_elem((rows, n_features), f64::NAN),
@@ -77,11 +86,8 @@ impl FeatureMatrix {
         let mut r0 = 0;
         for b in batches {
             let n = b.num_rows();
-            let assets = b.column(0).as_string::<i32>();
             let ws = b.column(1).as_primitive::<TimestampMillisecondType>();
             let we = b.column(2).as_primitive::<TimestampMillisecondType>();
-            m.assets
-                .extend(assets.iter().map(|a| a.unwrap_or_default().to_string()));
             m.window_start.extend_from_slice(&ws.values()[..n]);
             m.window_end.extend_from_slice(&we.values()[..n]);
             let cols: Vec<&vigil_operators::arrow::array::Float64Array> = (0..n_features)
@@ -98,6 +104,15 @@ impl FeatureMatrix {
             r0 += n;
         }
         m
+    }
+
+    /// Asset id of row `i` (a null id reads as "").
+    pub fn asset(&self, i: usize) -> &str {
+        if self.assets.is_valid(i) {
+            self.assets.value(i)
+        } else {
+            ""
+        }
     }
 
     /// Number of rows.
@@ -602,7 +617,7 @@ impl Engine {
 
     /// Per-asset state entries: baseline and RUL state, and data-quality sensors.
     pub fn state_entries(&self) -> usize {
-        self.baselines.states.len()
+        self.baselines.assets()
             + self.lifecycle.as_ref().map_or(0, |l| l.states.len())
             + self.rul_ages.len()
             + self.shadow_rul_ages.len()
@@ -624,11 +639,7 @@ impl Engine {
         #[derive(serde::Serialize)]
         struct Keyed<'a> {
             assets: Sorted<'a, i64, foldhash::fast::RandomState>,
-            baselines: Sorted<
-                'a,
-                Vec<vigil_models::baselines::BaselineState>,
-                foldhash::fast::RandomState,
-            >,
+            baselines: crate::alerting::BankStates<'a>,
             firing: Option<&'a std::collections::BTreeMap<String, vigil_schemas::Alert>>,
             lifecycle: Option<Sorted<'a, Lifecycles>>,
             rul_ages: Sorted<'a, f64>,
@@ -639,7 +650,7 @@ impl Engine {
             &mut out,
             &Keyed {
                 assets: Sorted(&self.assets),
-                baselines: Sorted(&self.baselines.states),
+                baselines: self.baselines.states(),
                 firing: self.lifecycle.as_ref().map(|l| &l.firing),
                 lifecycle: self.lifecycle.as_ref().map(|l| Sorted(&l.states)),
                 rul_ages: Sorted(&self.rul_ages),
@@ -812,7 +823,7 @@ impl Engine {
                 return false;
             }
         };
-        self.baselines.states = k.baselines;
+        self.baselines.set_states(k.baselines);
         if let Some(b) = &mut self.lifecycle {
             b.states = k.lifecycle.unwrap_or_default();
             b.firing = k.firing.unwrap_or_default();
@@ -831,7 +842,7 @@ impl Engine {
         let states: HashMap<String, Vec<vigil_models::baselines::BaselineState>> =
             serde_json::from_value(v["baselines"].clone())
                 .map_err(|e| PipelineError::Data(format!("snapshot baselines: {e}")))?;
-        self.baselines.states = states.into_iter().collect();
+        self.baselines.set_states(states);
         // absent in older snapshots (or jobs without a lifecycle): alerts open afresh
         for (book, key) in [
             (&mut self.lifecycle, "lifecycle"),
@@ -1079,7 +1090,12 @@ pub fn score(
     for (i, row) in m.values.rows().into_iter().enumerate() {
         if let Some(r) = rul {
             let age = row[r.age_feature];
-            let last = ages.entry(m.assets[i].clone()).or_insert(f64::NEG_INFINITY);
+            let last = match ages.get_mut(m.asset(i)) {
+                Some(last) => last,
+                None => ages
+                    .entry(m.asset(i).to_string())
+                    .or_insert(f64::NEG_INFINITY),
+            };
             if !(age > *last) {
                 continue;
             }
@@ -1106,9 +1122,9 @@ pub fn score(
             .collect();
         alerts.push(Alert {
             schema_version: vigil_schemas::alert::ALERT_SCHEMA_VERSION,
-            alert_id: Alert::make_id(&m.assets[i], m.window_start[i], kind, &model.version),
+            alert_id: Alert::make_id(m.asset(i), m.window_start[i], kind, &model.version),
             kind,
-            asset_id: m.assets[i].clone(),
+            asset_id: m.asset(i).to_string(),
             window_start: m.window_start[i],
             window_end: m.window_end[i],
             score: s.score,
@@ -1264,7 +1280,7 @@ mod tests {
         let mut r = 0;
         for b in &batches {
             for i in 0..b.num_rows() {
-                assert_eq!(m.assets[r], format!("a{r}"));
+                assert_eq!(m.asset(r), format!("a{r}"));
                 assert_eq!(
                     (m.window_start[r], m.window_end[r]),
                     (r as i64, r as i64 + 500)

@@ -348,7 +348,7 @@ fn new_artifact(
     scores: &[f64],
     detector: Detector,
 ) -> ModelArtifact {
-    let assets: BTreeSet<&str> = rows.iter().map(|i| m.assets[*i].as_str()).collect();
+    let assets: BTreeSet<&str> = rows.iter().map(|i| m.asset(*i)).collect();
     ModelArtifact {
         format_version: ARTIFACT_FORMAT_VERSION,
         name: opts.name.clone(),
@@ -391,7 +391,7 @@ pub fn rul_targets(m: &FeatureMatrix, age_j: usize, cap: f64) -> (Vec<usize>, Ve
     for i in 0..m.len() {
         let a = m.values[(i, age_j)];
         if a.is_finite() {
-            let e = final_age.entry(m.assets[i].as_str()).or_insert(a);
+            let e = final_age.entry(m.asset(i)).or_insert(a);
             *e = e.max(a);
         }
     }
@@ -399,15 +399,13 @@ pub fn rul_targets(m: &FeatureMatrix, age_j: usize, cap: f64) -> (Vec<usize>, Ve
     let (mut idx, mut y) = (Vec::new(), Vec::new());
     for i in order {
         let a = m.values[(i, age_j)];
-        let prev = last
-            .entry(m.assets[i].as_str())
-            .or_insert(f64::NEG_INFINITY);
+        let prev = last.entry(m.asset(i)).or_insert(f64::NEG_INFINITY);
         if !(a > *prev) {
             continue;
         }
         *prev = a;
         idx.push(i);
-        y.push((final_age[m.assets[i].as_str()] - a).min(cap));
+        y.push((final_age[m.asset(i)] - a).min(cap));
     }
     (idx, y)
 }

@@ -16,8 +16,9 @@
 //! then updates flat per-group arrays.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
@@ -32,6 +33,7 @@ use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use hashbrown::HashTable;
 use vigil_schemas::ASSET_COL;
 
 use crate::OperatorError;
@@ -117,6 +119,10 @@ pub(super) struct Native {
     /// The plan above the aggregate, reading the aggregate's output from a memory leaf;
     /// `None` when the aggregate is the plan's root.
     post: Option<Arc<dyn ExecutionPlan>>,
+    /// Indexes of the state batches emitted last, newest last (see [`Known`]).
+    known: Mutex<Vec<Known>>,
+    /// Calls that adopted a kept index.
+    adoptions: AtomicU64,
 }
 
 impl std::fmt::Debug for Native {
@@ -241,6 +247,8 @@ impl Native {
             states,
             agg_out,
             post,
+            known: Mutex::new(Vec::new()),
+            adoptions: AtomicU64::new(0),
         }))
     }
 
@@ -252,9 +260,20 @@ impl Native {
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
         let (mut g, mut accs) = self.scratch(states, raw);
-        self.merge(&mut g, &mut accs, states)?;
+        let adopted = self.adopt_first(&mut g, states)?;
+        self.merge(&mut g, &mut accs, states, adopted)?;
         self.update(&mut g, &mut accs, raw)?;
-        self.emit_states(g, accs)
+        let (batch, table) = self.emit_states(g, accs)?;
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= KNOWN {
+                known.remove(0);
+            }
+            known.push(Known {
+                ids: batch.column(0).clone(),
+                table,
+            });
+        }
+        Ok(batch)
     }
 
     /// State sets and readings -> the SQL's output.
@@ -265,7 +284,8 @@ impl Native {
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
         let (mut g, mut accs) = self.scratch(states, raw);
-        self.merge(&mut g, &mut accs, states)?;
+        let adopted = self.adopt_first(&mut g, states)?;
+        self.merge(&mut g, &mut accs, states, adopted)?;
         self.update(&mut g, &mut accs, raw)?;
         let out = self.evaluate(g, accs)?;
         match &self.post {
@@ -291,12 +311,41 @@ impl Native {
                 }),
             })
             .collect();
-        let g = Groups {
-            index: HashMap::with_capacity_and_hasher(rows, Default::default()),
-            ids: Vec::with_capacity(rows),
-            rows: Vec::new(),
+        (Groups::with_capacity(rows), accs)
+    }
+
+    /// How many folds and closes so far took a kept index instead of hashing their first
+    /// state batch's ids.
+    pub(super) fn adoptions(&self) -> u64 {
+        self.adoptions.load(AtomicOrdering::Relaxed)
+    }
+
+    /// When the first state batch is one this module emitted and its index is still kept,
+    /// takes that index (the batch's rows are then groups `0..n`, not hashed again); returns
+    /// whether it did.
+    fn adopt_first<'a>(
+        &self,
+        g: &mut Groups<'a>,
+        states: &'a [RecordBatch],
+    ) -> Result<bool, OperatorError> {
+        let Some(ids) = states.first().and_then(|b| b.columns().first()) else {
+            return Ok(false);
         };
-        (g, accs)
+        let known = match self.known.lock() {
+            Ok(mut known) => known
+                .iter()
+                .position(|k| Arc::ptr_eq(&k.ids, ids))
+                .map(|i| known.remove(i)),
+            Err(_) => None,
+        };
+        match known {
+            Some(k) if k.table.len() == ids.len() => {
+                g.adopt(k, string_column(&states[0], 0)?);
+                self.adoptions.fetch_add(1, AtomicOrdering::Relaxed);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Updates the accumulators with readings.
@@ -324,14 +373,16 @@ impl Native {
         Ok(())
     }
 
-    /// Merges partial state batches into the accumulators.
+    /// Merges partial state batches into the accumulators (the first one's groups already
+    /// interned when `adopted`).
     fn merge<'a>(
         &self,
         g: &mut Groups<'a>,
         accs: &mut [Acc],
         states: &'a [RecordBatch],
+        adopted: bool,
     ) -> Result<(), OperatorError> {
-        for batch in states {
+        for (b, batch) in states.iter().enumerate() {
             if batch.num_columns() != self.states.fields().len() {
                 return Err(OperatorError::FeatureSql(format!(
                     "partial states have {} columns, the query's have {}",
@@ -339,22 +390,36 @@ impl Native {
                     self.states.fields().len()
                 )));
             }
-            g.intern(string_column(batch, 0)?);
+            let fresh = adopted && b == 0;
+            if !fresh {
+                g.intern(string_column(batch, 0)?);
+            }
             let n = g.len();
             let mut at = 1;
             for (agg, acc) in self.aggs.iter().zip(accs.iter_mut()) {
                 acc.resize(n, agg.kind);
                 let k = agg.kind.state_types().len();
-                merge(agg.kind, acc, &g.rows, &batch.columns()[at..at + k])?;
+                let cols = &batch.columns()[at..at + k];
+                if fresh {
+                    load(agg.kind, acc, cols)?;
+                } else {
+                    merge(agg.kind, acc, &g.rows, cols)?;
+                }
                 at += k;
             }
         }
         Ok(())
     }
 
-    fn emit_states(&self, g: Groups<'_>, accs: Vec<Acc>) -> Result<RecordBatch, OperatorError> {
+    /// The merged states, and the index of their rows.
+    fn emit_states(
+        &self,
+        g: Groups<'_>,
+        accs: Vec<Acc>,
+    ) -> Result<(RecordBatch, HashTable<u32>), OperatorError> {
         let n = g.len();
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(g.into_ids())];
+        let (ids, table) = g.into_parts();
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(ids)];
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
             let seen = || NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
@@ -382,42 +447,45 @@ impl Native {
                 }
             }
         }
-        Ok(RecordBatch::try_new(self.states.clone(), cols)?)
+        Ok((RecordBatch::try_new(self.states.clone(), cols)?, table))
     }
 
     /// The aggregate's output: asset id and each aggregate's final value.
     fn evaluate(&self, g: Groups<'_>, accs: Vec<Acc>) -> Result<RecordBatch, OperatorError> {
         let n = g.len();
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(g.into_ids())];
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(g.into_parts().0)];
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
             let col: ArrayRef = match agg.kind {
                 Kind::Count | Kind::CountRows => Arc::new(Int64Array::from_iter_values(
                     acc.n.iter().map(|&c| c as i64),
                 )),
+                // values computed for every group in one pass, the nulls apart (none at all
+                // when every group has values): no branch per value
                 Kind::Sum | Kind::Min | Kind::Max => {
-                    let nulls = NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
-                    Arc::new(Float64Array::new(acc.a.into(), Some(nulls)))
+                    let nulls = valid_over(&acc.n, 0);
+                    Arc::new(Float64Array::new(acc.a.into(), nulls))
                 }
-                Kind::Avg => Arc::new(Float64Array::from_iter(
-                    acc.n
-                        .iter()
-                        .zip(&acc.a)
-                        .map(|(&c, &s)| (c > 0).then(|| s / c as f64)),
-                )),
-                Kind::Var { pop, sqrt } => Arc::new(Float64Array::from_iter(
-                    acc.n.iter().zip(&acc.b).map(|(&c, &m2)| {
-                        let d = if pop { c } else { c.saturating_sub(1) };
-                        (d > 0).then(|| {
-                            let v = m2 / d as f64;
+                Kind::Avg => {
+                    let values: Vec<f64> = (acc.n.iter().zip(&acc.a))
+                        .map(|(&c, &s)| s / c.max(1) as f64)
+                        .collect();
+                    Arc::new(Float64Array::new(values.into(), valid_over(&acc.n, 0)))
+                }
+                Kind::Var { pop, sqrt } => {
+                    let ddof = u64::from(!pop);
+                    let values: Vec<f64> = (acc.n.iter().zip(&acc.b))
+                        .map(|(&c, &m2)| {
+                            let v = m2 / c.saturating_sub(ddof).max(1) as f64;
                             if sqrt {
                                 v.sqrt()
                             } else {
                                 v
                             }
                         })
-                    }),
-                )),
+                        .collect();
+                    Arc::new(Float64Array::new(values.into(), valid_over(&acc.n, ddof)))
+                }
             };
             cols.push(col);
         }
@@ -441,26 +509,61 @@ impl Acc {
 }
 
 /// Asset ids interned to dense group indices, and the group of each row of the last batch.
-#[derive(Default)]
+/// The table holds group numbers only; the ids they stand for are `ids` (borrowed from the
+/// batches), so the index of one state batch's ids can outlive the call (see [`Known`]).
 struct Groups<'a> {
-    index: HashMap<&'a str, u32, foldhash::fast::FixedState>,
+    table: HashTable<u32>,
     ids: Vec<&'a str>,
     rows: Vec<u32>,
 }
 
+/// The hash of an asset id in a [`Groups`] table.
+fn hash_id(id: &str) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(id)
+}
+
 impl<'a> Groups<'a> {
+    fn with_capacity(rows: usize) -> Self {
+        Groups {
+            table: HashTable::with_capacity(rows),
+            ids: Vec::with_capacity(rows),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Groups already numbered: `known`'s table over the ids of `batch` (its rows are its
+    /// groups, in order), which becomes the last batch interned.
+    fn adopt(&mut self, known: Known, ids: &'a StringArray) {
+        self.table = known.table;
+        self.ids.clear();
+        self.ids.extend(ids.iter().map(|id| id.unwrap_or("")));
+        self.rows.clear();
+        self.rows.extend(0..ids.len() as u32);
+    }
+
     fn intern(&mut self, ids: &'a StringArray) {
         self.rows.clear();
         self.rows.reserve(ids.len());
+        let Groups {
+            table,
+            ids: names,
+            rows,
+        } = self;
+        table.reserve(ids.len(), |&g| hash_id(names[g as usize]));
         for id in ids.iter() {
             // asset ids are never null in readings or states; a null groups as ""
             let id = id.unwrap_or("");
-            let next = self.ids.len() as u32;
-            let g = *self.index.entry(id).or_insert_with(|| next);
-            if g == next {
-                self.ids.push(id);
-            }
-            self.rows.push(g);
+            let h = hash_id(id);
+            let g = match table.find(h, |&g| names[g as usize] == id) {
+                Some(&g) => g,
+                None => {
+                    let g = names.len() as u32;
+                    names.push(id);
+                    table.insert_unique(h, g, |&g| hash_id(names[g as usize]));
+                    g
+                }
+            };
+            rows.push(g);
         }
     }
 
@@ -468,10 +571,24 @@ impl<'a> Groups<'a> {
         self.ids.len()
     }
 
-    fn into_ids(self) -> StringArray {
-        StringArray::from_iter_values(self.ids)
+    /// The ids in group order, and the table that numbers them.
+    fn into_parts(self) -> (StringArray, HashTable<u32>) {
+        (StringArray::from_iter_values(self.ids), self.table)
     }
 }
+
+/// The index of a state batch this module emitted: its id column and the table numbering its
+/// rows. A pane's next fold (and its close) merges that batch first and adopts the index
+/// instead of hashing every asset id of the pane again: only readings are hashed, once each.
+/// The column is held, so its memory (the key of the cache) cannot be reused by another batch.
+struct Known {
+    ids: ArrayRef,
+    table: HashTable<u32>,
+}
+
+/// Indexes kept at most (one per open pane that folded; older ones are dropped, and a batch
+/// without its index is interned as any other).
+const KNOWN: usize = 16;
 
 fn string_column(batch: &RecordBatch, i: usize) -> Result<&StringArray, OperatorError> {
     batch
@@ -579,6 +696,69 @@ fn each_valid(rows: &[u32], values: &Float64Array, mut f: impl FnMut(usize, f64)
             }
         }
     }
+}
+
+/// Nulls where a group's count is not over `min` (`None` when every group's is).
+fn valid_over(counts: &[u64], min: u64) -> Option<NullBuffer> {
+    if counts.iter().all(|&c| c > min) {
+        return None;
+    }
+    Some(NullBuffer::from_iter(counts.iter().map(|&c| c > min)))
+}
+
+/// Loads one aggregate's partial state columns, row `i` into group `i`, into accumulators that
+/// hold nothing yet (sized and set to their start values): what [`merge`] would give, copied
+/// column by column (a variance's mean and M2 as they are, not recomputed by the pairwise
+/// formula, which could move their last bit).
+fn load(kind: Kind, acc: &mut Acc, cols: &[ArrayRef]) -> Result<(), OperatorError> {
+    let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
+    let counts = |c: &UInt64Array, n: &mut Vec<u64>| {
+        for (i, (dst, &v)) in n.iter_mut().zip(c.values().iter()).enumerate() {
+            *dst = if c.is_valid(i) { v } else { 0 };
+        }
+    };
+    match kind {
+        Kind::Count | Kind::CountRows => {
+            let c = cols[0].as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
+            for (i, (dst, &v)) in acc.n.iter_mut().zip(c.values().iter()).enumerate() {
+                *dst = if c.is_valid(i) { v.max(0) as u64 } else { 0 };
+            }
+        }
+        Kind::Sum | Kind::Min | Kind::Max => {
+            let s = f64_column(&cols[0])?;
+            for (i, ((n, a), &v)) in (acc.n.iter_mut().zip(acc.a.iter_mut()))
+                .zip(s.values().iter())
+                .enumerate()
+            {
+                if s.is_valid(i) {
+                    (*n, *a) = (1, v);
+                }
+            }
+        }
+        Kind::Avg => {
+            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+            let s = f64_column(&cols[1])?;
+            counts(c, &mut acc.n);
+            for (i, (a, &v)) in acc.a.iter_mut().zip(s.values().iter()).enumerate() {
+                *a = if s.is_valid(i) { v } else { 0.0 };
+            }
+        }
+        Kind::Var { .. } => {
+            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+            let (mean, m2) = (f64_column(&cols[1])?, f64_column(&cols[2])?);
+            counts(c, &mut acc.n);
+            for (i, ((a, b), n)) in (acc.a.iter_mut().zip(acc.b.iter_mut()))
+                .zip(acc.n.iter())
+                .enumerate()
+            {
+                // merge skips a row without values
+                if *n > 0 {
+                    (*a, *b) = (mean.value(i), m2.value(i));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Merges one aggregate's partial state columns into its accumulators.

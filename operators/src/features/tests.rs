@@ -550,3 +550,68 @@ fn native_phases_equal_datafusions_and_share_its_states() {
         })
         .unwrap();
 }
+
+/// A tumbling pane as the engine folds it natively, each fold merging the previous fold's
+/// states with new readings, then closed with readings still raw: the folds and the close reuse
+/// the index of the states they merge first, and the output equals DataFusion's one pass over
+/// every reading (to 1e-9, with nulls and NaN).
+#[test]
+fn folds_that_reuse_their_index_close_like_one_pass() {
+    let sql = "SELECT asset_id, avg(vibration) AS m, min(vibration) AS lo, max(vibration) AS hi, \
+               sum(vibration) AS s, count(vibration) AS nv, count(*) AS n, \
+               var_pop(vibration) AS vp, stddev(vibration) AS sd \
+               FROM readings GROUP BY asset_id";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let nat = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap();
+    let df = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+        .without_native();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(150));
+    let strat = (
+        proptest::collection::vec((0u8..9, proptest::option::of(-400i32..400)), 1..150),
+        proptest::collection::vec(1usize..40, 0..5),
+        any::<bool>(),
+    );
+    runner
+        .run(&strat, |(rows, cuts, nan)| {
+            let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+            let rows: Vec<(&str, i64, Option<f64>)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (a, v))| {
+                    let v = v.map(|v| match v % 23 {
+                        0 if nan => f64::NAN,
+                        _ => f64::from(v) / 7.0,
+                    });
+                    (names[*a as usize], i as i64, v)
+                })
+                .collect();
+            let mut chunks = cut_panes(&rows, &cuts, batch_opt);
+            let last = chunks.pop().unwrap_or_default();
+            let before = nat.native_index_reuses();
+            let mut partial: Vec<RecordBatch> = Vec::new();
+            for raw in &chunks {
+                partial = rt
+                    .block_on(nat.fold_states(partial, raw.clone()))
+                    .unwrap()
+                    .unwrap();
+            }
+            let mut w = window(0, 1000, vec![last]);
+            w.panes_reused = false;
+            w.panes[0].partial = partial;
+            let got = rt.block_on(nat.run(&w, None)).unwrap();
+            // every fold after the first, and the close after any fold
+            let reuses = nat.native_index_reuses() - before;
+            prop_assert_eq!(reuses, chunks.len() as u64);
+            let all = window(0, 1000, vec![vec![batch_opt(&rows)]]);
+            let want = rt.block_on(df.run_single_phase(&all)).unwrap();
+            assert_rows_close(&got, &want)?;
+            Ok(())
+        })
+        .unwrap();
+}
