@@ -24,7 +24,7 @@ use crate::bench_kafka::{
     asset_id, bench_job, catch_up, cpu_seconds, load_with, reading, KafkaBenchOptions,
 };
 use crate::engine::now_ms;
-use crate::kafka::{client_config, ensure_topics};
+use crate::kafka::{client_config, delete_job_topics, ensure_topics};
 use crate::latency::Percentiles;
 use crate::runner::{run, RunOptions};
 use crate::PipelineError;
@@ -109,7 +109,9 @@ pub async fn max_rate(
         DELIVERIES[0],
     )?;
     cfg.native_aggregation = o.native;
+    let kafka = cfg.kafka.clone();
     let (phase, _) = catch_up(o, cfg, n as u64, "vigil max").await?;
+    delete_job_topics(&kafka).await?;
     Ok(phase)
 }
 
@@ -174,6 +176,7 @@ pub async fn latency_level(
     ensure_topics(&o.brokers, &[(topic.as_str(), o.partitions)]).await?;
     let mut cfg = bench_job(dir, &topic, &o.brokers, assets, "500ms", "0s", delivery)?;
     cfg.native_aggregation = o.native;
+    let kafka = cfg.kafka.clone();
     let opts = RunOptions::new();
     let (stop_job, stats) = (opts.stop.clone(), opts.stats.clone());
     let job = tokio::spawn(run(cfg, None, opts));
@@ -243,6 +246,7 @@ pub async fn latency_level(
     job.await
         .map_err(|e| PipelineError::Data(e.to_string()))??;
     sent?;
+    delete_job_topics(&kafka).await?;
     Ok(LatencyLevel {
         delivery,
         load,

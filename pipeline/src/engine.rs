@@ -94,10 +94,12 @@ impl FeatureMatrix {
                 .map(|j| b.column(3 + j).as_primitive::<Float64Type>())
                 .collect();
             let rows = values[r0 * n_features..(r0 + n) * n_features].chunks_exact_mut(n_features);
+            // columns without nulls (the usual case) are copied without a validity test per cell
+            let dense = cols.iter().all(|c| c.null_count() == 0);
             for (i, row) in rows.enumerate() {
                 for (cell, col) in row.iter_mut().zip(&cols) {
-                    if col.is_valid(i) {
-                        *cell = col.value(i);
+                    if dense || col.is_valid(i) {
+                        *cell = col.values()[i];
                     }
                 }
             }

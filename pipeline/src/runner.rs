@@ -8,7 +8,8 @@
 //! Readings of one asset must therefore arrive on one partition (records keyed by asset id,
 //! Kafka's default partitioner).
 //!
-//! Per poll batch: every rejected record goes to the dead-letter topic and every late reading
+//! Per poll batch, partition by partition in runs of at most [`ENGINE_RUN`] records: every
+//! rejected record goes to the dead-letter topic and every late reading
 //! to the late-data topic, each with its reason and source coordinates; alerts go to the alert
 //! topic. Every `commit_interval` the work is committed ([`TaskSet::commit`]), and at once when
 //! alerts wait for their transaction (at most one such early commit per [`ALERT_COMMIT_SPACING`];
@@ -50,6 +51,13 @@ use crate::metrics::{JobStats, Phase, StatsSnapshot};
 /// visible within one batch plus one commit of their window's close, and a catch-up run that
 /// closes windows in every batch still commits at most 100 times a second.
 pub const ALERT_COMMIT_SPACING: Duration = Duration::from_millis(10);
+
+/// Most records of one partition decoded and handed to its engine at once. A poll batch may
+/// hold tens of thousands (after a commit, a catch-up): cut into runs of this many, a window
+/// closes after at most this many readings of its partition were decoded and ingested with its
+/// closing reading, not after the whole batch. Each run costs a few microseconds of its own
+/// (a span, a watermark advance, a fold check), about 1 % of decoding it.
+pub const ENGINE_RUN: usize = 4096;
 use crate::telemetry::trace;
 use crate::PipelineError;
 
@@ -746,8 +754,10 @@ fn run_blocking(
         }
         let processing = Instant::now();
         for ((topic, p), idx) in &by_partition {
-            let part: Vec<&BorrowedMessage<'_>> = idx.iter().map(|i| &msgs[*i]).collect();
-            s.process(topic, *p, &part, wall)?;
+            for run in idx.chunks(ENGINE_RUN) {
+                let part: Vec<&BorrowedMessage<'_>> = run.iter().map(|i| &msgs[*i]).collect();
+                s.process(topic, *p, &part, wall)?;
+            }
         }
         let ticking = Instant::now();
         opts.stats

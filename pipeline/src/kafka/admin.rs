@@ -1,4 +1,4 @@
-//! Topic creation for jobs, the demo and tests.
+//! Topic creation for jobs, the demo and tests; deletion of a bench job's topics.
 
 use std::time::Duration;
 
@@ -49,6 +49,36 @@ pub(super) async fn create_topic(brokers: &str, new: NewTopic<'_>) -> Result<(),
                 return Err(PipelineError::Data(format!(
                     "could not create topic `{topic}`: {code}"
                 )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a job's input and output topics (a bench level's, once measured: at 500 k
+/// readings/s each level writes gigabytes the broker would otherwise keep). Topics that do
+/// not exist are skipped.
+pub async fn delete_job_topics(k: &crate::job::KafkaSettings) -> Result<(), PipelineError> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&k.brokers, &Default::default()).create()?;
+    let mut names: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    names.extend([
+        k.alert_topic.as_str(),
+        k.dead_letter_topic.as_str(),
+        k.late_topic.as_str(),
+        k.shadow_topic.as_str(),
+        k.control_topic.as_str(),
+        k.changelog_topic.as_str(),
+    ]);
+    names.extend(k.features_topic.as_deref());
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for res in admin.delete_topics(&names, &opts).await? {
+        match res {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => {
+                return Err(PipelineError::Data(format!(
+                    "could not delete topic `{topic}`: {code}"
+                )));
             }
         }
     }

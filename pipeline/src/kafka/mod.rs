@@ -13,7 +13,7 @@ mod source;
 
 use std::collections::BTreeMap;
 
-pub use admin::{ensure_compacted_topic, ensure_topics};
+pub use admin::{delete_job_topics, ensure_compacted_topic, ensure_topics};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
 pub use source::{RebalanceHook, Source, SourceContext};
