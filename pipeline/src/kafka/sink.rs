@@ -103,6 +103,10 @@ pub struct DeadLetterRecord<'a> {
 /// Producer of the job's outputs.
 pub struct Sink {
     producer: ThreadedProducer<Tracker>,
+    /// At-least-once, alerts have a producer (and broker connection) of their own, so their
+    /// acknowledgement never waits behind a changelog write of megabytes in the same produce
+    /// request or connection; exactly-once they share the transactional one.
+    alerts: Option<ThreadedProducer<Tracker>>,
     alert_topic: String,
     dead_letter_topic: String,
     late_topic: String,
@@ -122,7 +126,8 @@ impl Sink {
     /// An idempotent producer for the job's outputs; transactional (and initialised, fencing
     /// any earlier producer with the same id) when `transactional_id` is given. Without one
     /// (at-least-once) an alert is visible once the broker acknowledges it, so its latency is
-    /// recorded into `stats` then (see [`Sink::alert`]) and records linger 1 ms, not 5.
+    /// recorded into `stats` then (see [`Sink::alert`]), records linger 1 ms, not 5, and alerts
+    /// go through a second producer that lingers 0 ms.
     pub fn new(
         k: &KafkaSettings,
         transactional_id: Option<&str>,
@@ -149,11 +154,20 @@ impl Sink {
             c.set(key, v);
         }
         let stats = transactional_id.is_none().then_some(stats);
+        let alerts = match &stats {
+            Some(st) => {
+                let mut a = c.clone();
+                a.set("linger.ms", "0");
+                Some(a.create_with_context(Tracker::new(Some(st.clone())))?)
+            }
+            None => None,
+        };
         let producer: ThreadedProducer<Tracker> = c.create_with_context(Tracker::new(stats))?;
         if transactional_id.is_some() {
             producer.init_transactions(TXN_TIMEOUT)?;
         }
         Ok(Sink {
+            alerts,
             changelog_topic: k.changelog_topic.clone(),
             transactional: transactional_id.is_some(),
             producer,
@@ -165,17 +179,18 @@ impl Sink {
         })
     }
 
-    fn send(&self, mut record: BaseRecord<'_, [u8], [u8], usize>) -> Result<(), PipelineError> {
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+    fn send(&self, record: BaseRecord<'_, [u8], [u8], usize>) -> Result<(), PipelineError> {
+        send_with(&self.producer, record)
+    }
+
+    /// The producer of alerts (see [`Sink::alerts`]).
+    fn alert_producer(&self) -> &ThreadedProducer<Tracker> {
+        self.alerts.as_ref().unwrap_or(&self.producer)
+    }
+
+    /// Every producer of this sink.
+    fn producers(&self) -> impl Iterator<Item = &ThreadedProducer<Tracker>> {
+        std::iter::once(&self.producer).chain(&self.alerts)
     }
 
     /// Whether outputs are written in transactions.
@@ -292,7 +307,8 @@ impl Sink {
     ) -> Result<(), PipelineError> {
         let json = serde_json::to_vec(alert)
             .map_err(|e| PipelineError::Data(format!("alert serialization: {e}")))?;
-        let opaque = self.producer.context().opaque(closed);
+        let producer = self.alert_producer();
+        let opaque = producer.context().opaque(closed);
         let mut rec = BaseRecord::with_opaque_to(topic, opaque)
             .key(alert.asset_id.as_bytes())
             .payload(json.as_slice());
@@ -302,7 +318,7 @@ impl Sink {
                 value: Some(tp.as_bytes()),
             }));
         }
-        self.send(rec)
+        send_with(producer, rec)
     }
 
     /// Queues the rows of a feature batch on the features topic (if the job has one), keyed by
@@ -384,7 +400,9 @@ impl Sink {
     /// flush.
     pub fn flush(&self, timeout: Duration) -> Result<(), PipelineError> {
         self.drain(timeout);
-        self.producer.flush(timeout)?;
+        for p in self.producers() {
+            p.flush(timeout)?;
+        }
         self.take_failures()
     }
 
@@ -395,26 +413,47 @@ impl Sink {
     /// 200 µs lets the flush that follows find nothing left to wait for.
     fn drain(&self, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;
-        while self.producer.in_flight_count() > 0 && std::time::Instant::now() < deadline {
+        while self.producers().any(|p| p.in_flight_count() > 0)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
 
     fn take_failures(&self) -> Result<(), PipelineError> {
-        let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
+        let mut failed = 0;
+        let mut last = String::new();
+        for p in self.producers() {
+            let n = p.context().failed.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                failed += n;
+                if let Some(e) = p.context().last_error.lock().ok().and_then(|l| l.clone()) {
+                    last = e;
+                }
+            }
+        }
         if failed > 0 {
-            let last = self
-                .producer
-                .context()
-                .last_error
-                .lock()
-                .ok()
-                .and_then(|l| l.clone())
-                .unwrap_or_default();
             return Err(PipelineError::Data(format!(
                 "{failed} output record(s) were not delivered (last error: {last})"
             )));
         }
         Ok(())
+    }
+}
+
+/// Queues `record` on `producer`, waiting while its queue is full.
+fn send_with(
+    producer: &ThreadedProducer<Tracker>,
+    mut record: BaseRecord<'_, [u8], [u8], usize>,
+) -> Result<(), PipelineError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
     }
 }
