@@ -397,12 +397,12 @@ impl Native {
             let n = g.len();
             let mut at = 1;
             for (agg, acc) in self.aggs.iter().zip(accs.iter_mut()) {
-                acc.resize(n, agg.kind);
                 let k = agg.kind.state_types().len();
                 let cols = &batch.columns()[at..at + k];
                 if fresh {
                     load(agg.kind, acc, cols)?;
                 } else {
+                    acc.resize(n, agg.kind);
                     merge(agg.kind, acc, &g.rows, cols)?;
                 }
                 at += k;
@@ -706,59 +706,64 @@ fn valid_over(counts: &[u64], min: u64) -> Option<NullBuffer> {
     Some(NullBuffer::from_iter(counts.iter().map(|&c| c > min)))
 }
 
-/// Loads one aggregate's partial state columns, row `i` into group `i`, into accumulators that
-/// hold nothing yet (sized and set to their start values): what [`merge`] would give, copied
-/// column by column (a variance's mean and M2 as they are, not recomputed by the pairwise
-/// formula, which could move their last bit).
+/// Loads one aggregate's partial state columns, row `i` into group `i`, into empty
+/// accumulators: what [`merge`] into fresh ones would give, written once column by column
+/// (a variance's mean and M2 as they are, not recomputed by the pairwise formula, which could
+/// move their last bit).
 fn load(kind: Kind, acc: &mut Acc, cols: &[ArrayRef]) -> Result<(), OperatorError> {
     let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
-    let counts = |c: &UInt64Array, n: &mut Vec<u64>| {
-        for (i, (dst, &v)) in n.iter_mut().zip(c.values().iter()).enumerate() {
-            *dst = if c.is_valid(i) { v } else { 0 };
-        }
+    let start = match kind {
+        Kind::Min => f64::MAX,
+        Kind::Max => f64::MIN,
+        _ => 0.0,
     };
     match kind {
         Kind::Count | Kind::CountRows => {
             let c = cols[0].as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
-            for (i, (dst, &v)) in acc.n.iter_mut().zip(c.values().iter()).enumerate() {
-                *dst = if c.is_valid(i) { v.max(0) as u64 } else { 0 };
-            }
+            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v.max(0) as u64);
         }
         Kind::Sum | Kind::Min | Kind::Max => {
             let s = f64_column(&cols[0])?;
-            for (i, ((n, a), &v)) in (acc.n.iter_mut().zip(acc.a.iter_mut()))
-                .zip(s.values().iter())
-                .enumerate()
-            {
-                if s.is_valid(i) {
-                    (*n, *a) = (1, v);
-                }
-            }
+            dense(&mut acc.n, s.values(), s.nulls(), 0, |_| 1);
+            dense(&mut acc.a, s.values(), s.nulls(), start, |v| v);
         }
         Kind::Avg => {
             let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
             let s = f64_column(&cols[1])?;
-            counts(c, &mut acc.n);
-            for (i, (a, &v)) in acc.a.iter_mut().zip(s.values().iter()).enumerate() {
-                *a = if s.is_valid(i) { v } else { 0.0 };
-            }
+            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v);
+            dense(&mut acc.a, s.values(), s.nulls(), 0.0, |v| v);
         }
         Kind::Var { .. } => {
             let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
             let (mean, m2) = (f64_column(&cols[1])?, f64_column(&cols[2])?);
-            counts(c, &mut acc.n);
-            for (i, ((a, b), n)) in (acc.a.iter_mut().zip(acc.b.iter_mut()))
-                .zip(acc.n.iter())
-                .enumerate()
-            {
-                // merge skips a row without values
-                if *n > 0 {
-                    (*a, *b) = (mean.value(i), m2.value(i));
-                }
-            }
+            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v);
+            // merge skips a row without values: its mean and M2 stay 0
+            let kept = |(&n, &v): (&u64, &f64)| if n > 0 { v } else { 0.0 };
+            acc.a
+                .extend(acc.n.iter().zip(mean.values().iter()).map(kept));
+            acc.b.extend(acc.n.iter().zip(m2.values().iter()).map(kept));
         }
     }
     Ok(())
+}
+
+/// Appends `values` mapped by `f` to `out`, `null` where `nulls` says a row is null; without
+/// nulls, one pass with no test per value.
+fn dense<T: Copy, U: Copy>(
+    out: &mut Vec<U>,
+    values: &[T],
+    nulls: Option<&NullBuffer>,
+    null: U,
+    f: impl Fn(T) -> U,
+) {
+    match nulls.filter(|n| n.null_count() > 0) {
+        None => out.extend(values.iter().map(|&v| f(v))),
+        Some(n) => {
+            out.extend(
+                (values.iter().enumerate()).map(|(i, &v)| if n.is_valid(i) { f(v) } else { null }),
+            )
+        }
+    }
 }
 
 /// Merges one aggregate's partial state columns into its accumulators.
