@@ -4,9 +4,11 @@
 //! First the workload's maximum rate ([`max_rate`]: its job catching up on preloaded readings).
 //! Then per delivery mode and load level (10 %, 50 %, 80 % of that rate): a fresh topic and
 //! a fresh job (tumbling 500 ms windows closed by the first reading past their end), and a
-//! producer thread in this process that sends readings stamped with the wall clock at a steady
-//! rate, every asset twice a second, a few assets far out of range in each window. Each alert
-//! contributes one sample, from the start of the batch whose readings closed its window to the
+//! producer thread in this process (at nice 10: `lower_priority`) that sends readings stamped
+//! with the wall clock at a steady rate, every asset twice a second, a few assets far out of
+//! range in each window. Each alert
+//! contributes one sample, from the start of the run of records (at most
+//! [`crate::runner::ENGINE_RUN`] of one partition) whose readings closed its window to the
 //! moment it became visible (`JobStats::close_to_alert_exact`, HdrHistogram): at-least-once,
 //! the broker's acknowledgement of the alert's produce (the protocol's definition, and the
 //! low-latency mode: alert ids are deterministic, so a replay repeats the same ids);

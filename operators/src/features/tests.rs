@@ -446,6 +446,22 @@ fn batch_opt(rows: &[(&str, i64, Option<f64>)]) -> RecordBatch {
     .unwrap()
 }
 
+/// `sql` planned natively and on DataFusion, and a runtime to run them on.
+fn native_and_datafusion(sql: &str) -> (tokio::runtime::Runtime, FeatureQuery, FeatureQuery) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let nat = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap();
+    let df = rt
+        .block_on(FeatureQuery::plan(sql, readings_schema()))
+        .unwrap()
+        .without_native();
+    assert!(nat.is_native() && !df.is_native());
+    (rt, nat, df)
+}
+
 /// Which shapes run natively: plain aggregates of measurements by asset, with anything above
 /// the aggregate; not a filter below it, a DISTINCT, a Vigil function or a string's minimum.
 #[tokio::test]
@@ -490,17 +506,7 @@ fn native_phases_equal_datafusions_and_share_its_states() {
                max(vibration) - min(vibration) AS p2p, sum(vibration) AS s, count(vibration) AS nv, \
                count(*) AS n, var_pop(vibration) AS vp, stddev(vibration) AS sd, var(vibration) AS v \
                FROM readings GROUP BY asset_id HAVING count(*) > 0";
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let nat = rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap();
-    let df = rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap()
-        .without_native();
-    assert!(nat.is_native() && !df.is_native());
+    let (rt, nat, df) = native_and_datafusion(sql);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(150));
     let strat = (
         proptest::collection::vec((0u8..5, proptest::option::of(-400i32..400)), 1..120),
@@ -561,16 +567,7 @@ fn folds_that_reuse_their_index_close_like_one_pass() {
                sum(vibration) AS s, count(vibration) AS nv, count(*) AS n, \
                var_pop(vibration) AS vp, stddev(vibration) AS sd \
                FROM readings GROUP BY asset_id";
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let nat = rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap();
-    let df = rt
-        .block_on(FeatureQuery::plan(sql, readings_schema()))
-        .unwrap()
-        .without_native();
+    let (rt, nat, df) = native_and_datafusion(sql);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(150));
     let strat = (
         proptest::collection::vec((0u8..9, proptest::option::of(-400i32..400)), 1..150),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -18,17 +18,8 @@ pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), 
         .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for res in admin.create_topics(&new, &opts).await? {
-        match res {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(PipelineError::Data(format!(
-                    "could not create topic `{topic}`: {code}"
-                )));
-            }
-        }
-    }
-    Ok(())
+    let done = admin.create_topics(&new, &opts).await?;
+    all_done(done, RDKafkaErrorCode::TopicAlreadyExists, "create")
 }
 
 /// Creates a one-partition compacted topic (the model registry) if it does not exist.
@@ -42,17 +33,8 @@ pub(super) async fn create_topic(brokers: &str, new: NewTopic<'_>) -> Result<(),
     let admin: AdminClient<DefaultClientContext> =
         client_config(brokers, &Default::default()).create()?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for res in admin.create_topics(&[new], &opts).await? {
-        match res {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(PipelineError::Data(format!(
-                    "could not create topic `{topic}`: {code}"
-                )))
-            }
-        }
-    }
-    Ok(())
+    let done = admin.create_topics(&[new], &opts).await?;
+    all_done(done, RDKafkaErrorCode::TopicAlreadyExists, "create")
 }
 
 /// Deletes a job's input and output topics (a bench level's, once measured: at 500 k
@@ -72,14 +54,25 @@ pub async fn delete_job_topics(k: &crate::job::KafkaSettings) -> Result<(), Pipe
     ]);
     names.extend(k.features_topic.as_deref());
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for res in admin.delete_topics(&names, &opts).await? {
+    let done = admin.delete_topics(&names, &opts).await?;
+    all_done(done, RDKafkaErrorCode::UnknownTopicOrPartition, "delete")
+}
+
+/// The first topic operation that failed for another reason than `fine` (the topic already
+/// there, or already gone), as an error.
+fn all_done(
+    results: Vec<TopicResult>,
+    fine: RDKafkaErrorCode,
+    verb: &str,
+) -> Result<(), PipelineError> {
+    for res in results {
         match res {
-            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((topic, code)) => {
+            Err((topic, code)) if code != fine => {
                 return Err(PipelineError::Data(format!(
-                    "could not delete topic `{topic}`: {code}"
+                    "could not {verb} topic `{topic}`: {code}"
                 )));
             }
+            _ => {}
         }
     }
     Ok(())
