@@ -13,8 +13,6 @@ use vigil_models::baselines::{BaselineSpec, BaselineState};
 use vigil_models::lifecycle::{Lifecycle, LifecycleState, Transition};
 use vigil_schemas::{Alert, AlertKind, AlertState, Contribution, ModelRef};
 
-use vigil_operators::arrow::array::{Array, StringArray};
-
 use crate::engine::{now_ms, FeatureMatrix};
 
 /// How the baselines raise alerts.
@@ -74,11 +72,6 @@ pub struct BaselineBank {
     slots: Vec<BaselineState>,
     /// Slots of forgotten assets, taken again first.
     free: Vec<u32>,
-    /// The asset ids of the last window scored, and their slots. A partition's windows list
-    /// their assets mostly in the same order (first seen, and readers send in a steady order),
-    /// so row `i` is first compared with the last window's row `i` (two reads in sequence)
-    /// before its hash probe. Dropped whenever a slot changes owner.
-    last: Option<(StringArray, Vec<u32>)>,
 }
 
 /// The per-asset states of a [`BaselineBank`] as its snapshots write them: a JSON object of
@@ -108,7 +101,6 @@ impl BaselineBank {
             index: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            last: None,
         }
     }
 
@@ -128,7 +120,6 @@ impl BaselineBank {
         self.index.clear();
         self.slots.clear();
         self.free.clear();
-        self.last = None;
         if self.uses.is_empty() {
             return;
         }
@@ -189,19 +180,8 @@ impl BaselineBank {
         // per asset and window this runs for every asset of the window (the close's latency):
         // nothing is allocated for an asset whose baselines stay under their limits
         let mut scored: Vec<(f64, usize, f64, f64, f64)> = Vec::with_capacity(self.uses.len());
-        // every asset's slot first: the last window's where its row holds the same asset, else
-        // independent probes, which the CPU overlaps
-        let last = self.last.take();
-        let slots: Vec<u32> = (0..m.len())
-            .map(|i| {
-                let a = m.asset(i);
-                match &last {
-                    Some((ids, s)) if i < ids.len() && ids.is_valid(i) && ids.value(i) == a => s[i],
-                    _ => self.slot_of(a),
-                }
-            })
-            .collect();
-        self.last = Some((m.assets.clone(), slots.clone()));
+        // every asset's slot first: independent probes, which the CPU overlaps
+        let slots: Vec<u32> = (0..m.len()).map(|i| self.slot_of(m.asset(i))).collect();
         let k = self.uses.len();
         for (i, slot) in slots.into_iter().enumerate() {
             let asset = m.asset(i);
@@ -305,7 +285,6 @@ impl BaselineBank {
     pub fn forget(&mut self, asset: &str) {
         if let Some(slot) = self.index.remove(asset) {
             self.free.push(slot);
-            self.last = None;
         }
     }
 }
@@ -485,9 +464,9 @@ mod tests {
         assert!((shares - 1.0).abs() < 1e-9, "shares sum to 1: {shares}");
     }
 
-    /// An evicted asset starts afresh when it reports again, also in the row it had in the last
-    /// window; its slot goes to the next new asset with fresh states; a restored state of a job
-    /// with fewer baselines gets fresh ones for the rest; a snapshot lists assets sorted.
+    /// An evicted asset starts afresh when it reports again; its slot goes to the next new asset
+    /// with fresh states; a restored state of a job with fewer baselines gets fresh ones for the
+    /// rest; a snapshot lists assets sorted.
     #[test]
     fn forgotten_slots_start_fresh_and_snapshots_are_sorted() {
         let mut bank = BaselineBank::new(

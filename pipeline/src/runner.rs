@@ -55,8 +55,9 @@ pub const ALERT_COMMIT_SPACING: Duration = Duration::from_millis(10);
 /// Most records of one partition decoded and handed to its engine at once. A poll batch may
 /// hold tens of thousands (after a commit, a catch-up): cut into runs of this many, a window
 /// closes after at most this many readings of its partition were decoded and ingested with its
-/// closing reading, not after the whole batch. Each run costs a few microseconds of its own
-/// (a span, a watermark advance, a fold check), about 1 % of decoding it.
+/// closing reading, not after the whole batch. Each run pays its own fixed costs (a span, a
+/// watermark advance, a fold check); the full bench's catch-up rate did not drop with runs
+/// (920,810 readings per CPU-s against 904,977 before).
 pub const ENGINE_RUN: usize = 4096;
 use crate::telemetry::trace;
 use crate::PipelineError;

@@ -11,9 +11,10 @@
 //! variances, `NaN` handling of `min`/`max`), so states written by either path (pane store,
 //! changelog snapshots) merge with the other. Whatever sits above the aggregate (renames,
 //! expressions of aggregates, `HAVING`, `ORDER BY`) still runs on DataFusion over the
-//! aggregate's output: a few vector operations per window. Asset ids are interned once per
-//! call into dense group indices (first-seen order, like DataFusion's), and each aggregate
-//! then updates flat per-group arrays.
+//! aggregate's output: a few vector operations per window. Asset ids are interned into dense
+//! group indices (first-seen order, like DataFusion's), and each aggregate then updates flat
+//! per-group arrays. The index of each state batch a fold emits is kept beside it ([`Known`]),
+//! so the pane's next fold and its close hash only new readings.
 
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
@@ -79,6 +80,15 @@ impl Kind {
             Kind::Sum | Kind::Min | Kind::Max => &[DataType::Float64],
             Kind::Avg => &[DataType::UInt64, DataType::Float64],
             Kind::Var { .. } => &[DataType::UInt64, DataType::Float64, DataType::Float64],
+        }
+    }
+
+    /// The accumulator's value before any input (the extreme a `min`/`max` starts from).
+    fn start(self) -> f64 {
+        match self {
+            Kind::Min => f64::MAX,
+            Kind::Max => f64::MIN,
+            _ => 0.0,
         }
     }
 
@@ -495,13 +505,8 @@ impl Native {
 
 impl Acc {
     fn resize(&mut self, n: usize, kind: Kind) {
-        let start = match kind {
-            Kind::Min => f64::MAX,
-            Kind::Max => f64::MIN,
-            _ => 0.0,
-        };
         self.n.resize(n, 0);
-        self.a.resize(n, start);
+        self.a.resize(n, kind.start());
         if matches!(kind, Kind::Var { .. }) {
             self.b.resize(n, 0.0);
         }
@@ -712,11 +717,6 @@ fn valid_over(counts: &[u64], min: u64) -> Option<NullBuffer> {
 /// move their last bit).
 fn load(kind: Kind, acc: &mut Acc, cols: &[ArrayRef]) -> Result<(), OperatorError> {
     let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
-    let start = match kind {
-        Kind::Min => f64::MAX,
-        Kind::Max => f64::MIN,
-        _ => 0.0,
-    };
     match kind {
         Kind::Count | Kind::CountRows => {
             let c = cols[0].as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
@@ -725,7 +725,7 @@ fn load(kind: Kind, acc: &mut Acc, cols: &[ArrayRef]) -> Result<(), OperatorErro
         Kind::Sum | Kind::Min | Kind::Max => {
             let s = f64_column(&cols[0])?;
             dense(&mut acc.n, s.values(), s.nulls(), 0, |_| 1);
-            dense(&mut acc.a, s.values(), s.nulls(), start, |v| v);
+            dense(&mut acc.a, s.values(), s.nulls(), kind.start(), |v| v);
         }
         Kind::Avg => {
             let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
