@@ -1,8 +1,9 @@
-//! `vigil bench decode`: the decoder's byte-scanner fast path against the serde visitor it
-//! falls back to, side by side on the payloads `vigil bench kafka` loads.
+//! `vigil bench decode`: the decoder's fast paths against the serde visitor they fall back to,
+//! side by side on the payloads `vigil bench kafka` loads: the default decoder (the learned
+//! layout first, then the byte scanner), the byte scanner alone, and the serde visitor alone.
 //!
 //! No Kafka: the payloads are generated in memory and decoded in batches of the bench job's
-//! `max_batch`, alternately by the two decoders for a few rounds, so both see the same caches
+//! `max_batch`, alternately by the three decoders for a few rounds, so all see the same caches
 //! and the same box at the same time. Prints readings per second and MB/s of each and the
 //! ratio; timings are printed, never asserted.
 
@@ -27,21 +28,22 @@ pub struct DecodeRate {
     pub mb_per_s: f64,
 }
 
-/// Decodes `readings` payloads of `assets` assets with the fast path and without it; returns
-/// (fast path, serde visitor only, mean payload bytes).
+/// Decodes `readings` payloads of `assets` assets with each decoder; returns their rates (the
+/// default, the scanner without layouts, the serde visitor only) and the mean payload bytes.
 pub fn bench_decode(
     readings: usize,
     assets: usize,
-) -> Result<(DecodeRate, DecodeRate, f64), PipelineError> {
+) -> Result<([DecodeRate; 3], f64), PipelineError> {
     let names: Vec<String> = (0..MEASUREMENTS).map(|m| format!("m{m}")).collect();
     let mapping = FieldMapping::canonical(&names, &[]);
-    let fast = BatchDecoder::new(mapping.clone())?;
+    let shaped = BatchDecoder::new(mapping.clone())?;
+    let scanner = BatchDecoder::new(mapping.clone())?.without_shapes();
     let general = BatchDecoder::new(mapping)?.without_fast_path();
     let payloads: Vec<String> = (0..readings).map(|i| payload(i, assets, false)).collect();
     let bytes: usize = payloads.iter().map(String::len).sum();
-    let mut best = [Duration::MAX; 2];
+    let mut best = [Duration::MAX; 3];
     for _ in 0..ROUNDS {
-        for (slot, dec) in [&fast, &general].into_iter().enumerate() {
+        for (slot, dec) in [&shaped, &scanner, &general].into_iter().enumerate() {
             let started = Instant::now();
             let mut rows = 0;
             for chunk in payloads.chunks(BATCH) {
@@ -66,9 +68,5 @@ pub fn bench_decode(
         per_s: readings as f64 / d.as_secs_f64(),
         mb_per_s: bytes as f64 / 1e6 / d.as_secs_f64(),
     };
-    Ok((
-        rate(best[0]),
-        rate(best[1]),
-        bytes as f64 / readings.max(1) as f64,
-    ))
+    Ok((best.map(rate), bytes as f64 / readings.max(1) as f64))
 }

@@ -91,7 +91,7 @@ enum BenchCommand {
         #[arg(long)]
         pane_based_only: bool,
     },
-    /// The decoder's byte-scanner fast path against its serde fallback, side by side on the
+    /// The decoder's fast paths (learned layout, byte scanner) against its serde fallback, side by side on the
     /// `bench kafka` payloads (in memory, no Kafka).
     Decode {
         /// Payloads to decode per round.
@@ -471,19 +471,21 @@ async fn real_main(cli: Cli) -> Result<()> {
             if readings == 0 || assets == 0 {
                 bail!("--readings and --assets must be positive");
             }
-            let (fast, general, mean) =
+            let ([shaped, scanner, general], mean) =
                 vigil_pipeline::bench_decode::bench_decode(readings, assets)?;
             println!("{readings} bench payloads (mean {mean:.0} B) of {assets} assets, best of 3 rounds, batches of 20000");
-            println!("{:<24} {:>14} {:>10}", "decoder", "readings/s", "MB/s");
+            println!("{:<32} {:>14} {:>10}", "decoder", "readings/s", "MB/s");
             for (name, r) in [
-                ("fast path (scanner)", &fast),
+                ("default (layout, then scanner)", &shaped),
+                ("byte scanner only", &scanner),
                 ("serde visitor only", &general),
             ] {
-                println!("{name:<24} {:>14.0} {:>10.1}", r.per_s, r.mb_per_s);
+                println!("{name:<32} {:>14.0} {:>10.1}", r.per_s, r.mb_per_s);
             }
             println!(
-                "fast path / serde visitor: {:.2}x",
-                fast.per_s / general.per_s
+                "default / scanner only: {:.2}x; scanner only / serde visitor: {:.2}x",
+                shaped.per_s / scanner.per_s,
+                scanner.per_s / general.per_s
             );
         }
         Command::Bench {

@@ -100,20 +100,24 @@ fn measurements(
 
 /// Whether key bytes spell `name`; compared inline (the keys are short, and a `memcmp` call
 /// per comparison was a tenth of the scanner's time).
-fn same(key: &[u8], name: &str) -> bool {
+pub(super) fn same(key: &[u8], name: &str) -> bool {
     key.len() == name.len() && key.iter().zip(name.as_bytes()).all(|(a, b)| a == b)
 }
 
 /// Key bytes as text; `None` (give up) if they are not UTF-8. A key that [`same`] matched to a
 /// mapping name needs no check.
-fn text(key: &[u8]) -> Option<&str> {
+pub(super) fn text(key: &[u8]) -> Option<&str> {
     std::str::from_utf8(key).ok()
 }
 
 /// The slot of measurement `key` (`Some(None)`: not a mapped measurement; `None`: give up),
 /// trying first the one after the previous measurement's (payloads list measurements in the
 /// same order), which saves the hash lookup.
-fn measurement_slot(dec: &BatchDecoder, key: &[u8], next: &mut usize) -> Option<Option<usize>> {
+pub(super) fn measurement_slot(
+    dec: &BatchDecoder,
+    key: &[u8],
+    next: &mut usize,
+) -> Option<Option<usize>> {
     let slot = match dec.mapping().measurements.get(*next) {
         Some(f) if same(key, &f.source) => Some(*next),
         _ => dec.measurement_slot(text(key)?),
@@ -125,9 +129,9 @@ fn measurement_slot(dec: &BatchDecoder, key: &[u8], next: &mut usize) -> Option<
 }
 
 /// A position in the payload.
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) i: usize,
 }
 
 impl<'a> Cursor<'a> {
@@ -136,17 +140,17 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips JSON whitespace.
-    fn ws(&mut self) {
+    pub(super) fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
         self.eat_if(c).then_some(())
     }
 
-    fn eat_if(&mut self, c: u8) -> bool {
+    pub(super) fn eat_if(&mut self, c: u8) -> bool {
         let hit = self.peek() == Some(c);
         self.i += usize::from(hit);
         hit
@@ -156,7 +160,7 @@ impl<'a> Cursor<'a> {
     /// Not checked for UTF-8: a quote is never inside a UTF-8 character, and every other byte
     /// the scanner takes is ASCII it matched, so checking each string it keeps as text (or
     /// skips) makes the whole payload checked.
-    fn string_body(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn string_body(&mut self) -> Option<&'a [u8]> {
         let rest = self.b.get(self.i..)?;
         let len = rest
             .iter()
@@ -169,7 +173,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// `"key"` followed by `:` (and whitespace).
-    fn key(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn key(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let k = self.string_body()?;
         self.ws();
@@ -179,7 +183,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string, number or `null`.
-    fn scalar(&mut self) -> Option<Scalar<'a>> {
+    pub(super) fn scalar(&mut self) -> Option<Scalar<'a>> {
         match self.peek()? {
             b'"' => {
                 self.i += 1;
@@ -199,7 +203,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// An object of scalars, `f` called with the cursor on each value and its key.
-    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    pub(super) fn object(
+        &mut self,
+        mut f: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         if self.eat_if(b'}') {
@@ -218,18 +225,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips digits, folding them into `mantissa` (wrapping: only used when few enough);
-    /// returns how many there were.
+    /// returns how many there were. One pass: each byte is tested and folded in the same step.
     fn digits(&mut self, mantissa: &mut u64) -> usize {
-        let rest = self.b.get(self.i..).unwrap_or_default();
-        let n = rest
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        for &d in &rest[..n] {
-            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        let (b, start) = (self.b, self.i);
+        let (mut i, mut m) = (start, *mantissa);
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
         }
-        self.i += n;
-        n
+        *mantissa = m;
+        self.i = i;
+        i - start
     }
 
     /// A JSON number, as serde_json reads it: an integer without fraction or exponent is an
@@ -239,7 +249,8 @@ impl<'a> Cursor<'a> {
     /// A decimal of at most 15 digits without exponent is one division of two exactly
     /// represented values, which IEEE 754 rounds correctly (the classic fast path of decimal
     /// to binary conversion); anything longer goes to the standard library's parser.
-    fn number(&mut self) -> Option<Scalar<'a>> {
+    #[inline]
+    pub(super) fn number(&mut self) -> Option<Scalar<'a>> {
         let start = self.i;
         let neg = self.eat_if(b'-');
         let int_start = self.i;
@@ -280,7 +291,8 @@ impl<'a> Cursor<'a> {
             };
         }
         let x = if !has_exp && int_len + frac_len <= 15 {
-            let x = mantissa as f64 / POW10[frac_len];
+            // below 10^15, so exact as an i64 (one conversion instruction, unlike u64)
+            let x = (mantissa as i64) as f64 / POW10[frac_len];
             if neg {
                 -x
             } else {

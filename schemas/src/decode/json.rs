@@ -23,6 +23,10 @@ pub(crate) struct Scratch {
     pub(crate) wave_rate: Vec<Option<f64>>,
     pub(crate) wave_samples: Vec<Vec<f64>>,
     reject: Option<(RejectReason, String)>,
+    /// The layout of recent payloads (kept across records; see [`super::shape`]).
+    shape: Option<super::shape::Shape>,
+    /// Payloads in a row the shape did not take.
+    misses: u32,
 }
 
 impl Scratch {
@@ -37,6 +41,8 @@ impl Scratch {
             values: vec![None; n_measurements],
             tags: vec![None; n_tags],
             reject: None,
+            shape: None,
+            misses: super::shape::RELEARN_AFTER,
         }
     }
 
@@ -141,8 +147,31 @@ pub(crate) fn decode_one(
         ));
     }
     s.reset();
-    if dec.fast_path() && super::fast::decode(dec, p, s).is_some() {
-        return s.check(m);
+    if dec.fast_path() {
+        if dec.shapes() {
+            let shape = s.shape.take();
+            let hit = match &shape {
+                Some(sh) if sh.decode(dec, p, s).is_some() => true,
+                Some(_) => {
+                    s.reset();
+                    false
+                }
+                None => false,
+            };
+            s.shape = shape;
+            if hit {
+                s.misses = 0;
+                return s.check(m);
+            }
+            s.misses = s.misses.saturating_add(1);
+        }
+        if super::fast::decode(dec, p, s).is_some() {
+            if dec.shapes() && s.misses >= super::shape::RELEARN_AFTER {
+                s.shape = super::shape::Shape::learn(dec, p);
+                s.misses = 0;
+            }
+            return s.check(m);
+        }
     }
     if let Err(e) = std::str::from_utf8(p) {
         return Err((
@@ -353,6 +382,7 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
+#[inline]
 pub(super) fn event_time(
     key: &str,
     v: Scalar<'_>,
@@ -391,6 +421,7 @@ pub(super) fn event_time(
     }
 }
 
+#[inline]
 pub(super) fn measurement(key: &str, v: Scalar<'_>) -> Result<Option<f64>, Rejection> {
     match v {
         Scalar::Null => Ok(None),

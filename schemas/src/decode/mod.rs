@@ -11,6 +11,7 @@ mod csv;
 mod fast;
 mod json;
 mod reject;
+mod shape;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -242,6 +243,8 @@ pub struct BatchDecoder {
     waveform_index: SlotIndex,
     /// Whether the byte scanner is tried before the serde visitor (see `fast.rs`).
     fast_path: bool,
+    /// Whether the fast path first tries the layout of recent payloads ([`shape`]).
+    shapes: bool,
     /// No mapped field is called `measurements`, `tags` or `waveforms`, so the scanner may
     /// look for those keys before the mapped names.
     nested_first: bool,
@@ -286,6 +289,7 @@ impl BatchDecoder {
             tag_index,
             waveform_index,
             fast_path: true,
+            shapes: true,
             nested_first,
         })
     }
@@ -295,6 +299,13 @@ impl BatchDecoder {
     /// out when a payload decodes unexpectedly.
     pub fn without_fast_path(mut self) -> Self {
         self.fast_path = false;
+        self
+    }
+
+    /// The same decoder whose fast path is the byte scanner alone, without first matching the
+    /// layout of recent payloads. Same output; for `vigil bench decode`.
+    pub fn without_shapes(mut self) -> Self {
+        self.shapes = false;
         self
     }
 
@@ -344,6 +355,10 @@ impl BatchDecoder {
 
     pub(crate) fn fast_path(&self) -> bool {
         self.fast_path
+    }
+
+    pub(crate) fn shapes(&self) -> bool {
+        self.shapes
     }
 
     pub(crate) fn nested_first(&self) -> bool {
