@@ -249,8 +249,17 @@ impl<'a> Cursor<'a> {
     /// A decimal of at most 15 digits without exponent is one division of two exactly
     /// represented values, which IEEE 754 rounds correctly (the classic fast path of decimal
     /// to binary conversion); anything longer goes to the standard library's parser.
-    #[inline]
     pub(super) fn number(&mut self) -> Option<Scalar<'a>> {
+        Some(match self.num()? {
+            Number::Int(v) => Scalar::Int(v),
+            Number::Float(x) => Scalar::Num(x),
+        })
+    }
+
+    /// [`Cursor::number`] without the `Scalar` around it (returned in registers, which the
+    /// shape path's per-value loop feels).
+    #[inline]
+    pub(super) fn num(&mut self) -> Option<Number> {
         let start = self.i;
         let neg = self.eat_if(b'-');
         let int_start = self.i;
@@ -286,8 +295,8 @@ impl<'a> Cursor<'a> {
             let v = mantissa as i64;
             return match (neg, v) {
                 (true, 0) => None,
-                (true, v) => Some(Scalar::Int(-v)),
-                (false, v) => Some(Scalar::Int(v)),
+                (true, v) => Some(Number::Int(-v)),
+                (false, v) => Some(Number::Int(v)),
             };
         }
         let x = if !has_exp && int_len + frac_len <= 15 {
@@ -304,8 +313,15 @@ impl<'a> Cursor<'a> {
                 .parse::<f64>()
                 .ok()?
         };
-        x.is_finite().then_some(Scalar::Num(x))
+        x.is_finite().then_some(Number::Float(x))
     }
+}
+
+/// A JSON number as serde_json reads it: an integer, or a finite float.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Number {
+    Int(i64),
+    Float(f64),
 }
 
 /// Exact powers of ten an `f64` holds.

@@ -5,8 +5,8 @@
 //! values: the keys, their order, the punctuation and the whitespace repeat. After the scanner
 //! ([`super::fast`]) accepts a payload, [`Shape::learn`] records the bytes between its values
 //! and which field each value fills. [`Shape::decode`] checks a later payload against those
-//! bytes and reads only the values, with the scanner's own number and string readers and
-//! field rules, in the same order. Bytes equal to a payload the scanner took, values read by
+//! bytes and reads only the values, with the scanner's own number and string readers and the
+//! field rules for numbers, in the same order. Bytes equal to a payload the scanner took, values read by
 //! the scanner's readers: it takes exactly what the scanner would take and fills the scratch
 //! the same way. At the first byte that differs it gives up and the scanner reads the payload.
 //! A property test holds the two to that.
@@ -17,8 +17,8 @@
 //! Why: in `vigil bench kafka` matching keys and dispatching on them were about half of the
 //! scanner's time.
 
-use super::fast::{measurement_slot, same, Cursor};
-use super::json::{event_time, measurement, Scratch};
+use super::fast::{measurement_slot, same, Cursor, Number};
+use super::json::Scratch;
 use super::BatchDecoder;
 
 /// After this many payloads in a row that the shape did not take (or after a payload that
@@ -131,16 +131,24 @@ impl Shape {
                         .push_str(std::str::from_utf8(c.string_body()?).ok()?);
                     s.has_asset = true;
                 }
+                // the field rules of `json::event_time` and `json::measurement` for a number
+                // (`num` only returns finite floats), inline
                 Slot::Time => {
-                    s.ts = event_time(&m.time_field, c.number()?, m.numeric_time).ok()?;
+                    let n = match c.num()? {
+                        Number::Int(n) => n,
+                        Number::Float(x) => x as i64,
+                    };
+                    s.ts = m.numeric_time.to_ms(n)?;
                     s.has_ts = true;
                 }
                 Slot::Measurement(i) => {
-                    let name = &m.measurements.get(i)?.source;
-                    *s.values.get_mut(i)? = measurement(name, c.number()?).ok()?;
+                    *s.values.get_mut(i)? = Some(match c.num()? {
+                        Number::Int(v) => v as f64,
+                        Number::Float(x) => x,
+                    });
                 }
                 Slot::Skip => {
-                    c.number()?;
+                    c.num()?;
                 }
             }
         }
