@@ -483,14 +483,14 @@ impl TaskSet {
     /// Lets event time of the tasks not in `busy` move by the wall clock (idle partitions).
     fn tick_others(
         &mut self,
-        busy: &BTreeMap<(String, i32), Vec<usize>>,
+        busy: &BTreeMap<(&str, i32), Vec<usize>>,
         wall: i64,
     ) -> Result<(), PipelineError> {
         self.batch_started = Some(Instant::now());
         let keys: Vec<(String, i32)> = self
             .tasks
             .keys()
-            .filter(|k| !busy.contains_key(*k))
+            .filter(|(t, p)| !busy.contains_key(&(t.as_str(), *p)))
             .cloned()
             .collect();
         for key in keys {
@@ -746,13 +746,7 @@ fn run_blocking(
             }
         }
         opts.stats.record_polled(msgs.len());
-        let mut by_partition: BTreeMap<(String, i32), Vec<usize>> = BTreeMap::new();
-        for (i, m) in msgs.iter().enumerate() {
-            by_partition
-                .entry((m.topic().to_string(), m.partition()))
-                .or_default()
-                .push(i);
-        }
+        let by_partition = by_partition(&msgs);
         let processing = Instant::now();
         for ((topic, p), idx) in &by_partition {
             for run in idx.chunks(ENGINE_RUN) {
@@ -856,4 +850,27 @@ fn follow_registry(set: &mut TaskSet, r: &RegistryClient, name: &str) {
             Err(e) => warn!(model = name, error = %e, "shadow version refused"),
         }
     }
+}
+
+/// The indices of a poll batch's records by input partition, in poll order. A batch holds long
+/// runs of one partition, so a record of the same partition as the one before it is added
+/// without a map lookup; topic names are borrowed from the records, not copied per record.
+fn by_partition<'m>(msgs: &'m [BorrowedMessage<'_>]) -> BTreeMap<(&'m str, i32), Vec<usize>> {
+    let mut out: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
+    let mut run: Option<((&str, i32), Vec<usize>)> = None;
+    for (i, m) in msgs.iter().enumerate() {
+        let key = (m.topic(), m.partition());
+        match &mut run {
+            Some((k, idx)) if *k == key => idx.push(i),
+            _ => {
+                if let Some((k, idx)) = run.replace((key, vec![i])) {
+                    out.entry(k).or_default().extend(idx);
+                }
+            }
+        }
+    }
+    if let Some((k, idx)) = run {
+        out.entry(k).or_default().extend(idx);
+    }
+    out
 }
