@@ -184,16 +184,20 @@ pub fn payload(i: usize, assets: usize, spike: bool) -> String {
 
 /// The payload of a reading of asset `a` at `ts` (ms), its noise drawn from `seed`.
 ///
-/// Values are written from integer thousandths (`12.345`), not by float formatting: the
-/// latency levels produce in the job's own process, and the generator must cost little next
-/// to the job it loads.
+/// Values are written from integer thousandths (`12.345`), and every number by
+/// [`push_decimal`], not through `std::fmt`: the latency levels produce in the job's own
+/// process, standing in for sensors on other machines, and the generator must cost little next
+/// to the job it loads (with `write!` formatting it was most of the generator thread's time).
 pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
-    use std::fmt::Write;
     let mut s = String::with_capacity(160);
-    let _ = write!(
-        s,
-        "{{\"asset_id\":\"a{a:06}\",\"ts\":{ts},\"measurements\":{{"
-    );
+    s.push_str("{\"asset_id\":\"a");
+    push_decimal(&mut s, a as u64, 6);
+    s.push_str("\",\"ts\":");
+    if ts < 0 {
+        s.push('-');
+    }
+    push_decimal(&mut s, ts.unsigned_abs(), 1);
+    s.push_str(",\"measurements\":{");
     for m in 0..MEASUREMENTS {
         // thousandths: 10 x (m + 1) + 0.1 x (a mod 7), plus a wiggle in [0, 1)
         let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
@@ -202,13 +206,27 @@ pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
         } else {
             base + mix(seed * 8 + m as u64) % 1000
         };
-        if m > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, "\"m{m}\":{}.{:03}", v / 1000, v % 1000);
+        s.push_str(if m > 0 { ",\"m" } else { "\"m" });
+        push_decimal(&mut s, m as u64, 1);
+        s.push_str("\":");
+        push_decimal(&mut s, v / 1000, 1);
+        s.push('.');
+        push_decimal(&mut s, v % 1000, 3);
     }
     s.push_str("}}");
     s
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits (what `{v:0width$}` writes).
+fn push_decimal(s: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 || buf.len() - i < width.clamp(1, 20) {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    s.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 /// The bench job's feature SQL: 12 aggregates per asset.
@@ -596,6 +614,47 @@ mod tests {
         assert_eq!(out.batch.num_rows(), 30);
         assert!(payload(20, 10, true).contains("\"m0\":500."));
         assert_eq!(asset_id(7), "a000007");
+    }
+
+    /// What `reading` wrote with `std::fmt` before it formatted numbers itself.
+    fn reading_by_format(a: usize, ts: i64, seed: u64, spike: bool) -> String {
+        use std::fmt::Write;
+        let mut s = format!("{{\"asset_id\":\"a{a:06}\",\"ts\":{ts},\"measurements\":{{");
+        for m in 0..MEASUREMENTS {
+            let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
+            let v = if spike && m == 0 {
+                base * 50
+            } else {
+                base + mix(seed * 8 + m as u64) % 1000
+            };
+            if m > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"m{m}\":{}.{:03}", v / 1000, v % 1000);
+        }
+        s.push_str("}}");
+        s
+    }
+
+    #[test]
+    fn readings_are_written_as_std_fmt_writes_them() {
+        for (i, a) in [0usize, 7, 99_999, 123_456, 9_999_999, 12_345_678]
+            .into_iter()
+            .enumerate()
+        {
+            for ts in [0i64, -5, 1_764_126_000_000, i64::MAX, i64::MIN + 1] {
+                for seed in [0u64, 1, 41, 1 << 40, u64::MAX / 9] {
+                    let spike = (i + seed as usize) % 3 == 0;
+                    assert_eq!(
+                        reading(a, ts, seed, spike),
+                        reading_by_format(a, ts, seed, spike)
+                    );
+                }
+            }
+        }
+        let mut s = String::new();
+        push_decimal(&mut s, u64::MAX, 3);
+        assert_eq!(s, u64::MAX.to_string());
     }
 
     #[test]
