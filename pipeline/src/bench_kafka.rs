@@ -199,13 +199,7 @@ pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
     push_decimal(&mut s, ts.unsigned_abs(), 1);
     s.push_str(",\"measurements\":{");
     for m in 0..MEASUREMENTS {
-        // thousandths: 10 x (m + 1) + 0.1 x (a mod 7), plus a wiggle in [0, 1)
-        let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
-        let v = if spike && m == 0 {
-            base * 50
-        } else {
-            base + mix(seed * 8 + m as u64) % 1000
-        };
+        let v = thousandths(a, m, seed, spike);
         s.push_str(if m > 0 { ",\"m" } else { "\"m" });
         push_decimal(&mut s, m as u64, 1);
         s.push_str("\":");
@@ -215,6 +209,17 @@ pub fn reading(a: usize, ts: i64, seed: u64, spike: bool) -> String {
     }
     s.push_str("}}");
     s
+}
+
+/// Measurement `m` of a reading of asset `a`, in thousandths: 10 x (m + 1) + 0.1 x (a mod 7),
+/// plus a wiggle in [0, 1) drawn from `seed`; 50 times the base for `m0` of a spike.
+fn thousandths(a: usize, m: usize, seed: u64, spike: bool) -> u64 {
+    let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
+    if spike && m == 0 {
+        base * 50
+    } else {
+        base + mix(seed * 8 + m as u64) % 1000
+    }
 }
 
 /// Appends `v` in decimal, zero-padded to at least `width` digits (what `{v:0width$}` writes).
@@ -621,12 +626,7 @@ mod tests {
         use std::fmt::Write;
         let mut s = format!("{{\"asset_id\":\"a{a:06}\",\"ts\":{ts},\"measurements\":{{");
         for m in 0..MEASUREMENTS {
-            let base = 10_000 * (m as u64 + 1) + 100 * (a as u64 % 7);
-            let v = if spike && m == 0 {
-                base * 50
-            } else {
-                base + mix(seed * 8 + m as u64) % 1000
-            };
+            let v = thousandths(a, m, seed, spike);
             if m > 0 {
                 s.push(',');
             }
@@ -644,7 +644,7 @@ mod tests {
         {
             for ts in [0i64, -5, 1_764_126_000_000, i64::MAX, i64::MIN + 1] {
                 for seed in [0u64, 1, 41, 1 << 40, u64::MAX / 9] {
-                    let spike = (i + seed as usize) % 3 == 0;
+                    let spike = (i + seed as usize).is_multiple_of(3);
                     assert_eq!(
                         reading(a, ts, seed, spike),
                         reading_by_format(a, ts, seed, spike)

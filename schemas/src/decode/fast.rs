@@ -67,12 +67,9 @@ pub(super) fn decode(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> Option<()
             } else {
                 c.scalar()?;
             }
-            c.ws();
-            if c.eat_if(b'}') {
+            if c.member_end()? {
                 break;
             }
-            c.eat(b',')?;
-            c.ws();
         }
     }
     c.ws();
@@ -202,6 +199,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// After an object member: `true` at the object's closing brace, `false` after a comma
+    /// (whitespace skipped both sides), `None` (give up) on anything else.
+    pub(super) fn member_end(&mut self) -> Option<bool> {
+        self.ws();
+        if self.eat_if(b'}') {
+            return Some(true);
+        }
+        self.eat(b',')?;
+        self.ws();
+        Some(false)
+    }
+
     /// An object of scalars, `f` called with the cursor on each value and its key.
     pub(super) fn object(
         &mut self,
@@ -215,12 +224,9 @@ impl<'a> Cursor<'a> {
         loop {
             let k = self.key()?;
             f(self, k)?;
-            self.ws();
-            if self.eat_if(b'}') {
+            if self.member_end()? {
                 return Some(());
             }
-            self.eat(b',')?;
-            self.ws();
         }
     }
 

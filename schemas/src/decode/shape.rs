@@ -88,12 +88,9 @@ impl Shape {
             } else {
                 spans.push(number(&mut c, Slot::Skip)?);
             }
-            c.ws();
-            if c.eat_if(b'}') {
+            if c.member_end()? {
                 break;
             }
-            c.eat(b',')?;
-            c.ws();
         }
         c.ws();
         if c.i != p.len() {
