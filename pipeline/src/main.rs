@@ -60,6 +60,26 @@ fn return_freed_memory() {
     unsafe { mi_collect(true) }
 }
 
+/// The pid of the broker `scripts/kafka.sh` started: from `.kafka-local/kafka.pid` in the working
+/// directory or a parent of it, else in the checkout this binary was built from, kept only if
+/// that process is running and its command line names Kafka (a stale file can outlive it).
+fn local_broker_pid() -> Option<u32> {
+    const PID_FILE: &str = ".kafka-local/kafka.pid";
+    let cwd = std::env::current_dir().ok();
+    let built_from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent();
+    cwd.iter()
+        .flat_map(|d| d.ancestors())
+        .chain(built_from)
+        .map(|d| d.join(PID_FILE))
+        .find_map(|f| {
+            let pid: u32 = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains("kafka")
+                .then_some(pid)
+        })
+}
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -116,7 +136,9 @@ enum BenchCommand {
         /// Partitions of the topic.
         #[arg(long, default_value_t = 2)]
         partitions: i32,
-        /// The broker's pid, for its CPU time (default: .kafka-local/kafka.pid if present).
+        /// The broker's pid, for its CPU time (default: the pid in `.kafka-local/kafka.pid` of
+        /// the working directory, one of its parents, or the checkout this binary was built
+        /// from, if that process is a running broker).
         #[arg(long)]
         broker_pid: Option<u32>,
         /// Asset counts for the resident-memory slope (each in a fresh process).
@@ -598,11 +620,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                     readings,
                     assets,
                     partitions,
-                    broker_pid: broker_pid.or_else(|| {
-                        std::fs::read_to_string(".kafka-local/kafka.pid")
-                            .ok()
-                            .and_then(|p| p.trim().parse().ok())
-                    }),
+                    broker_pid: broker_pid.or_else(local_broker_pid),
                     progress: true,
                     latency_seconds,
                     native: !datafusion_aggregation,
