@@ -46,6 +46,8 @@ use crate::kafka::control::ControlClient;
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
 use crate::metrics::{JobStats, Phase, StatsSnapshot};
+use crate::telemetry::trace;
+use crate::PipelineError;
 
 /// The shortest time between two commits made early because alerts were waiting: alerts are
 /// visible within one batch plus one commit of their window's close, and a catch-up run that
@@ -59,8 +61,6 @@ pub const ALERT_COMMIT_SPACING: Duration = Duration::from_millis(10);
 /// watermark advance, a fold check); the full bench's catch-up rate did not drop with runs
 /// (920,810 readings per CPU-s against 904,977 before).
 pub const ENGINE_RUN: usize = 4096;
-use crate::telemetry::trace;
-use crate::PipelineError;
 
 /// Called with each alert right after it was committed.
 pub type AlertHook = Box<dyn Fn(&Alert) + Send>;

@@ -24,9 +24,7 @@ pub(crate) struct Scratch {
     pub(crate) wave_samples: Vec<Vec<f64>>,
     reject: Option<(RejectReason, String)>,
     /// The layout of recent payloads (kept across records; see [`super::shape`]).
-    shape: Option<super::shape::Shape>,
-    /// Payloads in a row the shape did not take.
-    misses: u32,
+    pub(super) recent: super::shape::Recent,
 }
 
 impl Scratch {
@@ -41,8 +39,7 @@ impl Scratch {
             values: vec![None; n_measurements],
             tags: vec![None; n_tags],
             reject: None,
-            shape: None,
-            misses: super::shape::RELEARN_AFTER,
+            recent: super::shape::Recent::default(),
         }
     }
 
@@ -148,27 +145,12 @@ pub(crate) fn decode_one(
     }
     s.reset();
     if dec.fast_path() {
-        if dec.shapes() {
-            let shape = s.shape.take();
-            let hit = match &shape {
-                Some(sh) if sh.decode(dec, p, s).is_some() => true,
-                Some(_) => {
-                    s.reset();
-                    false
-                }
-                None => false,
-            };
-            s.shape = shape;
-            if hit {
-                s.misses = 0;
-                return s.check(m);
-            }
-            s.misses = s.misses.saturating_add(1);
+        if dec.shapes() && super::shape::decode_recent(dec, p, s) {
+            return s.check(m);
         }
         if super::fast::decode(dec, p, s).is_some() {
-            if dec.shapes() && s.misses >= super::shape::RELEARN_AFTER {
-                s.shape = super::shape::Shape::learn(dec, p);
-                s.misses = 0;
+            if dec.shapes() {
+                super::shape::scanned(dec, p, s);
             }
             return s.check(m);
         }

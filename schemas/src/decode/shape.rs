@@ -25,7 +25,52 @@ use super::BatchDecoder;
 /// taught none), the next payload the scanner takes is learned: a stream that changed its
 /// layout gets a new shape, a stream of two interleaved layouts keeps the one it has, and one
 /// without a shape tries to learn once in this many payloads.
-pub(super) const RELEARN_AFTER: u32 = 8;
+const RELEARN_AFTER: u32 = 8;
+
+/// What a decoder's scratch remembers of recent payloads: their layout, and how many payloads
+/// in a row it did not take.
+#[derive(Debug)]
+pub(super) struct Recent {
+    shape: Option<Shape>,
+    misses: u32,
+}
+
+impl Default for Recent {
+    /// No layout yet; the first payload the scanner takes is learned.
+    fn default() -> Self {
+        Recent {
+            shape: None,
+            misses: RELEARN_AFTER,
+        }
+    }
+}
+
+/// Decodes `p` into `s` (already reset) by the layout of recent payloads; `false` if it does
+/// not have that layout (then `s` is reset again, for the scanner).
+pub(super) fn decode_recent(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> bool {
+    let shape = s.recent.shape.take();
+    let hit = shape
+        .as_ref()
+        .is_some_and(|sh| sh.decode(dec, p, s).is_some());
+    if shape.is_some() && !hit {
+        s.reset();
+    }
+    s.recent.shape = shape;
+    s.recent.misses = if hit {
+        0
+    } else {
+        s.recent.misses.saturating_add(1)
+    };
+    hit
+}
+
+/// After the scanner took `p`: learns its layout if recent payloads missed often enough.
+pub(super) fn scanned(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) {
+    if s.recent.misses >= RELEARN_AFTER {
+        s.recent.shape = Shape::learn(dec, p);
+        s.recent.misses = 0;
+    }
+}
 
 /// What a value of the shape fills.
 #[derive(Debug, Clone, Copy, PartialEq)]
