@@ -47,6 +47,7 @@ impl Default for Recent {
 
 /// Decodes `p` into `s` (already reset) by the layout of recent payloads; `false` if it does
 /// not have that layout (then `s` is reset again, for the scanner).
+#[inline]
 pub(super) fn decode_recent(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> bool {
     let shape = s.recent.shape.take();
     let hit = shape
@@ -65,6 +66,7 @@ pub(super) fn decode_recent(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) -> bo
 }
 
 /// After the scanner took `p`: learns its layout if recent payloads missed often enough.
+#[inline]
 pub(super) fn scanned(dec: &BatchDecoder, p: &[u8], s: &mut Scratch) {
     if s.recent.misses >= RELEARN_AFTER {
         s.recent.shape = Shape::learn(dec, p);
