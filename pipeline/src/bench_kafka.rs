@@ -27,9 +27,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use vigil_schemas::Alert;
 
 use crate::job::JobConfig;
-use crate::kafka::{client_config, ensure_topics};
+use crate::kafka::{client_config, ensure_topics, RecordQueue};
 use crate::runner::{run, RunOptions};
 use crate::PipelineError;
+
+/// The bench job's `max_batch`, also the raw batch loop's batch size.
+const JOB_MAX_BATCH: usize = 20_000;
 
 /// Shares of the end-to-end rate at which latency is measured.
 pub const LOADS: [f64; 3] = [0.1, 0.5, 0.8];
@@ -91,6 +94,8 @@ pub struct KafkaBenchReport {
     pub load: Phase,
     /// The raw consume-and-drop loop.
     pub raw: Phase,
+    /// The same loop taking records in batches from a queue of its own, as the job does.
+    pub raw_batch: Phase,
     /// Vigil end to end.
     pub e2e: Phase,
     /// Windows closed and alerts raised end to end.
@@ -262,7 +267,7 @@ group_id = "{topic}-vigil"
 input_topics = ["{topic}"]
 alert_topic = "{topic}.alerts"
 dead_letter_topic = "{topic}.dead-letter"
-max_batch = 20000
+max_batch = {JOB_MAX_BATCH}
 batch_timeout = "50ms"
 commit_interval = "1s"
 delivery = "{delivery}"
@@ -381,10 +386,13 @@ pub(crate) async fn catch_up(
     Ok((phase, snap))
 }
 
-/// The consume-and-drop loop with the source's client settings.
-fn raw(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
+/// The consume-and-drop loop with the source's client settings: rust-rdkafka's `poll`, one
+/// record per call, or (`batch`) records taken in batches of the job's size from a queue the
+/// partitions are routed to, as the job's source takes them.
+fn raw(o: &KafkaBenchOptions, topic: &str, batch: bool) -> Result<Phase, PipelineError> {
+    let label = if batch { "raw batch" } else { "raw" };
     let mut c = crate::kafka::consumer_config(&o.brokers, &Default::default());
-    c.set("group.id", format!("{topic}-raw"))
+    c.set("group.id", format!("{topic}-{}", label.replace(' ', "-")))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", "50")
@@ -394,25 +402,42 @@ fn raw(o: &KafkaBenchOptions, topic: &str) -> Result<Phase, PipelineError> {
     for p in 0..o.partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
+    let queue = RecordQueue::new(consumer.client().native_ptr())
+        .ok_or_else(|| PipelineError::Data("librdkafka made no queue".into()))?;
+    if batch {
+        for p in 0..o.partitions {
+            queue.route(consumer.client().native_ptr(), topic, p);
+        }
+    }
     consumer.assign(&tpl)?;
     let total = o.readings as u64;
     let m = Meter::start(o.broker_pid);
     let (mut n, mut bytes) = (0u64, 0usize);
     let deadline = Instant::now() + Duration::from_secs(1800);
+    let mut shown = 0;
+    let mut records = Vec::new();
     while n < total && Instant::now() < deadline {
-        if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(100)) {
+        if batch {
+            consumer.poll(Duration::ZERO);
+            queue.take(JOB_MAX_BATCH, Duration::from_millis(100), &mut records);
+            for r in records.drain(..) {
+                bytes += r.payload_len();
+                n += 1;
+            }
+        } else if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(100)) {
             bytes += msg.payload_len();
             n += 1;
-            if n % 200_000 == 0 {
-                progress(o.progress, "raw", n, total);
-            }
+        }
+        if n >= shown + 200_000 {
+            shown = n;
+            progress(o.progress, label, n, total);
         }
     }
-    progress(o.progress, "raw", n, total);
+    progress(o.progress, label, n, total);
     let phase = m.stop(n);
     if n < total {
         return Err(PipelineError::Data(format!(
-            "the raw consumer read {n} of {total} records in 30 minutes"
+            "the {label} consumer read {n} of {total} records in 30 minutes"
         )));
     }
     std::hint::black_box(bytes);
@@ -438,13 +463,17 @@ pub async fn bench_kafka(
     cfg.native_aggregation = o.native;
 
     let load = load(o, &topic)?;
-    let raw_phase = {
+    let mut raws = Vec::new();
+    for batch in [false, true] {
         let o = o.clone();
         let t = topic.clone();
-        tokio::task::spawn_blocking(move || raw(&o, &t))
-            .await
-            .map_err(|e| PipelineError::Data(e.to_string()))??
-    };
+        raws.push(
+            tokio::task::spawn_blocking(move || raw(&o, &t, batch))
+                .await
+                .map_err(|e| PipelineError::Data(e.to_string()))??,
+        );
+    }
+    let (raw_phase, raw_batch) = (raws[0], raws[1]);
 
     // Vigil end to end, from offset 0
     let (e2e, snap) = catch_up(o, cfg.clone(), o.readings as u64, "vigil").await?;
@@ -517,6 +546,7 @@ pub async fn bench_kafka(
         latency_max,
         load,
         raw: raw_phase,
+        raw_batch,
         e2e,
         windows: snap.windows,
         alerts: snap.alerts,

@@ -1124,6 +1124,8 @@ async fn bench_kafka_command(
                 "raw_per_s": r.raw.per_s(),
                 "e2e_per_cpu_s": r.e2e.per_cpu_s(),
                 "raw_per_cpu_s": r.raw.per_cpu_s(),
+                "raw_batch_per_cpu_s": r.raw_batch.per_cpu_s(),
+                "ratio_vs_raw_batch": r.e2e.per_cpu_s() / r.raw_batch.per_cpu_s(),
                 "ratio_vs_raw": ratio,
                 "ratio_vs_kafka_streams": ratio_vs_ks,
                 "kafka_streams": peers,
@@ -1137,7 +1139,7 @@ async fn bench_kafka_command(
                 "bytes_per_asset": bytes_per_asset,
                 "resident_bytes": mem,
                 "restart_to_first_alert_ms": r.restart_to_first_alert_ms,
-                "phases": {"load": r.load, "raw": r.raw, "e2e": r.e2e},
+                "phases": {"load": r.load, "raw": r.raw, "raw_batch": r.raw_batch, "e2e": r.e2e},
                 "windows": r.windows,
                 "alerts": r.alerts,
             })
@@ -1151,6 +1153,7 @@ async fn bench_kafka_command(
     for (name, p) in [
         ("load (producer)", r.load),
         ("raw consume-and-drop", r.raw),
+        ("raw, batches (as the job)", r.raw_batch),
         ("vigil end to end", r.e2e),
     ] {
         println!(
@@ -1170,6 +1173,10 @@ async fn bench_kafka_command(
         r.e2e.per_s() / r.raw.per_s(),
         r.windows,
         r.alerts
+    );
+    println!(
+        "vigil / raw in batches: {:.2}x per CPU-second",
+        r.e2e.per_cpu_s() / r.raw_batch.per_cpu_s()
     );
     println!(
         "vigil job thread, wall s by phase: {} ({} commits)",

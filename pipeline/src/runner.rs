@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -44,7 +43,9 @@ use crate::job::{Delivery, JobConfig};
 use crate::kafka::changelog::{self, ChangelogReader};
 use crate::kafka::control::ControlClient;
 use crate::kafka::registry::RegistryClient;
-use crate::kafka::{ensure_topics, DeadLetterRecord, RebalanceHook, Sink, Source, SourceContext};
+use crate::kafka::{
+    ensure_topics, DeadLetterRecord, RebalanceHook, Record, Sink, Source, SourceContext,
+};
 use crate::metrics::{JobStats, Phase, StatsSnapshot};
 use crate::telemetry::trace;
 use crate::PipelineError;
@@ -371,13 +372,13 @@ impl TaskSet {
         &mut self,
         topic: &str,
         partition: i32,
-        msgs: &[&BorrowedMessage<'_>],
+        msgs: &[&Record<'_>],
         wall: i64,
     ) -> Result<(), PipelineError> {
         let rt = self.rt.clone();
         self.batch_started = Some(Instant::now());
         let task = self.task(topic, partition, wall)?;
-        let fresh: Vec<&BorrowedMessage<'_>>;
+        let fresh: Vec<&Record<'_>>;
         let msgs = match task.skip_below {
             Some(o) if msgs.first().is_some_and(|m| m.offset() < o) => {
                 fresh = msgs.iter().copied().filter(|m| m.offset() >= o).collect();
@@ -388,8 +389,8 @@ impl TaskSet {
         if msgs.is_empty() {
             return Ok(());
         }
-        let mut keyless: Vec<&BorrowedMessage<'_>> = Vec::new();
-        let keyed: Vec<&BorrowedMessage<'_>>;
+        let mut keyless: Vec<&Record<'_>> = Vec::new();
+        let keyed: Vec<&Record<'_>>;
         let msgs = if self.cfg.kafka.require_key && msgs.iter().any(|m| m.key().is_none()) {
             let (k, n): (Vec<_>, Vec<_>) = msgs.iter().copied().partition(|m| m.key().is_some());
             keyed = k;
@@ -750,7 +751,7 @@ fn run_blocking(
         let processing = Instant::now();
         for ((topic, p), idx) in &by_partition {
             for run in idx.chunks(ENGINE_RUN) {
-                let part: Vec<&BorrowedMessage<'_>> = run.iter().map(|i| &msgs[*i]).collect();
+                let part: Vec<&Record<'_>> = run.iter().map(|i| &msgs[*i]).collect();
                 s.process(topic, *p, &part, wall)?;
             }
         }
@@ -794,7 +795,7 @@ fn run_blocking(
 }
 
 fn dead_letter<'a>(
-    m: &'a BorrowedMessage<'_>,
+    m: &'a Record<'_>,
     reason: RejectReason,
     detail: &'a str,
 ) -> DeadLetterRecord<'a> {
@@ -855,7 +856,7 @@ fn follow_registry(set: &mut TaskSet, r: &RegistryClient, name: &str) {
 /// The indices of a poll batch's records by input partition, in poll order. A batch holds long
 /// runs of one partition, so a record of the same partition as the one before it is added
 /// without a map lookup; topic names are borrowed from the records, not copied per record.
-fn by_partition<'m>(msgs: &'m [BorrowedMessage<'_>]) -> BTreeMap<(&'m str, i32), Vec<usize>> {
+fn by_partition<'m>(msgs: &'m [Record<'_>]) -> BTreeMap<(&'m str, i32), Vec<usize>> {
     let mut out: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
     let mut run: Option<((&str, i32), Vec<usize>)> = None;
     for (i, m) in msgs.iter().enumerate() {

@@ -4,6 +4,7 @@
 //! anything about readings: it moves bytes and Kafka coordinates in and out in batches.
 
 mod admin;
+mod batch;
 pub mod changelog;
 pub mod control;
 mod log;
@@ -14,6 +15,7 @@ mod source;
 use std::collections::BTreeMap;
 
 pub use admin::{delete_job_topics, ensure_compacted_topic, ensure_topics};
+pub use batch::{Record, RecordQueue, Taken};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
 pub use source::{RebalanceHook, Source, SourceContext};

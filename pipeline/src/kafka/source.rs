@@ -8,16 +8,20 @@
 //! work and state), and every record collected before a revocation is dropped from the batch
 //! being polled: it lies past the committed offsets and will be read again by the partition's
 //! next owner.
+//!
+//! Records are taken in batches from a queue of the source's own ([`RecordQueue`]): each
+//! partition is routed there just before it is assigned. The consumer's own queue keeps the
+//! rebalances, commit results and client errors, and is served between batches.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::warn;
 
+use super::batch::{Record, RecordQueue};
 use super::consumer_config;
 use crate::job::KafkaSettings;
 use crate::PipelineError;
@@ -32,17 +36,42 @@ pub trait RebalanceHook: Send + Sync {
 pub struct SourceContext {
     epoch: AtomicU64,
     hook: Option<Arc<dyn RebalanceHook>>,
+    /// Where assigned partitions are routed; taken away before the source's queue is dropped.
+    records: Mutex<Option<Arc<RecordQueue>>>,
 }
+
+/// The longest a wait for records goes without serving the consumer's own queue.
+const EVENT_WAIT: Duration = Duration::from_millis(50);
 
 impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.epoch.fetch_add(1, Ordering::SeqCst);
-            if let Some(h) = &self.hook {
-                h.revoking(consumer, &pairs(tpl));
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                if let Some(h) = &self.hook {
+                    h.revoking(consumer, &pairs(tpl));
+                }
             }
+            Rebalance::Assign(tpl) => {
+                // before the assignment, so librdkafka starts fetching into the route; a
+                // partition that cannot be routed is polled from the consumer's queue instead
+                let records = self.records.lock().map(|r| r.clone()).ok().flatten();
+                if let Some(q) = records {
+                    let rk = consumer.client().native_ptr();
+                    for e in tpl.elements() {
+                        if !q.route(rk, e.topic(), e.partition()) {
+                            warn!(
+                                topic = e.topic(),
+                                partition = e.partition(),
+                                "partition not routed to the batch queue"
+                            );
+                        }
+                    }
+                }
+            }
+            Rebalance::Error(_) => {}
         }
     }
 
@@ -62,7 +91,17 @@ fn pairs(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
 
 /// A batch-polling Kafka consumer.
 pub struct Source {
+    // dropped before the consumer: librdkafka wants its queues destroyed before the client
+    records: Arc<RecordQueue>,
     consumer: BaseConsumer<SourceContext>,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.consumer.context().records.lock() {
+            r.take();
+        }
+    }
 }
 
 impl Source {
@@ -90,11 +129,18 @@ impl Source {
         let ctx = SourceContext {
             epoch: AtomicU64::new(0),
             hook,
+            records: Mutex::new(None),
         };
         let consumer: BaseConsumer<SourceContext> = c.create_with_context(ctx)?;
+        let records = RecordQueue::new(consumer.client().native_ptr())
+            .map(Arc::new)
+            .ok_or_else(|| PipelineError::Data("librdkafka made no record queue".into()))?;
+        if let Ok(mut r) = consumer.context().records.lock() {
+            *r = Some(records.clone());
+        }
         let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        Ok(Source { consumer })
+        Ok(Source { records, consumer })
     }
 
     /// The rebalance counter: it changes whenever partitions were revoked or assigned.
@@ -107,34 +153,56 @@ impl Source {
         &self.consumer
     }
 
-    /// Polls up to `max` records, waiting at most `timeout` for the batch to fill. Records
-    /// polled before a revocation are dropped (see the module doc). Transient client errors
-    /// are logged and skipped; they never end the job.
-    pub fn poll_batch(&self, max: usize, timeout: Duration) -> Vec<BorrowedMessage<'_>> {
+    /// Polls up to `max` records, waiting at most `timeout` for the first one. Records polled
+    /// before a revocation are dropped (see the module doc). Transient client errors are
+    /// logged and skipped; they never end the job.
+    pub fn poll_batch(&self, max: usize, timeout: Duration) -> Vec<Record<'_>> {
         let deadline = Instant::now() + timeout;
         let mut out = Vec::with_capacity(max.min(1 << 16));
         let mut epoch = self.epoch();
-        while out.len() < max {
-            // the clock is read only while waiting for the first record, not once per record
-            let left = if out.is_empty() {
-                deadline.saturating_duration_since(Instant::now())
-            } else {
-                Duration::ZERO
-            };
-            let polled = self.consumer.poll(left);
-            let now = self.epoch();
-            if now != epoch {
-                out.clear();
-                epoch = now;
+        loop {
+            self.serve(&mut out, &mut epoch);
+            if out.len() >= max {
+                break;
             }
-            match polled {
-                Some(Ok(m)) => out.push(m),
-                Some(Err(e)) => warn!(error = %e, "consumer error"),
-                None if out.is_empty() && !left.is_zero() => continue,
-                None => break,
+            if out.is_empty() {
+                // wait for the first record only, then take what is there
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.take(1, left.min(EVENT_WAIT), &mut out);
+            }
+            if !out.is_empty() {
+                self.take(max - out.len(), Duration::ZERO, &mut out);
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
             }
         }
         out
+    }
+
+    fn take<'c>(&'c self, max: usize, wait: Duration, out: &mut Vec<Record<'c>>) {
+        for e in self.records.take(max, wait, out).errors {
+            warn!(error = %e, "consumer error");
+        }
+    }
+
+    /// Serves the consumer's own queue: rebalances (dropping what `out` holds at a change of
+    /// `epoch`), commit results, errors, and records of partitions that are not routed.
+    fn serve<'c>(&'c self, out: &mut Vec<Record<'c>>, epoch: &mut u64) {
+        loop {
+            let polled = self.consumer.poll(Duration::ZERO);
+            let now = self.epoch();
+            if now != *epoch {
+                out.clear();
+                *epoch = now;
+            }
+            match polled {
+                Some(Ok(m)) => out.extend(Record::polled(m)),
+                Some(Err(e)) => warn!(error = %e, "consumer error"),
+                None => break,
+            }
+        }
     }
 
     /// The partitions currently assigned to this member, or `None` if the client cannot tell.

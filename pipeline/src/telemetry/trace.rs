@@ -11,7 +11,8 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+use crate::kafka::Record;
 
 /// The header name.
 pub const TRACEPARENT: &str = "traceparent";
@@ -62,16 +63,14 @@ pub const MAX_SCANNED: usize = 256;
 
 /// The distinct valid trace contexts of the first [`MAX_SCANNED`] records of a batch, in record
 /// order (at most `max`).
-pub fn of_records(msgs: &[&BorrowedMessage<'_>], max: usize) -> Vec<SpanContext> {
+pub fn of_records(msgs: &[&Record<'_>], max: usize) -> Vec<SpanContext> {
     let mut out: Vec<SpanContext> = Vec::new();
     for m in msgs.iter().take(MAX_SCANNED) {
-        let Some(h) = m.headers() else { continue };
-        for header in h.iter() {
-            if !header.key.eq_ignore_ascii_case(TRACEPARENT) {
+        for (key, value) in m.headers() {
+            if !key.eq_ignore_ascii_case(TRACEPARENT) {
                 continue;
             }
-            let Some(sc) = header
-                .value
+            let Some(sc) = value
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(parse)
             else {
