@@ -12,10 +12,12 @@ use vigil_pipeline::metrics::StatsSnapshot;
 use vigil_pipeline::prometheus::{render_all, Detail, Gauges};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_path_buf()
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .parent()
+    .expect("repository root")
+    .to_path_buf()
 }
 
 fn yaml(rel: &str) -> Value {

@@ -21,7 +21,10 @@ use vigil_pipeline::job::JobConfig;
 use vigil_pipeline::metrics::JobStats;
 
 fn cases_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("cases")
 }
 
 /// Rounds to 9 significant digits so the files do not depend on the last bits of float math.

@@ -221,9 +221,12 @@ mod tests {
     use super::*;
 
     fn example(name: &str) -> Alert {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../schemas/json/examples")
-            .join(name);
+        let p = std::path::Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../schemas/json/examples")
+        .join(name);
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     }
 

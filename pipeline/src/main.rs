@@ -147,6 +147,10 @@ enum BenchCommand {
         /// Skip the Kafka Streams peer (benches/peers/kafka-streams, built with Maven).
         #[arg(long)]
         no_peer: bool,
+        /// Keep the run's topics (readings, the job's outputs and changelog, the peer's
+        /// internal topics) instead of deleting them at the end; they take gigabytes.
+        #[arg(long)]
+        keep_topics: bool,
         /// Seconds sampled at each fixed load (10 %, 50 %, 80 % of the end-to-end rate) for
         /// the window-close-to-alert latency; 0 skips it.
         #[arg(long, default_value_t = 30)]
@@ -609,6 +613,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                     broker_pid,
                     memory_assets,
                     no_peer,
+                    keep_topics,
                     latency_seconds,
                     datafusion_aggregation,
                     json,
@@ -627,6 +632,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                 },
                 &memory_assets,
                 no_peer,
+                keep_topics,
                 json,
             )
             .await?;
@@ -1060,6 +1066,7 @@ async fn bench_kafka_command(
     o: vigil_pipeline::bench_kafka::KafkaBenchOptions,
     memory_assets: &[usize],
     no_peer: bool,
+    keep_topics: bool,
     json: bool,
 ) -> Result<()> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -1098,6 +1105,16 @@ async fn bench_kafka_command(
             eprintln!("kafka streams ({mode}) ...");
             peers.push(kafka_streams_peer(&o.brokers, &r.topic, o.readings, mode)?);
         }
+    }
+    if !keep_topics {
+        let peer = format!("ks-peer-{}", r.topic);
+        let gone = vigil_pipeline::kafka::delete_topics_with_prefix(&o.brokers, &[&r.topic, &peer])
+            .await?;
+        eprintln!(
+            "deleted the run's {} topics ({}*, {peer}*)",
+            gone.len(),
+            r.topic
+        );
     }
     let peer_best = peers
         .iter()

@@ -496,7 +496,11 @@ mod tests {
     #[tokio::test]
     async fn every_detector_calibrates_and_detects() {
         let cfg = JobConfig::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pump-fleet.toml"),
+            &std::path::Path::new(
+                &std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../examples/pump-fleet.toml"),
         )
         .unwrap();
         let t0 = 1_767_225_600_000;

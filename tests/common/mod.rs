@@ -39,7 +39,10 @@ pub fn job_dir(name: &str, job_toml: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(name));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     std::fs::write(dir.join("job.toml"), job_toml).expect("job file");
-    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pump_features.sql");
+    let sql = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../examples/pump_features.sql");
     std::fs::copy(sql, dir.join("pump_features.sql")).expect("feature SQL");
     dir
 }
@@ -124,8 +127,10 @@ pub fn read_topic(
 /// The example job `examples/<name>/job.toml`, whose backtest data (in `../shared/datasets/`
 /// beside the repository) must exist: a missing folder fails the test and says where it looked.
 pub fn example_job(name: &str) -> vigil_pipeline::job::JobConfig {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/job.toml"));
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join(format!("../examples/{name}/job.toml"));
     let cfg = vigil_pipeline::job::JobConfig::load(&path).expect("example job is valid");
     let data = &cfg.backtest.as_ref().expect("backtest section").data;
     assert!(

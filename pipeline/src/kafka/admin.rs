@@ -1,4 +1,4 @@
-//! Topic creation for jobs, the demo and tests; deletion of a bench job's topics.
+//! Topic creation for jobs, the demo and tests; deletion of a bench run's topics.
 
 use std::time::Duration;
 
@@ -56,6 +56,37 @@ pub async fn delete_job_topics(k: &crate::job::KafkaSettings) -> Result<(), Pipe
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let done = admin.delete_topics(&names, &opts).await?;
     all_done(done, RDKafkaErrorCode::UnknownTopicOrPartition, "delete")
+}
+
+/// Deletes every topic whose name starts with one of `prefixes`; returns the names deleted.
+/// A bench run's topics (its readings, the job's outputs and changelog, a peer's internal
+/// topics) all start with the run's topic name: deleting them keeps repeated runs from filling
+/// the broker's disk with gigabytes per run.
+pub async fn delete_topics_with_prefix(
+    brokers: &str,
+    prefixes: &[&str],
+) -> Result<Vec<String>, PipelineError> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(brokers, &Default::default()).create()?;
+    let meta = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(20))?;
+    let names: Vec<String> = meta
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|n| {
+            !prefixes.is_empty() && prefixes.iter().any(|p| !p.is_empty() && n.starts_with(p))
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let done = admin.delete_topics(&refs, &opts).await?;
+    all_done(done, RDKafkaErrorCode::UnknownTopicOrPartition, "delete")?;
+    Ok(names)
 }
 
 /// The first topic operation that failed for another reason than `fine` (the topic already

@@ -14,7 +14,9 @@ mod source;
 
 use std::collections::BTreeMap;
 
-pub use admin::{delete_job_topics, ensure_compacted_topic, ensure_topics};
+pub use admin::{
+    delete_job_topics, delete_topics_with_prefix, ensure_compacted_topic, ensure_topics,
+};
 pub use batch::{Record, RecordQueue, Taken};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
