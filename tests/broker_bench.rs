@@ -29,6 +29,10 @@ fn the_kafka_bench_runs_every_phase_over_every_record() {
     println!("{r:?}");
     assert_eq!(r.load.records, 30_000);
     assert_eq!(r.raw.records, 30_000, "the raw loop read every record");
+    assert_eq!(
+        r.raw_batch.records, 30_000,
+        "the batch-taking raw loop read every record"
+    );
     assert_eq!(r.e2e.records, 30_000, "Vigil decoded every reading");
     // 30 s of event time in 10 s windows: at least two closed
     assert!(r.windows >= 2, "{r:?}");

@@ -402,11 +402,11 @@ fn raw(o: &KafkaBenchOptions, topic: &str, batch: bool) -> Result<Phase, Pipelin
     for p in 0..o.partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
-    let queue = RecordQueue::new(consumer.client().native_ptr())
+    let queue = RecordQueue::new(consumer.client())
         .ok_or_else(|| PipelineError::Data("librdkafka made no queue".into()))?;
     if batch {
         for p in 0..o.partitions {
-            queue.route(consumer.client().native_ptr(), topic, p);
+            queue.route(consumer.client(), topic, p);
         }
     }
     consumer.assign(&tpl)?;

@@ -17,7 +17,9 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
+use rdkafka::client::Client;
 use rdkafka::message::BorrowedMessage;
+use rdkafka::ClientContext;
 
 /// One consumed record. It borrows the client it came from and frees its native message
 /// when dropped.
@@ -142,22 +144,24 @@ pub struct Taken {
 }
 
 impl RecordQueue {
-    /// A new queue of the client `rk` (a consumer's `native_ptr`).
-    pub fn new(rk: *mut rd::rd_kafka_t) -> Option<Self> {
-        // SAFETY: rk is a live client handle
-        NonNull::new(unsafe { rd::rd_kafka_queue_new(rk) }).map(|q| RecordQueue { q })
+    /// A new queue of `client` (a consumer's). It must be dropped before the client.
+    pub fn new<C: ClientContext>(client: &Client<C>) -> Option<Self> {
+        // SAFETY: the client's handle is live while it is borrowed
+        NonNull::new(unsafe { rd::rd_kafka_queue_new(client.native_ptr()) })
+            .map(|q| RecordQueue { q })
     }
 
-    /// Routes the records of `topic`/`partition` of client `rk` here. False if the client
-    /// has no such partition queue (a producer, or a topic name with a NUL byte).
-    pub fn route(&self, rk: *mut rd::rd_kafka_t, topic: &str, partition: i32) -> bool {
+    /// Routes the records of `topic`/`partition` of `client` (the queue's) here. False if the
+    /// client has no such partition queue (a producer, or a topic name with a NUL byte).
+    pub fn route<C: ClientContext>(&self, client: &Client<C>, topic: &str, partition: i32) -> bool {
         let Ok(name) = CString::new(topic) else {
             return false;
         };
-        // SAFETY: rk is live; the partition queue handle is released right after forwarding,
-        // the forward itself stays with the partition
+        // SAFETY: the client is live while borrowed; the partition queue handle is released
+        // right after forwarding, the forward itself stays with the partition
         unsafe {
-            let pq = rd::rd_kafka_queue_get_partition(rk, name.as_ptr(), partition);
+            let pq =
+                rd::rd_kafka_queue_get_partition(client.native_ptr(), name.as_ptr(), partition);
             if pq.is_null() {
                 return false;
             }

@@ -59,9 +59,8 @@ impl ConsumerContext for SourceContext {
                 // partition that cannot be routed is polled from the consumer's queue instead
                 let records = self.records.lock().map(|r| r.clone()).ok().flatten();
                 if let Some(q) = records {
-                    let rk = consumer.client().native_ptr();
                     for e in tpl.elements() {
-                        if !q.route(rk, e.topic(), e.partition()) {
+                        if !q.route(consumer.client(), e.topic(), e.partition()) {
                             warn!(
                                 topic = e.topic(),
                                 partition = e.partition(),
@@ -132,7 +131,7 @@ impl Source {
             records: Mutex::new(None),
         };
         let consumer: BaseConsumer<SourceContext> = c.create_with_context(ctx)?;
-        let records = RecordQueue::new(consumer.client().native_ptr())
+        let records = RecordQueue::new(consumer.client())
             .map(Arc::new)
             .ok_or_else(|| PipelineError::Data("librdkafka made no record queue".into()))?;
         if let Ok(mut r) = consumer.context().records.lock() {
