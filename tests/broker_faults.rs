@@ -12,7 +12,7 @@
 //! The binary is `VIGIL_BIN` (scripts/test.sh builds it) or `target/<profile>/vigil`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -393,11 +393,7 @@ async fn faults_against_a_golden_run() {
         let feeder = s.feed(Duration::from_secs(12));
         let mut child = s.start("a");
         std::thread::sleep(Duration::from_secs(4));
-        let script = Path::new(
-            &std::env::var("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("../scripts/kafka.sh");
+        let script = vigil_tests::crate_dir().join("../scripts/kafka.sh");
         println!("(c) restarting the broker");
         let ok = Command::new("bash").arg(&script).arg("restart").status();
         assert!(ok.is_ok_and(|s| s.success()), "kafka.sh restart");

@@ -5,19 +5,17 @@
 //! one Vigil's `/metrics` really exposes.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_yaml::Value;
 use vigil_pipeline::metrics::StatsSnapshot;
 use vigil_pipeline::prometheus::{render_all, Detail, Gauges};
 
 fn root() -> PathBuf {
-    Path::new(
-        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .parent()
-    .expect("repository root")
-    .to_path_buf()
+    vigil_tests::crate_dir()
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
 }
 
 fn yaml(rel: &str) -> Value {

@@ -21,10 +21,7 @@ use vigil_pipeline::job::JobConfig;
 use vigil_pipeline::metrics::JobStats;
 
 fn cases_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("cases")
+    vigil_tests::crate_dir().join("cases")
 }
 
 /// Rounds to 9 significant digits so the files do not depend on the last bits of float math.

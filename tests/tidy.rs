@@ -19,10 +19,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_module_has_a_module_doc() {
-    let root = Path::new(
-        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("..");
+    let root = vigil_tests::crate_dir().join("..");
     let mut files = Vec::new();
     for krate in ["schemas", "operators", "models", "pipeline"] {
         rust_files(&root.join(krate).join("src"), &mut files);

@@ -221,12 +221,9 @@ mod tests {
     use super::*;
 
     fn example(name: &str) -> Alert {
-        let p = std::path::Path::new(
-            &std::env::var("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("../schemas/json/examples")
-        .join(name);
+        let p = crate::crate_dir()
+            .join("../schemas/json/examples")
+            .join(name);
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     }
 

@@ -402,13 +402,22 @@ fn raw(o: &KafkaBenchOptions, topic: &str, batch: bool) -> Result<Phase, Pipelin
     for p in 0..o.partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
-    let queue = RecordQueue::new(consumer.client())
-        .ok_or_else(|| PipelineError::Data("librdkafka made no queue".into()))?;
-    if batch {
-        for p in 0..o.partitions {
-            queue.route(consumer.client(), topic, p);
+    // the batch loop's partitions are routed before the assignment, as the source does
+    let queue = match batch {
+        false => None,
+        true => {
+            let q = RecordQueue::new(consumer.client())
+                .ok_or_else(|| PipelineError::Data("librdkafka made no queue".into()))?;
+            for p in 0..o.partitions {
+                if !q.route(consumer.client(), topic, p) {
+                    return Err(PipelineError::Data(format!(
+                        "partition {p} of {topic} could not be routed to the batch queue"
+                    )));
+                }
+            }
+            Some(q)
         }
-    }
+    };
     consumer.assign(&tpl)?;
     let total = o.readings as u64;
     let m = Meter::start(o.broker_pid);
@@ -417,7 +426,7 @@ fn raw(o: &KafkaBenchOptions, topic: &str, batch: bool) -> Result<Phase, Pipelin
     let mut shown = 0;
     let mut records = Vec::new();
     while n < total && Instant::now() < deadline {
-        if batch {
+        if let Some(queue) = &queue {
             consumer.poll(Duration::ZERO);
             queue.take(JOB_MAX_BATCH, Duration::from_millis(100), &mut records);
             for r in records.drain(..) {

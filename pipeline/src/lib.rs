@@ -37,3 +37,13 @@ pub mod telemetry;
 pub mod train;
 
 pub use error::PipelineError;
+
+/// This crate's directory as cargo gives it to the running test, else as at compile time (a
+/// target directory shared with a clone at another path reuses its test binaries).
+#[cfg(test)]
+pub(crate) fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    )
+}

@@ -1122,6 +1122,7 @@ async fn bench_kafka_command(
         .fold(None, |b: Option<f64>, x| Some(b.map_or(x, |b| b.max(x))));
     let ratio_vs_ks = peer_best.map(|p| r.e2e.per_cpu_s() / p);
     let ratio = r.e2e.per_cpu_s() / r.raw.per_cpu_s();
+    let ratio_batch = r.e2e.per_cpu_s() / r.raw_batch.per_cpu_s();
     // the headline latency is the one at 80 % load to the produce acknowledgement (the
     // protocol's definition: at-least-once); exactly-once (to the commit) is reported beside it
     let at80 = |delivery: &str| {
@@ -1142,7 +1143,7 @@ async fn bench_kafka_command(
                 "e2e_per_cpu_s": r.e2e.per_cpu_s(),
                 "raw_per_cpu_s": r.raw.per_cpu_s(),
                 "raw_batch_per_cpu_s": r.raw_batch.per_cpu_s(),
-                "ratio_vs_raw_batch": r.e2e.per_cpu_s() / r.raw_batch.per_cpu_s(),
+                "ratio_vs_raw_batch": ratio_batch,
                 "ratio_vs_raw": ratio,
                 "ratio_vs_kafka_streams": ratio_vs_ks,
                 "kafka_streams": peers,
@@ -1191,10 +1192,7 @@ async fn bench_kafka_command(
         r.windows,
         r.alerts
     );
-    println!(
-        "vigil / raw in batches: {:.2}x per CPU-second",
-        r.e2e.per_cpu_s() / r.raw_batch.per_cpu_s()
-    );
+    println!("vigil / raw in batches: {ratio_batch:.2}x per CPU-second");
     println!(
         "vigil job thread, wall s by phase: {} ({} commits)",
         by_phase(&r.job_seconds, 2),

@@ -495,14 +495,7 @@ mod tests {
     /// and alerts on a pump with developed bearing wear but not on the healthy ones.
     #[tokio::test]
     async fn every_detector_calibrates_and_detects() {
-        let cfg = JobConfig::load(
-            &std::path::Path::new(
-                &std::env::var("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .join("../examples/pump-fleet.toml"),
-        )
-        .unwrap();
+        let cfg = JobConfig::load(&crate::crate_dir().join("../examples/pump-fleet.toml")).unwrap();
         let t0 = 1_767_225_600_000;
         let mut normal = PlantSim::new(8, 5, t0, 5_000, vec![]);
         // 6 hours of normal history, through the job's engine once

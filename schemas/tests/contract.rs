@@ -14,12 +14,15 @@ use vigil_schemas::{
     Waveform,
 };
 
+/// This crate's directory as cargo gives it to the running test, else as at compile time (a
+/// target directory shared with a clone at another path reuses its test binaries).
+fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 fn check_schema(file: &str, generated: serde_json::Value) {
-    let path = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("json")
-    .join(file);
+    let path = crate_dir().join("json").join(file);
     let pretty = serde_json::to_string_pretty(&generated).expect("schema serializes") + "\n";
     if std::env::var_os("VIGIL_BLESS").is_some() {
         std::fs::write(&path, &pretty).expect("write schema");
@@ -98,10 +101,7 @@ fn schema_keys(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn example_records_are_valid_and_cover_every_kind_state_and_action() {
-    let dir = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("json/examples");
+    let dir = crate_dir().join("json/examples");
     let read_schema = |f: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("..").join(f)).unwrap()).unwrap()
     };

@@ -3,7 +3,7 @@
 
 pub mod faults;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -34,15 +34,20 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// This crate's directory as cargo gives it to the running test (`CARGO_MANIFEST_DIR`), else
+/// as it was at compile time: a target directory shared between clones at other paths reuses
+/// test binaries built in another clone.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 /// A scratch folder holding a job file and the example feature SQL.
 pub fn job_dir(name: &str, job_toml: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(name));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     std::fs::write(dir.join("job.toml"), job_toml).expect("job file");
-    let sql = Path::new(
-        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../examples/pump_features.sql");
+    let sql = crate_dir().join("../examples/pump_features.sql");
     std::fs::copy(sql, dir.join("pump_features.sql")).expect("feature SQL");
     dir
 }
@@ -127,10 +132,7 @@ pub fn read_topic(
 /// The example job `examples/<name>/job.toml`, whose backtest data (in `../shared/datasets/`
 /// beside the repository) must exist: a missing folder fails the test and says where it looked.
 pub fn example_job(name: &str) -> vigil_pipeline::job::JobConfig {
-    let path = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join(format!("../examples/{name}/job.toml"));
+    let path = crate_dir().join(format!("../examples/{name}/job.toml"));
     let cfg = vigil_pipeline::job::JobConfig::load(&path).expect("example job is valid");
     let data = &cfg.backtest.as_ref().expect("backtest section").data;
     assert!(

@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use super::*;
 
 fn example_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../examples")
+    crate::crate_dir().join("../examples")
 }
 
 const GOOD: &str = r#"

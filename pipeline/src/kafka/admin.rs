@@ -75,9 +75,7 @@ pub async fn delete_topics_with_prefix(
         .topics()
         .iter()
         .map(|t| t.name().to_string())
-        .filter(|n| {
-            !prefixes.is_empty() && prefixes.iter().any(|p| !p.is_empty() && n.starts_with(p))
-        })
+        .filter(|n| prefixes.iter().any(|p| !p.is_empty() && n.starts_with(p)))
         .collect();
     if names.is_empty() {
         return Ok(names);

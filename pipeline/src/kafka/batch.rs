@@ -134,15 +134,6 @@ pub struct RecordQueue {
 unsafe impl Send for RecordQueue {}
 unsafe impl Sync for RecordQueue {}
 
-/// What one take brought besides records.
-#[derive(Debug, Default, PartialEq)]
-pub struct Taken {
-    /// Records taken.
-    pub records: usize,
-    /// Client errors delivered in place of records (fetch failures), as text.
-    pub errors: Vec<String>,
-}
-
 impl RecordQueue {
     /// A new queue of `client` (a consumer's). It must be dropped before the client.
     pub fn new<C: ClientContext>(client: &Client<C>) -> Option<Self> {
@@ -171,11 +162,17 @@ impl RecordQueue {
         true
     }
 
-    /// Takes up to `max` records into `out`, waiting at most `timeout` for the first.
-    pub fn take<'c>(&'c self, max: usize, timeout: Duration, out: &mut Vec<Record<'c>>) -> Taken {
-        let mut taken = Taken::default();
+    /// Takes up to `max` records into `out`, waiting at most `timeout` for the first. Returns
+    /// the client errors delivered in place of records (fetch failures), as text.
+    pub fn take<'c>(
+        &'c self,
+        max: usize,
+        timeout: Duration,
+        out: &mut Vec<Record<'c>>,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
         if max == 0 {
-            return taken;
+            return errors;
         }
         let mut raw: Vec<*mut rd::rd_kafka_message_t> = Vec::with_capacity(max);
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -193,7 +190,7 @@ impl RecordQueue {
             // SAFETY: every returned pointer is a live message we now own
             let err = unsafe { msg.as_ref() }.err;
             if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                taken.errors.push(error_text(msg));
+                errors.push(error_text(msg));
                 unsafe { rd::rd_kafka_message_destroy(msg.as_ptr()) };
                 continue;
             }
@@ -202,9 +199,8 @@ impl RecordQueue {
                 polled: None,
                 _client: PhantomData,
             });
-            taken.records += 1;
         }
-        taken
+        errors
     }
 }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub use admin::{
     delete_job_topics, delete_topics_with_prefix, ensure_compacted_topic, ensure_topics,
 };
-pub use batch::{Record, RecordQueue, Taken};
+pub use batch::{Record, RecordQueue};
 use rdkafka::ClientConfig;
 pub use sink::{DeadLetterRecord, Sink};
 pub use source::{RebalanceHook, Source, SourceContext};

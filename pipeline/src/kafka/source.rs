@@ -181,7 +181,7 @@ impl Source {
     }
 
     fn take<'c>(&'c self, max: usize, wait: Duration, out: &mut Vec<Record<'c>>) {
-        for e in self.records.take(max, wait, out).errors {
+        for e in self.records.take(max, wait, out) {
             warn!(error = %e, "consumer error");
         }
     }
