@@ -271,7 +271,7 @@ impl FeatureQuery {
             // states' index is reused, and only the readings are hashed.
             (Some(_), _, Some(n)) if window.panes.len() == 1 && !window.panes_reused => {
                 let pane = &window.panes[0];
-                n.finish(&self.ctx, &pane.partial, &pane.raw).await?
+                n.finish(&self.ctx, pane.partial.clone(), &pane.raw).await?
             }
             (Some(_), Some(whole), None) if one_raw_pane => {
                 execute(&self.ctx, whole, window.raw_batches().cloned().collect()).await?
@@ -305,7 +305,7 @@ impl FeatureQuery {
                     _ => per_pane.into_iter().flat_map(|(_, s)| s).collect(),
                 };
                 match &self.native {
-                    Some(n) => n.finish(&self.ctx, &states, &[]).await?,
+                    Some(n) => n.finish(&self.ctx, states, &[]).await?,
                     None => execute(&self.ctx, &split.finish, states).await?,
                 }
             }
@@ -320,6 +320,25 @@ impl FeatureQuery {
             }
         };
         self.shape_output(out, &window.bounds)
+    }
+
+    /// [`FeatureQuery::run`] over a window it may consume: a tumbling window's pane states
+    /// (held by nothing else once the pane store dropped its closed pane) then become the
+    /// native close's accumulators without a copy.
+    pub async fn run_owned(
+        &self,
+        mut window: ClosedWindow,
+        new_partials: Option<&mut HashMap<i64, Vec<RecordBatch>>>,
+    ) -> Result<RecordBatch, OperatorError> {
+        if let (Some(_), Some(n)) = (&self.split, &self.native) {
+            if window.panes.len() == 1 && !window.panes_reused {
+                if let Some(pane) = window.panes.pop() {
+                    let out = n.finish(&self.ctx, pane.partial, &pane.raw).await?;
+                    return self.shape_output(out, &window.bounds);
+                }
+            }
+        }
+        self.run(&window, new_partials).await
     }
 
     /// Runs the whole SQL over the window's raw readings, ignoring the two-phase split (what an
@@ -418,7 +437,7 @@ impl FeatureQuery {
         states: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, OperatorError> {
         if let Some(n) = &self.native {
-            return Ok(vec![n.reduce(&states, &[])?]);
+            return Ok(vec![n.reduce(states, &[])?]);
         }
         let plan = with_leaf(&split.reduce, states)?;
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)
@@ -436,7 +455,7 @@ impl FeatureQuery {
             return Ok(None);
         };
         if let Some(n) = &self.native {
-            return Ok(Some(vec![n.reduce(&partial, &raw)?]));
+            return Ok(Some(vec![n.reduce(partial, &raw)?]));
         }
         let states = self.partial_states(&split.partial, raw).await?;
         if partial.is_empty() {
@@ -461,7 +480,7 @@ impl FeatureQuery {
         raw: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, OperatorError> {
         if let Some(n) = &self.native {
-            return Ok(vec![n.reduce(&[], &raw)?]);
+            return Ok(vec![n.reduce(Vec::new(), &raw)?]);
         }
         let plan = with_leaf(partial, raw)?;
         Ok(datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)

@@ -204,6 +204,12 @@ impl EventTimeOperator {
         self.store.due_for_folding(min_rows)
     }
 
+    /// Takes pane `start`'s partial states out for its fold (see
+    /// [`crate::windows::PaneStore::take_partial`]).
+    pub fn take_partial(&mut self, start: i64) -> Vec<RecordBatch> {
+        self.store.take_partial(start)
+    }
+
     /// Applies a fold: pane `start`'s first `rows` raw rows are replaced by `states`.
     pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
         self.store.fold(start, rows, states);

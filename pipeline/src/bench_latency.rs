@@ -59,6 +59,9 @@ pub struct LatencyLevel {
     pub cpu_s: f64,
     /// Window close to alert acknowledged, one sample per committed alert.
     pub latency: Percentiles,
+    /// The job's part of `latency`: window close to the alert handed to the producer (the
+    /// rest is the broker's acknowledgement, or the transaction's commit).
+    pub to_producer: Percentiles,
     /// Windows closed while sampling.
     pub windows: u64,
     /// Where the job thread's wall time went while sampling, ms per closed window and phase
@@ -217,6 +220,7 @@ pub async fn latency_level(
     while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
         if sampling.is_none() && started.elapsed() >= WARM_UP {
             stats.close_to_alert_exact.reset();
+            stats.close_to_send_exact.reset();
             scoring0 = stats.scoring.snapshot();
             sampling = Some((
                 Instant::now(),
@@ -240,6 +244,7 @@ pub async fn latency_level(
         eprintln!();
     }
     let latency = stats.close_to_alert_exact.percentiles();
+    let to_producer = stats.close_to_send_exact.percentiles();
     let scoring = stats.scoring.snapshot();
     let closes = scoring.count.saturating_sub(scoring0.count);
     let close_ms_mean = (scoring.sum_s - scoring0.sum_s) * 1000.0 / closes.max(1) as f64;
@@ -279,6 +284,7 @@ pub async fn latency_level(
         seconds: secs,
         cpu_s,
         latency,
+        to_producer,
         windows,
         job_ms_per_window,
         close_ms_mean,

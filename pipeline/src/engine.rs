@@ -288,9 +288,16 @@ impl Engine {
                 return Ok(());
             }
             for f in due {
-                match self.features.fold_states(f.partial, f.raw).await? {
+                // the pane's states move into the fold (a native fold updates their arrays in
+                // place); a failed fold ends the engine's use, as any processing error does
+                let partial = self.op.take_partial(f.start);
+                match self.features.fold_states(partial, f.raw).await? {
                     Some(states) => self.op.fold(f.start, f.rows, states),
-                    None => return Ok(()),
+                    None => {
+                        return Err(PipelineError::Data(
+                            "a fold needs a two-phase feature query".into(),
+                        ))
+                    }
                 }
             }
         }
@@ -869,7 +876,7 @@ impl Engine {
             self.saved.keyed_dirty = true;
         }
         let mut partials: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
-        for w in &adv.closed {
+        for w in adv.closed {
             let cache = match w.bounds {
                 Bounds::Fixed(_) => Some(&mut partials),
                 Bounds::PerAsset(_) => None,
@@ -889,7 +896,11 @@ impl Engine {
                 assets = tracing::field::Empty,
                 alerts = tracing::field::Empty,
             );
-            let feats = self.features.run(w, cache).instrument(span.clone()).await?;
+            let feats = self
+                .features
+                .run_owned(w, cache)
+                .instrument(span.clone())
+                .await?;
             span.record("assets", feats.num_rows());
             self.stats.record_window(feats.num_rows());
             let names = self.features.feature_names();

@@ -112,9 +112,14 @@ impl Default for Exact {
 impl Exact {
     /// Records one latency.
     pub fn record(&self, d: std::time::Duration) {
+        self.record_n(d, 1);
+    }
+
+    /// Records `n` observations of one latency.
+    pub fn record_n(&self, d: std::time::Duration, n: u64) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
         if let Ok(mut h) = self.0.lock() {
-            h.saturating_record(us);
+            h.saturating_record_n(us, n);
         }
     }
 

@@ -176,6 +176,28 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         windows: usize,
     },
+    /// One fixed-load level of `bench kafka`'s latency part alone: readings at a steady rate
+    /// through a fresh job, window close to alert acknowledged (HdrHistogram percentiles).
+    Latency {
+        /// The broker (a real one: `bash scripts/kafka.sh start`).
+        #[arg(long, env = "VIGIL_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Readings per second to send (every asset twice a second).
+        #[arg(long, default_value_t = 100_000.0)]
+        per_s: f64,
+        /// Most assets (fewer when the rate cannot send each twice a second).
+        #[arg(long, default_value_t = 100_000)]
+        assets: usize,
+        /// Partitions of the topic.
+        #[arg(long, default_value_t = 2)]
+        partitions: i32,
+        /// Seconds sampled after a 5 s warm-up.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// `at-least-once` (to the produce acknowledgement) or `exactly-once` (to the commit).
+        #[arg(long, default_value = "at-least-once")]
+        delivery: String,
+    },
     /// Resident memory of the bench job's engine holding N assets (used by `bench kafka`).
     #[command(hide = true)]
     Memory {
@@ -595,6 +617,43 @@ async fn real_main(cli: Cli) -> Result<()> {
                     d.close_ms / n.close_ms
                 );
             }
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Latency {
+                    brokers,
+                    per_s,
+                    assets,
+                    partitions,
+                    seconds,
+                    delivery,
+                },
+        } => {
+            let Some(delivery) = vigil_pipeline::bench_latency::DELIVERIES
+                .into_iter()
+                .find(|d| *d == delivery)
+            else {
+                bail!("--delivery must be at-least-once or exactly-once, not {delivery}");
+            };
+            if !(per_s > 0.0) || seconds == 0 {
+                bail!("--per-s and --seconds must be positive");
+            }
+            let o = vigil_pipeline::bench_kafka::KafkaBenchOptions {
+                brokers,
+                readings: 0,
+                assets,
+                partitions,
+                broker_pid: None,
+                progress: true,
+                latency_seconds: seconds,
+                native: true,
+            };
+            let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
+            let level = vigil_pipeline::bench_latency::latency_level(
+                &o, &dir, 1.0, per_s, seconds, delivery,
+            )
+            .await?;
+            print_latency(std::slice::from_ref(&level));
         }
         Command::Bench {
             what: BenchCommand::Memory { assets },
@@ -1236,7 +1295,13 @@ async fn bench_kafka_command(
             m.wall_s
         );
     }
-    if !r.latency.is_empty() {
+    print_latency(&r.latency);
+    Ok(())
+}
+
+/// The latency levels' table, then each level's job-thread split.
+fn print_latency(levels: &[vigil_pipeline::bench_latency::LatencyLevel]) {
+    if !levels.is_empty() {
         println!(
             "{:<20} {:>12} {:>12} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "delivery, load",
@@ -1251,7 +1316,7 @@ async fn bench_kafka_command(
             "max ms"
         );
     }
-    for l in &r.latency {
+    for l in levels {
         println!(
             "{:<20} {:>12.0} {:>12.0} {:>8} {:>8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             format!("{} {:.0}%", l.delivery, l.load * 100.0),
@@ -1266,15 +1331,16 @@ async fn bench_kafka_command(
             l.latency.max_ms
         );
     }
-    for l in &r.latency {
+    for l in levels {
         println!(
-            "{:<20} job thread, ms per window by phase: {}; one close {:.1} ms",
+            "{:<20} job thread, ms per window by phase: {}; one close {:.1} ms; to the producer p50 {:.2} ms, p99 {:.2} ms",
             format!("{} {:.0}%", l.delivery, l.load * 100.0),
             by_phase(&l.job_ms_per_window, 1),
-            l.close_ms_mean
+            l.close_ms_mean,
+            l.to_producer.p50_ms,
+            l.to_producer.p99_ms
         );
     }
-    Ok(())
 }
 
 /// `poll 0.85, process 3.91, ...`: a per-phase split with `decimals` digits.

@@ -104,6 +104,9 @@ pub struct JobStats {
     pub close_to_alert: crate::latency::Histogram,
     /// The same latency, exact (the bench's percentiles).
     pub close_to_alert_exact: crate::latency::Exact,
+    /// The job's part of it, exact: from the batch that closed a window to its alerts handed
+    /// to the producer (the rest is the broker's acknowledgement or the commit).
+    pub close_to_send_exact: crate::latency::Exact,
     otel: Otel,
 }
 
@@ -222,6 +225,7 @@ impl JobStats {
             scoring: crate::latency::Histogram::default(),
             close_to_alert: crate::latency::Histogram::default(),
             close_to_alert_exact: crate::latency::Exact::default(),
+            close_to_send_exact: crate::latency::Exact::default(),
             otel: Otel {
                 lag: meter
                     .i64_gauge("vigil.consumer_lag")

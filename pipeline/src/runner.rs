@@ -345,6 +345,12 @@ impl TaskSet {
         for a in &step.alerts {
             self.sink.alert(a, acked)?;
         }
+        if !step.alerts.is_empty() {
+            let n = step.alerts.len() as u64;
+            self.stats
+                .close_to_send_exact
+                .record_n(started.elapsed(), n);
+        }
         for a in &step.shadow_alerts {
             self.sink.shadow_alert(a)?;
         }

@@ -9,9 +9,10 @@
 //! The partial states have exactly the schema and meaning of DataFusion's partial plan (same
 //! columns, types and update/merge formulas: Welford updates and the pairwise merge for
 //! variances, `NaN` handling of `min`/`max`), so states written by either path (pane store,
-//! changelog snapshots) merge with the other. Whatever sits above the aggregate (renames,
-//! expressions of aggregates, `HAVING`, `ORDER BY`) still runs on DataFusion over the
-//! aggregate's output: a few vector operations per window. Asset ids are interned into dense
+//! changelog snapshots) merge with the other. A projection of the aggregate's columns above it
+//! (renames such as `avg(x) AS x_mean`) is applied by picking columns; anything else above the
+//! aggregate (expressions of aggregates, `HAVING`, `ORDER BY`) still runs on DataFusion over
+//! the aggregate's output: a few vector operations per window. Asset ids are interned into dense
 //! group indices (first-seen order, like DataFusion's), and each aggregate then updates flat
 //! per-group arrays. The index of each state batch a fold emits is kept beside it ([`Known`]),
 //! so the pane's next fold and its close hash only new readings.
@@ -22,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Float64Array, Int64Array, PrimitiveArray,
+    RecordBatch, StringArray, UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
@@ -32,6 +34,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use hashbrown::HashTable;
@@ -126,9 +129,8 @@ pub(super) struct Native {
     states: SchemaRef,
     /// Schema of the aggregate's output (group column, then one column per aggregate).
     agg_out: SchemaRef,
-    /// The plan above the aggregate, reading the aggregate's output from a memory leaf;
-    /// `None` when the aggregate is the plan's root.
-    post: Option<Arc<dyn ExecutionPlan>>,
+    /// What sits above the aggregate.
+    post: Post,
     /// Indexes of the state batches emitted last, newest last (see [`Known`]).
     known: Mutex<Vec<Known>>,
     /// Calls that adopted a kept index.
@@ -138,6 +140,63 @@ pub(super) struct Native {
 impl std::fmt::Debug for Native {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Native").field("aggs", &self.aggs).finish()
+    }
+}
+
+/// What runs over the aggregate's output to give the SQL's.
+enum Post {
+    /// Nothing: the aggregate is the plan's root.
+    None,
+    /// Only a projection of the aggregate's columns (renames, reorders, drops: the usual
+    /// `avg(x) AS x_mean`): columns picked by index into the projection's schema, no plan run.
+    Columns(Vec<usize>, SchemaRef),
+    /// Anything else, run on DataFusion over the aggregate's output in a memory leaf.
+    Plan(Arc<dyn ExecutionPlan>),
+}
+
+impl Post {
+    /// `plan`'s part above its aggregate `node`.
+    fn of(
+        plan: &Arc<dyn ExecutionPlan>,
+        node: &Arc<dyn ExecutionPlan>,
+        agg_out: &SchemaRef,
+    ) -> Result<Post, OperatorError> {
+        if Arc::ptr_eq(plan, node) {
+            return Ok(Post::None);
+        }
+        if let Some(p) = plan.downcast_ref::<ProjectionExec>() {
+            let picks: Option<Vec<usize>> = p
+                .expr()
+                .iter()
+                .map(|e| e.expr.downcast_ref::<Column>().map(Column::index))
+                .collect();
+            match picks {
+                Some(picks)
+                    if Arc::ptr_eq(p.input(), node)
+                        && picks.iter().enumerate().all(|(at, &i)| {
+                            agg_out.fields().get(i).is_some_and(|f| {
+                                f.data_type() == plan.schema().field(at).data_type()
+                            })
+                        }) =>
+                {
+                    return Ok(Post::Columns(picks, plan.schema()));
+                }
+                _ => {}
+            }
+        }
+        let leaf = MemorySourceConfig::try_new_exec(&[vec![]], agg_out.clone(), None)?;
+        let post = plan
+            .clone()
+            .transform_down(|n| {
+                if n.is::<AggregateExec>() {
+                    let leaf: Arc<dyn ExecutionPlan> = leaf.clone();
+                    Ok(Transformed::new(leaf, true, TreeNodeRecursion::Jump))
+                } else {
+                    Ok(Transformed::no(n))
+                }
+            })?
+            .data;
+        Ok(Post::Plan(post))
     }
 }
 
@@ -234,23 +293,7 @@ impl Native {
         if !same(&states, &state_types) || !same(&agg_out, &out_types) {
             return Ok(None);
         }
-        let post = if Arc::ptr_eq(plan, node) {
-            None
-        } else {
-            let leaf = MemorySourceConfig::try_new_exec(&[vec![]], agg_out.clone(), None)?;
-            let post = plan
-                .clone()
-                .transform_down(|n| {
-                    if n.is::<AggregateExec>() {
-                        let leaf: Arc<dyn ExecutionPlan> = leaf.clone();
-                        Ok(Transformed::new(leaf, true, TreeNodeRecursion::Jump))
-                    } else {
-                        Ok(Transformed::no(n))
-                    }
-                })?
-                .data;
-            Some(post)
-        };
+        let post = Post::of(plan, node, &agg_out)?;
         Ok(Some(Native {
             asset,
             aggs,
@@ -263,17 +306,18 @@ impl Native {
     }
 
     /// Merges state sets and then readings into one state set, one row per asset (first-seen
-    /// order): the partial phase with no states, the reduce phase with no readings.
+    /// order): the partial phase with no states, the reduce phase with no readings. The first
+    /// state batch's arrays become the accumulators when nothing else holds them
+    /// ([`Native::take_first`]): a pane's fold updates its states in place.
     pub(super) fn reduce(
         &self,
-        states: &[RecordBatch],
+        mut states: Vec<RecordBatch>,
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
-        let (mut g, mut accs) = self.scratch(states, raw);
-        let adopted = self.adopt_first(&mut g, states)?;
-        self.merge(&mut g, &mut accs, states, adopted)?;
-        self.update(&mut g, &mut accs, raw)?;
-        let (batch, table) = self.emit_states(g, accs)?;
+        let first = self.take_first(&mut states)?;
+        let (ids, first) = split_first(first);
+        let (g, accs) = self.gather(ids.as_ref(), first, &states, raw)?;
+        let (batch, table) = self.emit_states(g, accs, ids.as_ref())?;
         if let Ok(mut known) = self.known.lock() {
             if known.len() >= KNOWN {
                 known.remove(0);
@@ -286,22 +330,51 @@ impl Native {
         Ok(batch)
     }
 
-    /// State sets and readings -> the SQL's output.
+    /// State sets and readings -> the SQL's output (the first state batch's arrays taken over
+    /// as in [`Native::reduce`]).
     pub(super) async fn finish(
         &self,
         ctx: &SessionContext,
-        states: &[RecordBatch],
+        mut states: Vec<RecordBatch>,
         raw: &[RecordBatch],
     ) -> Result<RecordBatch, OperatorError> {
-        let (mut g, mut accs) = self.scratch(states, raw);
-        let adopted = self.adopt_first(&mut g, states)?;
-        self.merge(&mut g, &mut accs, states, adopted)?;
-        self.update(&mut g, &mut accs, raw)?;
+        let first = self.take_first(&mut states)?;
+        let (ids, first) = split_first(first);
+        let (g, accs) = self.gather(ids.as_ref(), first, &states, raw)?;
         let out = self.evaluate(g, accs)?;
         match &self.post {
-            None => Ok(out),
-            Some(post) => super::execute(ctx, post, vec![out]).await,
+            Post::None => Ok(out),
+            Post::Columns(picks, schema) => {
+                let cols = picks.iter().map(|&i| out.column(i).clone()).collect();
+                Ok(RecordBatch::try_new(schema.clone(), cols)?)
+            }
+            Post::Plan(post) => super::execute(ctx, post, vec![out]).await,
         }
+    }
+
+    /// The groups and accumulators of `first` (a taken state batch: its ids `first_ids`, their
+    /// index and accumulators) or fresh ones, with `states` merged and `raw` readings added.
+    fn gather<'a>(
+        &self,
+        first_ids: Option<&'a ArrayRef>,
+        first: Option<(HashTable<u32>, Vec<Acc>)>,
+        states: &'a [RecordBatch],
+        raw: &'a [RecordBatch],
+    ) -> Result<(Groups<'a>, Vec<Acc>), OperatorError> {
+        let (mut g, mut accs) = match (first_ids, first) {
+            (Some(ids), Some((table, accs))) => {
+                let ids = ids
+                    .as_string_opt::<i32>()
+                    .ok_or_else(|| OperatorError::FeatureSql("state ids are not Utf8".into()))?;
+                let mut g = Groups::with_capacity(0);
+                g.adopt(table, ids);
+                (g, accs)
+            }
+            _ => self.scratch(states, raw),
+        };
+        self.merge(&mut g, &mut accs, states)?;
+        self.update(&mut g, &mut accs, raw)?;
+        Ok((g, accs))
     }
 
     /// Empty groups and accumulators with room for as many groups as `states` and `raw` have
@@ -331,16 +404,18 @@ impl Native {
     }
 
     /// When the first state batch is one this module emitted and its index is still kept,
-    /// takes that index (the batch's rows are then groups `0..n`, not hashed again); returns
-    /// whether it did.
-    fn adopt_first<'a>(
-        &self,
-        g: &mut Groups<'a>,
-        states: &'a [RecordBatch],
-    ) -> Result<bool, OperatorError> {
+    /// removes it from `states` and returns its id column, that index (the batch's rows are
+    /// groups `0..n`, not hashed again) and its accumulators. Each state array moves into its
+    /// accumulator without a copy when nothing else holds it (a pane hands the states a fold
+    /// replaces to that fold, and a closed tumbling window its pane's), and is copied
+    /// otherwise.
+    fn take_first(&self, states: &mut Vec<RecordBatch>) -> Result<Option<Taken>, OperatorError> {
         let Some(ids) = states.first().and_then(|b| b.columns().first()) else {
-            return Ok(false);
+            return Ok(None);
         };
+        if states[0].num_columns() != self.states.fields().len() {
+            return Ok(None); // merge reports it
+        }
         let known = match self.known.lock() {
             Ok(mut known) => known
                 .iter()
@@ -348,14 +423,24 @@ impl Native {
                 .map(|i| known.remove(i)),
             Err(_) => None,
         };
-        match known {
-            Some(k) if k.table.len() == ids.len() => {
-                g.adopt(k, string_column(&states[0], 0)?);
-                self.adoptions.fetch_add(1, AtomicOrdering::Relaxed);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        let table = match known {
+            Some(k) if k.table.len() == ids.len() => k.table,
+            _ => return Ok(None),
+        };
+        let batch = states.remove(0);
+        let cols = batch.columns().to_vec();
+        drop(batch);
+        let mut cols = cols.into_iter();
+        let ids = cols
+            .next()
+            .ok_or_else(|| OperatorError::FeatureSql("state batch without ids".into()))?;
+        let accs = self
+            .aggs
+            .iter()
+            .map(|agg| take_acc(agg.kind, &mut cols))
+            .collect::<Result<Vec<Acc>, _>>()?;
+        self.adoptions.fetch_add(1, AtomicOrdering::Relaxed);
+        Ok(Some((ids, table, accs)))
     }
 
     /// Updates the accumulators with readings.
@@ -383,16 +468,14 @@ impl Native {
         Ok(())
     }
 
-    /// Merges partial state batches into the accumulators (the first one's groups already
-    /// interned when `adopted`).
+    /// Merges partial state batches into the accumulators.
     fn merge<'a>(
         &self,
         g: &mut Groups<'a>,
         accs: &mut [Acc],
         states: &'a [RecordBatch],
-        adopted: bool,
     ) -> Result<(), OperatorError> {
-        for (b, batch) in states.iter().enumerate() {
+        for batch in states {
             if batch.num_columns() != self.states.fields().len() {
                 return Err(OperatorError::FeatureSql(format!(
                     "partial states have {} columns, the query's have {}",
@@ -400,21 +483,14 @@ impl Native {
                     self.states.fields().len()
                 )));
             }
-            let fresh = adopted && b == 0;
-            if !fresh {
-                g.intern(string_column(batch, 0)?);
-            }
+            g.intern(string_column(batch, 0)?);
             let n = g.len();
             let mut at = 1;
             for (agg, acc) in self.aggs.iter().zip(accs.iter_mut()) {
                 let k = agg.kind.state_types().len();
                 let cols = &batch.columns()[at..at + k];
-                if fresh {
-                    load(agg.kind, acc, cols)?;
-                } else {
-                    acc.resize(n, agg.kind);
-                    merge(agg.kind, acc, &g.rows, cols)?;
-                }
+                acc.resize(n, agg.kind);
+                merge(agg.kind, acc, &g.rows, cols)?;
                 at += k;
             }
         }
@@ -422,21 +498,30 @@ impl Native {
     }
 
     /// The merged states, and the index of their rows.
+    /// The arrays of the accumulators become the batch's columns without a copy; the id column
+    /// is `first_ids` itself when no group was added to those ids.
     fn emit_states(
         &self,
         g: Groups<'_>,
         accs: Vec<Acc>,
+        first_ids: Option<&ArrayRef>,
     ) -> Result<(RecordBatch, HashTable<u32>), OperatorError> {
         let n = g.len();
-        let (ids, table) = g.into_parts();
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(ids)];
+        let (ids, table) = match first_ids {
+            Some(ids) if ids.len() == n => (ids.clone(), g.table),
+            _ => {
+                let (ids, table) = g.into_parts();
+                (Arc::new(ids) as ArrayRef, table)
+            }
+        };
+        let mut cols: Vec<ArrayRef> = vec![ids];
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
             let seen = || NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
             match agg.kind {
-                Kind::Count | Kind::CountRows => cols.push(Arc::new(Int64Array::from_iter_values(
-                    acc.n.iter().map(|&c| c as i64),
-                ))),
+                Kind::Count | Kind::CountRows => {
+                    cols.push(Arc::new(Int64Array::new(counts(acc.n).into(), None)))
+                }
                 Kind::Sum | Kind::Min | Kind::Max => {
                     let nulls = seen();
                     cols.push(Arc::new(Float64Array::new(acc.a.into(), Some(nulls))))
@@ -467,34 +552,29 @@ impl Native {
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
             let col: ArrayRef = match agg.kind {
-                Kind::Count | Kind::CountRows => Arc::new(Int64Array::from_iter_values(
-                    acc.n.iter().map(|&c| c as i64),
-                )),
-                // values computed for every group in one pass, the nulls apart (none at all
-                // when every group has values): no branch per value
+                Kind::Count | Kind::CountRows => {
+                    Arc::new(Int64Array::new(counts(acc.n).into(), None))
+                }
+                // values computed for every group in one pass, in the accumulator's own array,
+                // the nulls apart (none at all when every group has values): no branch per
+                // value
                 Kind::Sum | Kind::Min | Kind::Max => {
                     let nulls = valid_over(&acc.n, 0);
                     Arc::new(Float64Array::new(acc.a.into(), nulls))
                 }
                 Kind::Avg => {
-                    let values: Vec<f64> = (acc.n.iter().zip(&acc.a))
-                        .map(|(&c, &s)| s / c.max(1) as f64)
-                        .collect();
-                    Arc::new(Float64Array::new(values.into(), valid_over(&acc.n, 0)))
+                    for (s, &c) in acc.a.iter_mut().zip(&acc.n) {
+                        *s /= c.max(1) as f64;
+                    }
+                    Arc::new(Float64Array::new(acc.a.into(), valid_over(&acc.n, 0)))
                 }
                 Kind::Var { pop, sqrt } => {
                     let ddof = u64::from(!pop);
-                    let values: Vec<f64> = (acc.n.iter().zip(&acc.b))
-                        .map(|(&c, &m2)| {
-                            let v = m2 / c.saturating_sub(ddof).max(1) as f64;
-                            if sqrt {
-                                v.sqrt()
-                            } else {
-                                v
-                            }
-                        })
-                        .collect();
-                    Arc::new(Float64Array::new(values.into(), valid_over(&acc.n, ddof)))
+                    for (m2, &c) in acc.b.iter_mut().zip(&acc.n) {
+                        let v = *m2 / c.saturating_sub(ddof).max(1) as f64;
+                        *m2 = if sqrt { v.sqrt() } else { v };
+                    }
+                    Arc::new(Float64Array::new(acc.b.into(), valid_over(&acc.n, ddof)))
                 }
             };
             cols.push(col);
@@ -538,9 +618,10 @@ impl<'a> Groups<'a> {
 
     /// Groups already numbered: `known`'s table over the ids of `batch` (its rows are its
     /// groups, in order), which becomes the last batch interned.
-    fn adopt(&mut self, known: Known, ids: &'a StringArray) {
-        self.table = known.table;
+    fn adopt(&mut self, table: HashTable<u32>, ids: &'a StringArray) {
+        self.table = table;
         self.ids.clear();
+        self.ids.reserve(ids.len());
         self.ids.extend(ids.iter().map(|id| id.unwrap_or("")));
         self.rows.clear();
         self.rows.extend(0..ids.len() as u32);
@@ -711,57 +792,106 @@ fn valid_over(counts: &[u64], min: u64) -> Option<NullBuffer> {
     Some(NullBuffer::from_iter(counts.iter().map(|&c| c > min)))
 }
 
-/// Loads one aggregate's partial state columns, row `i` into group `i`, into empty
-/// accumulators: what [`merge`] into fresh ones would give, written once column by column
-/// (a variance's mean and M2 as they are, not recomputed by the pairwise formula, which could
-/// move their last bit).
-fn load(kind: Kind, acc: &mut Acc, cols: &[ArrayRef]) -> Result<(), OperatorError> {
-    let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
-    match kind {
-        Kind::Count | Kind::CountRows => {
-            let c = cols[0].as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
-            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v.max(0) as u64);
-        }
-        Kind::Sum | Kind::Min | Kind::Max => {
-            let s = f64_column(&cols[0])?;
-            dense(&mut acc.n, s.values(), s.nulls(), 0, |_| 1);
-            dense(&mut acc.a, s.values(), s.nulls(), kind.start(), |v| v);
-        }
-        Kind::Avg => {
-            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
-            let s = f64_column(&cols[1])?;
-            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v);
-            dense(&mut acc.a, s.values(), s.nulls(), 0.0, |v| v);
-        }
-        Kind::Var { .. } => {
-            let c = cols[0].as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
-            let (mean, m2) = (f64_column(&cols[1])?, f64_column(&cols[2])?);
-            dense(&mut acc.n, c.values(), c.nulls(), 0, |v| v);
-            // merge skips a row without values: its mean and M2 stay 0
-            let kept = |(&n, &v): (&u64, &f64)| if n > 0 { v } else { 0.0 };
-            acc.a
-                .extend(acc.n.iter().zip(mean.values().iter()).map(kept));
-            acc.b.extend(acc.n.iter().zip(m2.values().iter()).map(kept));
-        }
+/// A taken state batch: its id column, the index numbering its rows, its accumulators.
+type Taken = (ArrayRef, HashTable<u32>, Vec<Acc>);
+
+/// Splits a taken batch into its ids and the rest.
+fn split_first(t: Option<Taken>) -> (Option<ArrayRef>, Option<(HashTable<u32>, Vec<Acc>)>) {
+    match t {
+        Some((ids, table, accs)) => (Some(ids), Some((table, accs))),
+        None => (None, None),
     }
-    Ok(())
 }
 
-/// Appends `values` mapped by `f` to `out`, `null` where `nulls` says a row is null; without
-/// nulls, one pass with no test per value.
-fn dense<T: Copy, U: Copy>(
-    out: &mut Vec<U>,
-    values: &[T],
-    nulls: Option<&NullBuffer>,
-    null: U,
-    f: impl Fn(T) -> U,
-) {
-    match nulls.filter(|n| n.null_count() > 0) {
-        None => out.extend(values.iter().map(|&v| f(v))),
-        Some(n) => {
-            out.extend(
-                (values.iter().enumerate()).map(|(i, &v)| if n.is_valid(i) { f(v) } else { null }),
-            )
+/// Counts as `Int64` values, in the same allocation.
+fn counts(n: Vec<u64>) -> Vec<i64> {
+    n.into_iter().map(|c| c as i64).collect()
+}
+
+/// One aggregate's accumulators from its partial state columns (the next of `cols`), row `i`
+/// as group `i`: what merging them into fresh accumulators would give (a variance's mean and
+/// M2 as they are, not recomputed by the pairwise formula, which could move their last bit).
+fn take_acc(kind: Kind, cols: &mut impl Iterator<Item = ArrayRef>) -> Result<Acc, OperatorError> {
+    let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
+    let mut next = || cols.next().ok_or_else(bad);
+    Ok(match kind {
+        Kind::Count | Kind::CountRows => {
+            let (c, nulls) = take_values::<Int64Type>(next()?).ok_or_else(bad)?;
+            let mut n: Vec<u64> = c.into_iter().map(|c| c.max(0) as u64).collect();
+            clear_nulls(&mut n, nulls.as_ref(), 0);
+            Acc {
+                n,
+                ..Acc::default()
+            }
+        }
+        Kind::Sum | Kind::Min | Kind::Max => {
+            let (mut a, nulls) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
+            let n = match &nulls {
+                None => vec![1; a.len()],
+                Some(v) => v.iter().map(u64::from).collect(),
+            };
+            clear_nulls(&mut a, nulls.as_ref(), kind.start());
+            Acc {
+                n,
+                a,
+                ..Acc::default()
+            }
+        }
+        Kind::Avg => {
+            let (mut n, n_nulls) = take_values::<UInt64Type>(next()?).ok_or_else(bad)?;
+            let (mut a, a_nulls) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
+            clear_nulls(&mut n, n_nulls.as_ref(), 0);
+            clear_nulls(&mut a, a_nulls.as_ref(), 0.0);
+            Acc {
+                n,
+                a,
+                ..Acc::default()
+            }
+        }
+        Kind::Var { .. } => {
+            let (mut n, nulls) = take_values::<UInt64Type>(next()?).ok_or_else(bad)?;
+            let (mut a, _) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
+            let (mut b, _) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
+            clear_nulls(&mut n, nulls.as_ref(), 0);
+            if a.len() != n.len() || b.len() != n.len() {
+                return Err(bad());
+            }
+            // merge skips a row without values: its mean and M2 stay 0
+            for ((&c, a), b) in n.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+                if c == 0 {
+                    (*a, *b) = (0.0, 0.0);
+                }
+            }
+            Acc { n, a, b }
+        }
+    })
+}
+
+/// The values and nulls of a primitive column of type `T`: its own array when nothing else
+/// holds it (`Buffer::into_vec`), else a copy; `None` for another type.
+fn take_values<T: ArrowPrimitiveType>(
+    col: ArrayRef,
+) -> Option<(Vec<T::Native>, Option<NullBuffer>)> {
+    if col.data_type() != &T::DATA_TYPE {
+        return None;
+    }
+    let data = col.to_data();
+    drop(col);
+    let (_, values, nulls) = PrimitiveArray::<T>::from(data).into_parts();
+    let values = match values.into_inner().into_vec::<T::Native>() {
+        Ok(v) => v,
+        Err(shared) => shared.typed_data::<T::Native>().to_vec(),
+    };
+    Some((values, nulls.filter(|n| n.null_count() > 0)))
+}
+
+/// Sets `values` to `null` where `nulls` marks a row null.
+fn clear_nulls<T: Copy>(values: &mut [T], nulls: Option<&NullBuffer>, null: T) {
+    if let Some(nulls) = nulls {
+        for (i, v) in values.iter_mut().enumerate().take(nulls.len()) {
+            if nulls.is_null(i) {
+                *v = null;
+            }
         }
     }
 }

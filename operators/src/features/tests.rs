@@ -601,7 +601,8 @@ fn folds_that_reuse_their_index_close_like_one_pass() {
             let mut w = window(0, 1000, vec![last]);
             w.panes_reused = false;
             w.panes[0].partial = partial;
-            let got = rt.block_on(nat.run(&w, None)).unwrap();
+            // consumed, as the engine closes a tumbling window: its states become the close's
+            let got = rt.block_on(nat.run_owned(w, None)).unwrap();
             // every fold after the first, and the close after any fold
             let reuses = nat.native_index_reuses() - before;
             prop_assert_eq!(reuses, chunks.len() as u64);
@@ -611,4 +612,58 @@ fn folds_that_reuse_their_index_close_like_one_pass() {
             Ok(())
         })
         .unwrap();
+}
+
+/// A fold handed the only reference to its pane's states updates their arrays in place: with
+/// no new asset, the next states hold the same id column and the same value buffers (no copy
+/// of every asset's accumulators per fold), and the values are those of one pass.
+#[test]
+fn a_fold_of_states_held_once_updates_their_arrays_in_place() {
+    let sql = "SELECT asset_id, sum(vibration) AS s, avg(vibration) AS m, count(*) AS n, \
+               var_pop(vibration) AS vp FROM readings GROUP BY asset_id";
+    let (rt, nat, df) = native_and_datafusion(sql);
+    let first = vec![batch(&[("a", 1, 1.0), ("b", 2, 2.0)])];
+    let second = vec![batch(&[("b", 3, 4.0), ("a", 4, 8.0)])];
+    let states = rt
+        .block_on(nat.fold_states(vec![], first.clone()))
+        .unwrap()
+        .unwrap();
+    let ptrs = |b: &RecordBatch| -> Vec<*const u8> {
+        b.columns()[1..]
+            .iter()
+            .map(|c| c.to_data().buffers()[0].as_ptr())
+            .collect()
+    };
+    let (ids, before) = (states[0].column(0).clone(), ptrs(&states[0]));
+    let states = rt
+        .block_on(nat.fold_states(states, second.clone()))
+        .unwrap()
+        .unwrap();
+    assert!(
+        Arc::ptr_eq(&ids, states[0].column(0)),
+        "the id column is kept"
+    );
+    assert_eq!(
+        ptrs(&states[0]),
+        before,
+        "every state array is updated in place"
+    );
+    // and a copy when the states are held elsewhere too
+    let held = states.clone();
+    let third = rt
+        .block_on(nat.fold_states(states, vec![batch(&[("a", 5, 16.0)])]))
+        .unwrap()
+        .unwrap();
+    assert_ne!(ptrs(&third[0]), ptrs(&held[0]));
+    let mut w = window(0, 1000, vec![vec![]]);
+    w.panes_reused = false;
+    w.panes[0].partial = third;
+    let got = rt.block_on(nat.run_owned(w, None)).unwrap();
+    let mut all = first;
+    all.extend(second);
+    all.push(batch(&[("a", 5, 16.0)]));
+    let want = rt
+        .block_on(df.run_single_phase(&window(0, 1000, vec![all])))
+        .unwrap();
+    assert_rows_close(&got, &want).unwrap();
 }

@@ -51,8 +51,6 @@ pub struct Fold {
     pub start: i64,
     /// Raw rows folded.
     pub rows: usize,
-    /// The pane's partial states so far.
-    pub partial: Vec<RecordBatch>,
     /// Its first `rows` raw rows.
     pub raw: Vec<RecordBatch>,
 }
@@ -296,11 +294,21 @@ impl PaneStore {
             out.push(Fold {
                 start,
                 rows: due,
-                partial: p.partial.clone(),
                 raw,
             });
         }
         out
+    }
+
+    /// Takes pane `start`'s partial states out of it, for the fold that replaces them (see
+    /// [`PaneStore::fold`]): held once, their arrays can be updated in place. A fold that fails
+    /// after this leaves the pane without them; its store must then be dropped (the job ends
+    /// and restores from its last snapshot).
+    pub fn take_partial(&mut self, start: i64) -> Vec<RecordBatch> {
+        self.panes
+            .get_mut(&start)
+            .map(|p| std::mem::take(&mut p.partial))
+            .unwrap_or_default()
     }
 
     /// Replaces pane `start`'s partial states by `states` (its old states merged with those of

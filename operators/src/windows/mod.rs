@@ -205,6 +205,14 @@ impl WindowStore {
         }
     }
 
+    /// Takes a pane's partial states out for its fold (see [`PaneStore::take_partial`]).
+    pub fn take_partial(&mut self, start: i64) -> Vec<RecordBatch> {
+        match self {
+            WindowStore::Panes(s) => s.take_partial(start),
+            WindowStore::Sessions(_) => Vec::new(),
+        }
+    }
+
     /// Applies a fold computed from [`WindowStore::due_for_folding`].
     pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
         if let WindowStore::Panes(s) = self {
