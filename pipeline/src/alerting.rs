@@ -193,7 +193,7 @@ impl BaselineBank {
                 if u.assets.as_deref().is_some_and(|p| !glob_match(p, asset)) {
                     continue;
                 }
-                let x = m.values[(i, *j)];
+                let x = m.value(i, *j);
                 let (mean, sd) = state.reference();
                 let score = u.spec.update(state, x);
                 scored.push((score, k, x, mean, sd));
@@ -430,6 +430,7 @@ mod tests {
             window_start: vec![k * 10],
             window_end: vec![k * 10 + 10],
             values: Array2::from_shape_vec((1, 2), vec![x, y]).unwrap_or_default(),
+            columns: Vec::new(),
         }
     }
 

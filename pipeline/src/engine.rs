@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ndarray::Array2;
 use tracing::Instrument;
 use vigil_models::ModelArtifact;
-use vigil_operators::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use vigil_operators::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use vigil_operators::arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use vigil_operators::{
     Advanced, Bounds, EventTimeConfig, EventTimeOperator, FeatureQuery, Problem, QualityEvent,
@@ -55,8 +55,11 @@ pub struct FeatureMatrix {
     pub window_start: Vec<i64>,
     /// Window end of each row, UTC ms.
     pub window_end: Vec<i64>,
-    /// Rows x features (NaN where the SQL gave NULL).
+    /// Rows x features (NaN where the SQL gave NULL); no rows when `columns` holds them.
     pub values: Array2<f64>,
+    /// The feature columns themselves, when `values` was not built
+    /// ([`FeatureMatrix::columns_of`]); empty otherwise.
+    pub columns: Vec<Float64Array>,
 }
 
 impl FeatureMatrix {
@@ -76,6 +79,7 @@ impl FeatureMatrix {
             window_start: Vec::with_capacity(rows),
             window_end: Vec::with_capacity(rows),
             values: Array2::from_elem((rows, n_features), f64::NAN),
+            columns: Vec::new(),
         };
         // written row by row into the row-major buffer (indexing the matrix per cell, column by
         // column, was a seventh of a window close over 50 k assets)
@@ -106,6 +110,31 @@ impl FeatureMatrix {
             r0 += n;
         }
         m
+    }
+
+    /// One feature batch's rows without the row-major copy of its values: what a close needs
+    /// when only baselines read it, each one feature column ([`FeatureMatrix::value`]).
+    pub fn columns_of(batch: &RecordBatch, n_features: usize) -> Self {
+        let ws = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        let we = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        FeatureMatrix {
+            assets: batch.column(0).as_string::<i32>().clone(),
+            window_start: ws.values().to_vec(),
+            window_end: we.values().to_vec(),
+            values: Array2::zeros((0, n_features)),
+            columns: (0..n_features)
+                .map(|j| batch.column(3 + j).as_primitive::<Float64Type>().clone())
+                .collect(),
+        }
+    }
+
+    /// Feature `j` of row `i` (NaN where the SQL gave NULL or there is no such cell).
+    pub fn value(&self, i: usize, j: usize) -> f64 {
+        match self.columns.get(j) {
+            Some(c) if i < c.len() && c.is_valid(i) => c.value(i),
+            Some(_) => f64::NAN,
+            None => self.values.get((i, j)).copied().unwrap_or(f64::NAN),
+        }
     }
 
     /// Asset id of row `i` (a null id reads as "").
@@ -904,7 +933,12 @@ impl Engine {
             span.record("assets", feats.num_rows());
             self.stats.record_window(feats.num_rows());
             let names = self.features.feature_names();
-            let m = FeatureMatrix::from_batches(std::slice::from_ref(&feats), names.len());
+            // the row-major matrix only for a model; baselines read their feature's column
+            let m = if self.model.is_some() || self.shadow.is_some() {
+                FeatureMatrix::from_batches(std::slice::from_ref(&feats), names.len())
+            } else {
+                FeatureMatrix::columns_of(&feats, names.len())
+            };
             // with a lifecycle (or scores kept) every scored window is a candidate
             let all = self.lifecycle.is_some() || self.keep_scores;
             let mut cands = Vec::new();
@@ -1312,5 +1346,29 @@ mod tests {
             }
         }
         assert!(m.values[(0, 0)].is_nan() && m.values[(1, 0)] == 100.0);
+    }
+
+    /// The column view of one batch reads every cell, id and bound the matrix holds.
+    #[test]
+    fn the_column_view_reads_what_the_matrix_holds() {
+        let (nf, b) = (3, feature_batch(9, 3, 4));
+        let (m, v) = (
+            FeatureMatrix::from_batches(std::slice::from_ref(&b), nf),
+            FeatureMatrix::columns_of(&b, nf),
+        );
+        assert_eq!((v.len(), v.values.nrows()), (9, 0));
+        assert_eq!(
+            (&v.window_start, &v.window_end),
+            (&m.window_start, &m.window_end)
+        );
+        for i in 0..9 {
+            assert_eq!(v.asset(i), m.asset(i));
+            for j in 0..nf {
+                let (got, want) = (v.value(i, j), m.value(i, j));
+                assert!(got == want || (got.is_nan() && want.is_nan()), "({i}, {j})");
+            }
+        }
+        assert!(v.value(0, 0).is_nan() && v.value(1, 0) == 500.0);
+        assert!(v.value(0, nf).is_nan() && v.value(9, 0).is_nan());
     }
 }
