@@ -151,9 +151,11 @@ fn produce(
     let mut sent: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let due = (started.elapsed().as_secs_f64() * per_s) as u64;
+        // one clock reading per tick (2 ms), not per reading: the generator's CPU is taken
+        // from the cores the job and the broker share
+        let ts = now_ms();
         while sent < due {
             let a = (sent % assets as u64) as usize;
-            let ts = now_ms();
             let p = reading(a, ts, sent, spikes(a, assets, ts / WINDOW_MS));
             let key = asset_id(a);
             match producer.send(BaseRecord::to(topic).key(&key).payload(&p)) {

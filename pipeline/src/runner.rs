@@ -432,14 +432,21 @@ impl TaskSet {
         }
         let sources = vec![0u32; decoded.batch.num_rows()];
         let step = rt.block_on(task.engine.process_unfolded(&decoded.batch, &sources, wall))?;
-        let late_detail = format!(
-            "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
-            task.engine
-                .watermark()
-                .map_or("-".into(), |w| w.to_string()),
-            task.engine.event_time().config().allowed_lateness_ms
-        );
-        let names = task.engine.features().feature_names().to_vec();
+        // made only when used: every run of every batch passes here
+        let late_detail = (!step.late_rows.is_empty()).then(|| {
+            format!(
+                "every window of this reading had closed (watermark {} ms, allowed lateness {} ms)",
+                task.engine
+                    .watermark()
+                    .map_or("-".into(), |w| w.to_string()),
+                task.engine.event_time().config().allowed_lateness_ms
+            )
+        });
+        let names = if self.cfg.kafka.features_topic.is_some() && !step.features.is_empty() {
+            task.engine.features().feature_names().to_vec()
+        } else {
+            Vec::new()
+        };
         task.dirty = true;
         task.next_offset = task.next_offset.max(msgs.last().map(|m| m.offset() + 1));
         task.next_offset = task
@@ -462,22 +469,26 @@ impl TaskSet {
             self.sink
                 .dead_letter(&dead_letter(m, RejectReason::NullKey, detail))?;
         }
-        let limit_detail = format!(
-            "this input partition already tracks [limits] max_assets = {} assets",
-            self.cfg.limits.max_assets
-        );
+        let limit_detail = (!step.limited_rows.is_empty()).then(|| {
+            format!(
+                "this input partition already tracks [limits] max_assets = {} assets",
+                self.cfg.limits.max_assets
+            )
+        });
+        let limit_detail = limit_detail.as_deref().unwrap_or_default();
+        let late_detail = late_detail.as_deref().unwrap_or_default();
         for row in &step.limited_rows {
             let idx = decoded.rows[*row as usize] as usize;
             self.sink.dead_letter(&dead_letter(
                 msgs[idx],
                 RejectReason::AssetLimit,
-                &limit_detail,
+                limit_detail,
             ))?;
         }
         for row in &step.late_rows {
             let idx = decoded.rows[*row as usize] as usize;
             self.sink
-                .late(&dead_letter(msgs[idx], RejectReason::Late, &late_detail))?;
+                .late(&dead_letter(msgs[idx], RejectReason::Late, late_detail))?;
         }
         self.emit(&step, &names)?;
         // open panes fold only once the alerts are on their way
