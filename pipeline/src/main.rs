@@ -635,7 +635,7 @@ async fn real_main(cli: Cli) -> Result<()> {
             else {
                 bail!("--delivery must be at-least-once or exactly-once, not {delivery}");
             };
-            if !(per_s > 0.0) || seconds == 0 {
+            if per_s.is_nan() || per_s <= 0.0 || seconds == 0 {
                 bail!("--per-s and --seconds must be positive");
             }
             let o = vigil_pipeline::bench_kafka::KafkaBenchOptions {

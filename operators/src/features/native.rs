@@ -357,7 +357,7 @@ impl Native {
     fn gather<'a>(
         &self,
         first_ids: Option<&'a ArrayRef>,
-        first: Option<(HashTable<u32>, Vec<Acc>)>,
+        first: Option<Seed>,
         states: &'a [RecordBatch],
         raw: &'a [RecordBatch],
     ) -> Result<(Groups<'a>, Vec<Acc>), OperatorError> {
@@ -795,8 +795,11 @@ fn valid_over(counts: &[u64], min: u64) -> Option<NullBuffer> {
 /// A taken state batch: its id column, the index numbering its rows, its accumulators.
 type Taken = (ArrayRef, HashTable<u32>, Vec<Acc>);
 
+/// A taken state batch's index and accumulators.
+type Seed = (HashTable<u32>, Vec<Acc>);
+
 /// Splits a taken batch into its ids and the rest.
-fn split_first(t: Option<Taken>) -> (Option<ArrayRef>, Option<(HashTable<u32>, Vec<Acc>)>) {
+fn split_first(t: Option<Taken>) -> (Option<ArrayRef>, Option<Seed>) {
     match t {
         Some((ids, table, accs)) => (Some(ids), Some((table, accs))),
         None => (None, None),
