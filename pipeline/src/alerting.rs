@@ -13,6 +13,8 @@ use vigil_models::baselines::{BaselineSpec, BaselineState};
 use vigil_models::lifecycle::{Lifecycle, LifecycleState, Transition};
 use vigil_schemas::{Alert, AlertKind, AlertState, Contribution, ModelRef};
 
+use vigil_operators::arrow::array::{Array, StringArray};
+
 use crate::engine::{now_ms, FeatureMatrix};
 
 /// How the baselines raise alerts.
@@ -72,6 +74,21 @@ pub struct BaselineBank {
     slots: Vec<BaselineState>,
     /// Slots of forgotten assets, taken again first.
     free: Vec<u32>,
+    /// The last close's asset ids and their slots, row by row, and each slot's row in it.
+    /// Assets usually follow one another in the same order window after window (gateways poll
+    /// their sensors in turn), so a close guesses that a row's asset is the one that followed
+    /// the previous row's asset last time, checks the guess by comparing ids, and takes its
+    /// slot without a hash probe; a wrong guess is looked up. Dropped whenever a slot may
+    /// change owner (`forget`, `set_states`).
+    last_rows: Option<LastRows>,
+}
+
+/// A close's rows: asset ids, their slots, and the row of each slot (`u32::MAX`: none).
+#[derive(Debug)]
+struct LastRows {
+    ids: StringArray,
+    slots: Vec<u32>,
+    row_of: Vec<u32>,
 }
 
 /// The per-asset states of a [`BaselineBank`] as its snapshots write them: a JSON object of
@@ -101,6 +118,7 @@ impl BaselineBank {
             index: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
+            last_rows: None,
         }
     }
 
@@ -120,6 +138,7 @@ impl BaselineBank {
         self.index.clear();
         self.slots.clear();
         self.free.clear();
+        self.last_rows = None;
         if self.uses.is_empty() {
             return;
         }
@@ -180,9 +199,37 @@ impl BaselineBank {
         // per asset and window this runs for every asset of the window (the close's latency):
         // nothing is allocated for an asset whose baselines stay under their limits
         let mut scored: Vec<(f64, usize, f64, f64, f64)> = Vec::with_capacity(self.uses.len());
-        // every asset's slot first: independent probes, which the CPU overlaps
-        let slots: Vec<u32> = (0..m.len()).map(|i| self.slot_of(m.asset(i))).collect();
+        // every asset's slot first: the slot of the asset that followed the previous row's
+        // last close when it is this row's, else a hash probe
+        let last = self.last_rows.take();
+        let mut slots: Vec<u32> = Vec::with_capacity(m.len());
+        for i in 0..m.len() {
+            let asset = m.asset(i);
+            let guess = last.as_ref().and_then(|l| {
+                let row = match slots.last() {
+                    Some(&s) => l.row_of.get(s as usize)?.checked_add(1)? as usize,
+                    None => 0,
+                };
+                let same = row < l.slots.len() && l.ids.is_valid(row) && l.ids.value(row) == asset;
+                same.then(|| l.slots[row])
+            });
+            slots.push(match guess {
+                Some(s) => s,
+                None => self.slot_of(asset),
+            });
+        }
         let k = self.uses.len();
+        let mut row_of = vec![u32::MAX; self.slots.len() / k];
+        for (i, &s) in slots.iter().enumerate() {
+            if let Some(r) = row_of.get_mut(s as usize) {
+                *r = i as u32;
+            }
+        }
+        self.last_rows = Some(LastRows {
+            ids: m.assets.clone(),
+            slots: slots.clone(),
+            row_of,
+        });
         for (i, slot) in slots.into_iter().enumerate() {
             let asset = m.asset(i);
             let at = slot as usize * k;
@@ -285,6 +332,7 @@ impl BaselineBank {
     pub fn forget(&mut self, asset: &str) {
         if let Some(slot) = self.index.remove(asset) {
             self.free.push(slot);
+            self.last_rows = None;
         }
     }
 }
@@ -501,6 +549,87 @@ mod tests {
         let z: Vec<BaselineState> = serde_json::from_value(json["z"].clone()).unwrap();
         assert_eq!(z, vec![one[0].clone(), ewma("y", None).spec.new_state()]);
         assert_eq!(bank.assets(), 1);
+    }
+
+    /// Rows in the order of the last close (or rotated) take their slots from it; rows in any
+    /// other order, new assets, forgotten ones and slots taken again give exactly what hash
+    /// probes give: banks fed every window in the same order, rotated, or reversed every other
+    /// window raise the same alerts and keep the same states.
+    #[test]
+    fn rows_in_the_last_order_find_the_same_states() {
+        let bank = || BaselineBank::new(vec![(ewma("x", None), 0)], BaselineMode::Each);
+        let (mut same, mut mixed, mut rotated) = (bank(), bank(), bank());
+        let rows = |k: i64, assets: &[&str]| -> FeatureMatrix {
+            let n = assets.len();
+            FeatureMatrix {
+                assets: StringArray::from(assets.to_vec()),
+                window_start: vec![k * 10; n],
+                window_end: vec![k * 10 + 10; n],
+                values: Array2::from_shape_fn((n, 1), |(i, _)| {
+                    // asset "a" steps up at window 9; the others wobble
+                    let a = assets[i];
+                    let base = f64::from(a.as_bytes()[0]);
+                    base + if a == "a" && k >= 9 {
+                        50.0
+                    } else {
+                        (k % 3) as f64 * 0.1
+                    }
+                }),
+                columns: Vec::new(),
+            }
+        };
+        let ids = |a: &Alert| {
+            (
+                a.asset_id.clone(),
+                a.window_start,
+                (a.score * 1e9).round() as i64,
+            )
+        };
+        for k in 0..14i64 {
+            let mut assets = vec!["a", "b", "c", "d"];
+            if k == 6 {
+                same.forget("b");
+                mixed.forget("b");
+                rotated.forget("b");
+            }
+            if k >= 7 {
+                assets[1] = "e"; // takes the slot "b" had
+            }
+            let mut reversed = assets.clone();
+            reversed.reverse();
+            let got: Vec<_> = same
+                .candidates(&rows(k, &assets), true)
+                .iter()
+                .map(ids)
+                .collect();
+            let other = if k % 2 == 0 { &reversed } else { &assets };
+            let mut want: Vec<_> = mixed
+                .candidates(&rows(k, other), true)
+                .iter()
+                .map(ids)
+                .collect();
+            let mut turned = assets.clone();
+            turned.rotate_left(k as usize % 4);
+            let mut also: Vec<_> = rotated
+                .candidates(&rows(k, &turned), true)
+                .iter()
+                .map(ids)
+                .collect();
+            let mut got = got;
+            got.sort();
+            want.sort();
+            also.sort();
+            assert_eq!(got, want, "window {k}");
+            assert_eq!(also, want, "window {k}, rotated");
+        }
+        assert_eq!(
+            serde_json::to_value(rotated.states()).unwrap(),
+            serde_json::to_value(mixed.states()).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(same.states()).unwrap(),
+            serde_json::to_value(mixed.states()).unwrap()
+        );
     }
 
     #[test]
