@@ -263,16 +263,17 @@ impl FeatureQuery {
             [p] => p.partial.is_empty(),
             _ => false,
         };
+        // Natively, a window of one pane that no later window reuses (every tumbling window)
+        // finishes from its folded states and its readings in one pass: the states' index is
+        // reused, and only the readings are hashed.
+        if let Some(n) = self.one_pane_native(window) {
+            let pane = &window.panes[0];
+            let out = n.finish(&self.ctx, pane.partial.clone(), &pane.raw).await?;
+            return self.shape_output(out, &window.bounds);
+        }
         let out = match (&self.split, &self.whole, &self.native) {
             // A window of one pane that has no partial states yet (every tumbling window): run
             // the whole plan over its readings; nothing needs to be kept for later windows.
-            // Natively, a window of one pane that no later window reuses (every tumbling
-            // window) finishes from its folded states and its readings in one pass: the
-            // states' index is reused, and only the readings are hashed.
-            (Some(_), _, Some(n)) if window.panes.len() == 1 && !window.panes_reused => {
-                let pane = &window.panes[0];
-                n.finish(&self.ctx, pane.partial.clone(), &pane.raw).await?
-            }
             (Some(_), Some(whole), None) if one_raw_pane => {
                 execute(&self.ctx, whole, window.raw_batches().cloned().collect()).await?
             }
@@ -330,15 +331,22 @@ impl FeatureQuery {
         mut window: ClosedWindow,
         new_partials: Option<&mut HashMap<i64, Vec<RecordBatch>>>,
     ) -> Result<RecordBatch, OperatorError> {
-        if let (Some(_), Some(n)) = (&self.split, &self.native) {
-            if window.panes.len() == 1 && !window.panes_reused {
-                if let Some(pane) = window.panes.pop() {
-                    let out = n.finish(&self.ctx, pane.partial, &pane.raw).await?;
-                    return self.shape_output(out, &window.bounds);
-                }
+        if let Some(n) = self.one_pane_native(&window) {
+            if let Some(pane) = window.panes.pop() {
+                let out = n.finish(&self.ctx, pane.partial, &pane.raw).await?;
+                return self.shape_output(out, &window.bounds);
             }
         }
         self.run(&window, new_partials).await
+    }
+
+    /// The native query, when `window` is one pane no later window reuses (a tumbling window)
+    /// of a two-phase query: it finishes from that pane alone.
+    fn one_pane_native(&self, window: &ClosedWindow) -> Option<&native::Native> {
+        match (&self.split, &self.native) {
+            (Some(_), Some(n)) if window.panes.len() == 1 && !window.panes_reused => Some(n),
+            _ => None,
+        }
     }
 
     /// Runs the whole SQL over the window's raw readings, ignoring the two-phase split (what an
