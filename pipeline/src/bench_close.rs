@@ -32,6 +32,10 @@ pub struct CloseBenchRow {
     pub aggregation: &'static str,
     /// Mean ms of the feature SQL over one window's readings.
     pub features_ms: f64,
+    /// Mean ms of one early fold of the open pane (its raw readings into its partial states).
+    pub fold_ms: f64,
+    /// Early folds per window.
+    pub folds_per_window: f64,
     /// Mean ms of one close in the engine (features, matrix, baselines, decision).
     pub close_ms: f64,
     /// Alerts raised over the measured windows (the same for both paths).
@@ -102,7 +106,7 @@ async fn pass(
     if !native {
         q = q.without_native();
     }
-    let mut features_s = 0.0;
+    let (mut features_s, mut folds_s, mut folds) = (0.0, 0.0, 0usize);
     for (w, b) in batches.iter().take(windows).enumerate() {
         let start = T0 + w as i64 * WINDOW_MS;
         let (mut raw, mut partial) = (Vec::new(), Vec::new());
@@ -111,8 +115,12 @@ async fn pass(
             let chunk = b.slice(at, CHUNK.min(b.num_rows() - at));
             raw_rows += chunk.num_rows();
             raw.push(chunk);
-            if raw_rows >= FOLD_MIN_ROWS.max(2 * partial_rows) {
+            if raw_rows >= vigil_operators::windows::hopping::fold_due(FOLD_MIN_ROWS, partial_rows)
+            {
+                let t = Instant::now();
                 let states = q.fold_states(partial, std::mem::take(&mut raw)).await?;
+                folds_s += t.elapsed().as_secs_f64();
+                folds += 1;
                 partial = states.unwrap_or_default();
                 partial_rows = partial.iter().map(RecordBatch::num_rows).sum();
                 raw_rows = 0;
@@ -153,6 +161,8 @@ async fn pass(
     Ok(CloseBenchRow {
         aggregation: if native { "native" } else { "datafusion" },
         features_ms: features_s * 1000.0 / windows.max(1) as f64,
+        fold_ms: folds_s * 1000.0 / folds.max(1) as f64,
+        folds_per_window: folds as f64 / windows.max(1) as f64,
         close_ms: scoring.sum_s * 1000.0 / scoring.count.max(1) as f64,
         alerts,
     })

@@ -70,6 +70,9 @@ pub struct LatencyLevel {
     /// Mean ms of one window's close (feature SQL, scoring and alert decision over all its
     /// assets: `vigil.scoring_latency`) while sampling; part of every sample's latency.
     pub close_ms_mean: f64,
+    /// Mean CPU ms of the job thread in one close (the rest of `close_ms_mean` is waiting for
+    /// a core).
+    pub close_cpu_ms_mean: f64,
 }
 
 /// Whether asset `a` of `assets` is out of range in window `slot`: about one in 200 per
@@ -219,11 +222,13 @@ pub async fn latency_level(
     let started = Instant::now();
     let mut sampling: Option<(Instant, f64, crate::metrics::StatsSnapshot)> = None;
     let mut scoring0 = stats.scoring.snapshot();
+    let mut cpu_close0 = stats.scoring_cpu.snapshot();
     while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
         if sampling.is_none() && started.elapsed() >= WARM_UP {
             stats.close_to_alert_exact.reset();
             stats.close_to_send_exact.reset();
             scoring0 = stats.scoring.snapshot();
+            cpu_close0 = stats.scoring_cpu.snapshot();
             sampling = Some((
                 Instant::now(),
                 cpu_seconds("self").unwrap_or(0.0),
@@ -250,6 +255,8 @@ pub async fn latency_level(
     let scoring = stats.scoring.snapshot();
     let closes = scoring.count.saturating_sub(scoring0.count);
     let close_ms_mean = (scoring.sum_s - scoring0.sum_s) * 1000.0 / closes.max(1) as f64;
+    let close_cpu_ms_mean =
+        (stats.scoring_cpu.snapshot().sum_s - cpu_close0.sum_s) * 1000.0 / closes.max(1) as f64;
     let end = stats.snapshot();
     let (t0, cpu0, start) = sampling.unwrap_or_else(|| {
         (
@@ -290,6 +297,7 @@ pub async fn latency_level(
         windows,
         job_ms_per_window,
         close_ms_mean,
+        close_cpu_ms_mean,
     })
 }
 

@@ -911,6 +911,7 @@ impl Engine {
                 Bounds::PerAsset(_) => None,
             };
             let started = std::time::Instant::now();
+            let cpu0 = crate::metrics::thread_cpu_s();
             let (ws, we) = match &w.bounds {
                 Bounds::Fixed(b) => (b.start, b.end),
                 Bounds::PerAsset(m) => (
@@ -978,6 +979,9 @@ impl Engine {
                 }
             }
             self.stats.record_scoring(started.elapsed().as_secs_f64());
+            self.stats
+                .scoring_cpu
+                .observe(crate::metrics::thread_cpu_s() - cpu0);
             self.stats.record_alerts(alerts.len());
             step.alerts.extend(alerts);
             step.features.push(feats);

@@ -596,18 +596,26 @@ async fn real_main(cli: Cli) -> Result<()> {
                 "one close of a 500 ms window: {assets} assets x {per_asset} readings, the bench job's 12 aggregates and EWMA baselines, mean of {windows} windows"
             );
             println!(
-                "{:<12} {:>16} {:>16} {:>20} {:>8}",
-                "aggregation", "feature SQL ms", "whole close ms", "close us per asset", "alerts"
+                "{:<12} {:>16} {:>16} {:>20} {:>8} {:>14} {:>8}",
+                "aggregation",
+                "feature SQL ms",
+                "whole close ms",
+                "close us per asset",
+                "alerts",
+                "early folds/w",
+                "fold ms"
             );
             let rows = vigil_pipeline::bench_close::bench_close(assets, per_asset, windows).await?;
             for r in &rows {
                 println!(
-                    "{:<12} {:>16.2} {:>16.2} {:>20.3} {:>8}",
+                    "{:<12} {:>16.2} {:>16.2} {:>20.3} {:>8} {:>14.1} {:>8.2}",
                     r.aggregation,
                     r.features_ms,
                     r.close_ms,
                     r.close_ms * 1000.0 / assets as f64,
-                    r.alerts
+                    r.alerts,
+                    r.folds_per_window,
+                    r.fold_ms
                 );
             }
             if let [n, d] = rows.as_slice() {
@@ -1333,10 +1341,11 @@ fn print_latency(levels: &[vigil_pipeline::bench_latency::LatencyLevel]) {
     }
     for l in levels {
         println!(
-            "{:<20} job thread, ms per window by phase: {}; one close {:.1} ms; to the producer p50 {:.2} ms, p99 {:.2} ms",
+            "{:<20} job thread, ms per window by phase: {}; one close {:.1} ms ({:.1} ms on a core); to the producer p50 {:.2} ms, p99 {:.2} ms",
             format!("{} {:.0}%", l.delivery, l.load * 100.0),
             by_phase(&l.job_ms_per_window, 1),
             l.close_ms_mean,
+            l.close_cpu_ms_mean,
             l.to_producer.p50_ms,
             l.to_producer.p99_ms
         );

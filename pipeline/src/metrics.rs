@@ -99,6 +99,9 @@ pub struct JobStats {
     records: Mutex<BTreeMap<(String, String, String), u64>>,
     /// Feature SQL + scoring + alert decision, per closed window.
     pub scoring: crate::latency::Histogram,
+    /// The job thread's CPU time of each close (wall time minus this is time spent waiting for
+    /// a core).
+    pub scoring_cpu: crate::latency::Histogram,
     /// From the batch that closed a window to the moment its alerts became visible: the commit
     /// of their transaction (exactly-once) or the broker's acknowledgement (at-least-once).
     pub close_to_alert: crate::latency::Histogram,
@@ -223,6 +226,7 @@ impl JobStats {
             phase_us: std::array::from_fn(|_| AtomicU64::new(0)),
             records: Mutex::new(BTreeMap::new()),
             scoring: crate::latency::Histogram::default(),
+            scoring_cpu: crate::latency::Histogram::default(),
             close_to_alert: crate::latency::Histogram::default(),
             close_to_alert_exact: crate::latency::Exact::default(),
             close_to_send_exact: crate::latency::Exact::default(),
@@ -453,4 +457,18 @@ impl JobStats {
             phase_us: std::array::from_fn(|i| self.phase_us[i].load(Ordering::Relaxed)),
         }
     }
+}
+
+/// CPU seconds the calling thread has used (0 where the clock is unavailable).
+pub fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec owned by this frame.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

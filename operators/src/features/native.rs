@@ -19,14 +19,15 @@
 
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, Float64Array, Int64Array, PrimitiveArray,
-    RecordBatch, StringArray, UInt64Array,
+    RecordBatch, StringArray, StringBuilder, UInt64Array,
 };
-use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::ArrowNativeType;
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
 };
@@ -111,13 +112,16 @@ struct Agg {
     input: Option<usize>,
 }
 
-/// Per-group accumulator arrays of one aggregate. `n` counts values (or rows, or marks a
-/// value seen for sum/min/max); `a` is the sum, mean or extreme; `b` the variance's M2.
+/// Per-group accumulator arrays of one aggregate. `n` counts values (or rows); `a` is the
+/// sum, mean or extreme; `b` the variance's M2. `unseen` counts the groups whose `n` is 0 (kept
+/// for sum, avg, min and max, whose states are null there), so states of groups that all have
+/// values are emitted without a pass over them.
 #[derive(Default)]
 struct Acc {
     n: Vec<u64>,
     a: Vec<f64>,
     b: Vec<f64>,
+    unseen: usize,
 }
 
 /// The native form of a feature query (see the module doc).
@@ -135,6 +139,8 @@ pub(super) struct Native {
     known: Mutex<Vec<Known>>,
     /// Calls that adopted a kept index.
     adoptions: AtomicU64,
+    /// Groups of the last states emitted or output evaluated (see [`Native::scratch`]).
+    groups_hint: AtomicUsize,
 }
 
 impl std::fmt::Debug for Native {
@@ -302,6 +308,7 @@ impl Native {
             post,
             known: Mutex::new(Vec::new()),
             adoptions: AtomicU64::new(0),
+            groups_hint: AtomicUsize::new(0),
         }))
     }
 
@@ -317,7 +324,9 @@ impl Native {
         let first = self.take_first(&mut states)?;
         let (ids, first) = split_first(first);
         let (g, accs) = self.gather(ids.as_ref(), first, &states, raw)?;
-        let (batch, table) = self.emit_states(g, accs, ids.as_ref())?;
+        let (batch, table, spare) = self.emit_states(g, accs, ids.as_ref())?;
+        self.groups_hint
+            .store(batch.num_rows(), AtomicOrdering::Relaxed);
         if let Ok(mut known) = self.known.lock() {
             if known.len() >= KNOWN {
                 known.remove(0);
@@ -325,6 +334,7 @@ impl Native {
             known.push(Known {
                 ids: batch.column(0).clone(),
                 table,
+                spare,
             });
         }
         Ok(batch)
@@ -342,6 +352,8 @@ impl Native {
         let (ids, first) = split_first(first);
         let (g, accs) = self.gather(ids.as_ref(), first, &states, raw)?;
         let out = self.evaluate(g, accs)?;
+        self.groups_hint
+            .store(out.num_rows(), AtomicOrdering::Relaxed);
         match &self.post {
             Post::None => Ok(out),
             Post::Columns(picks, schema) => {
@@ -378,9 +390,12 @@ impl Native {
     }
 
     /// Empty groups and accumulators with room for as many groups as `states` and `raw` have
-    /// rows (at most), so nothing is reallocated and copied while groups are found.
+    /// rows (at most), or as the last states emitted had when more (a pane's first fold sees
+    /// a part of its assets; its later folds add the rest), so nothing is reallocated and
+    /// copied while groups are found.
     fn scratch<'a>(&self, states: &[RecordBatch], raw: &[RecordBatch]) -> (Groups<'a>, Vec<Acc>) {
         let rows: usize = states.iter().chain(raw).map(RecordBatch::num_rows).sum();
+        let rows = rows.max(self.groups_hint.load(AtomicOrdering::Relaxed));
         let accs = self
             .aggs
             .iter()
@@ -392,6 +407,7 @@ impl Native {
                 } else {
                     0
                 }),
+                unseen: 0,
             })
             .collect();
         (Groups::with_capacity(rows), accs)
@@ -423,8 +439,8 @@ impl Native {
                 .map(|i| known.remove(i)),
             Err(_) => None,
         };
-        let table = match known {
-            Some(k) if k.table.len() == ids.len() => k.table,
+        let (table, spare) = match known {
+            Some(k) if k.table.len() == ids.len() => (k.table, k.spare),
             _ => return Ok(None),
         };
         let batch = states.remove(0);
@@ -434,10 +450,11 @@ impl Native {
         let ids = cols
             .next()
             .ok_or_else(|| OperatorError::FeatureSql("state batch without ids".into()))?;
+        let mut spare = spare.into_iter();
         let accs = self
             .aggs
             .iter()
-            .map(|agg| take_acc(agg.kind, &mut cols))
+            .map(|agg| take_acc(agg.kind, &mut cols, spare.next().flatten()))
             .collect::<Result<Vec<Acc>, _>>()?;
         self.adoptions.fetch_add(1, AtomicOrdering::Relaxed);
         Ok(Some((ids, table, accs)))
@@ -505,7 +522,7 @@ impl Native {
         g: Groups<'_>,
         accs: Vec<Acc>,
         first_ids: Option<&ArrayRef>,
-    ) -> Result<(RecordBatch, HashTable<u32>), OperatorError> {
+    ) -> Result<Emitted, OperatorError> {
         let n = g.len();
         let (ids, table) = match first_ids {
             Some(ids) if ids.len() == n => (ids.clone(), g.table),
@@ -515,25 +532,23 @@ impl Native {
             }
         };
         let mut cols: Vec<ArrayRef> = vec![ids];
+        let mut spare = Vec::with_capacity(self.aggs.len());
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
-            let seen = || NullBuffer::from_iter(acc.n.iter().map(|&c| c > 0));
+            let mut kept = None;
             match agg.kind {
-                Kind::Count | Kind::CountRows => {
-                    cols.push(Arc::new(Int64Array::new(counts(acc.n).into(), None)))
-                }
+                Kind::Count | Kind::CountRows => cols.push(Arc::new(counts(acc.n))),
+                // the counts are not part of the state (only its nulls); kept beside it
                 Kind::Sum | Kind::Min | Kind::Max => {
-                    let nulls = seen();
-                    cols.push(Arc::new(Float64Array::new(acc.a.into(), Some(nulls))))
+                    let nulls = acc.nulls();
+                    cols.push(Arc::new(Float64Array::new(acc.a.into(), nulls)));
+                    kept = Some(acc.n);
                 }
                 // like DataFusion's: both columns null for an asset without values
                 Kind::Avg => {
-                    let nulls = seen();
-                    cols.push(Arc::new(UInt64Array::new(
-                        acc.n.into(),
-                        Some(nulls.clone()),
-                    )));
-                    cols.push(Arc::new(Float64Array::new(acc.a.into(), Some(nulls))));
+                    let nulls = acc.nulls();
+                    cols.push(Arc::new(UInt64Array::new(acc.n.into(), nulls.clone())));
+                    cols.push(Arc::new(Float64Array::new(acc.a.into(), nulls)));
                 }
                 Kind::Var { .. } => {
                     cols.push(Arc::new(UInt64Array::from(acc.n)));
@@ -541,8 +556,13 @@ impl Native {
                     cols.push(Arc::new(Float64Array::from(acc.b)));
                 }
             }
+            spare.push(kept);
         }
-        Ok((RecordBatch::try_new(self.states.clone(), cols)?, table))
+        Ok((
+            RecordBatch::try_new(self.states.clone(), cols)?,
+            table,
+            spare,
+        ))
     }
 
     /// The aggregate's output: asset id and each aggregate's final value.
@@ -552,21 +572,20 @@ impl Native {
         for (agg, mut acc) in self.aggs.iter().zip(accs) {
             acc.resize(n, agg.kind);
             let col: ArrayRef = match agg.kind {
-                Kind::Count | Kind::CountRows => {
-                    Arc::new(Int64Array::new(counts(acc.n).into(), None))
-                }
+                Kind::Count | Kind::CountRows => Arc::new(counts(acc.n)),
                 // values computed for every group in one pass, in the accumulator's own array,
                 // the nulls apart (none at all when every group has values): no branch per
                 // value
                 Kind::Sum | Kind::Min | Kind::Max => {
-                    let nulls = valid_over(&acc.n, 0);
+                    let nulls = acc.nulls();
                     Arc::new(Float64Array::new(acc.a.into(), nulls))
                 }
                 Kind::Avg => {
                     for (s, &c) in acc.a.iter_mut().zip(&acc.n) {
                         *s /= c.max(1) as f64;
                     }
-                    Arc::new(Float64Array::new(acc.a.into(), valid_over(&acc.n, 0)))
+                    let nulls = acc.nulls();
+                    Arc::new(Float64Array::new(acc.a.into(), nulls))
                 }
                 Kind::Var { pop, sqrt } => {
                     let ddof = u64::from(!pop);
@@ -585,19 +604,43 @@ impl Native {
 
 impl Acc {
     fn resize(&mut self, n: usize, kind: Kind) {
+        self.unseen += n.saturating_sub(self.n.len());
         self.n.resize(n, 0);
         self.a.resize(n, kind.start());
         if matches!(kind, Kind::Var { .. }) {
             self.b.resize(n, 0.0);
         }
     }
+
+    /// Counts a value of group `g` (sum, avg, min, max): one fewer group without values when
+    /// it is its first.
+    #[inline]
+    fn see(&mut self, g: usize, values: u64) {
+        if self.n[g] == 0 && values > 0 {
+            self.unseen -= 1;
+        }
+        self.n[g] += values;
+    }
+
+    /// The state's nulls (sum, avg, min, max): where a group has no value; none at all, without
+    /// a pass over the groups, when every group has one.
+    fn nulls(&self) -> Option<NullBuffer> {
+        if self.unseen == 0 {
+            None
+        } else {
+            valid_over(&self.n, 0)
+        }
+    }
 }
 
 /// Asset ids interned to dense group indices, and the group of each row of the last batch.
-/// The table holds group numbers only; the ids they stand for are `ids` (borrowed from the
-/// batches), so the index of one state batch's ids can outlive the call (see [`Known`]).
+/// The table holds group numbers only; the ids they stand for are those of `base` (an adopted
+/// state batch's id column: its rows are groups `0..base.len()`) and then `ids` (borrowed from
+/// the batches), so the index of one state batch's ids can outlive the call (see [`Known`])
+/// and adopting it costs nothing per asset.
 struct Groups<'a> {
     table: HashTable<u32>,
+    base: Option<&'a StringArray>,
     ids: Vec<&'a str>,
     rows: Vec<u32>,
 }
@@ -607,24 +650,41 @@ fn hash_id(id: &str) -> u64 {
     foldhash::fast::FixedState::default().hash_one(id)
 }
 
+/// Group `g`'s id: row `g` of `base`, then `ids` (asset ids are never null in readings or
+/// states; a null groups as "").
+#[inline]
+fn name_of<'a>(base: Option<&'a StringArray>, ids: &[&'a str], g: u32) -> &'a str {
+    let g = g as usize;
+    match base {
+        Some(b) if g < b.len() => {
+            if b.is_null(g) {
+                ""
+            } else {
+                b.value(g)
+            }
+        }
+        Some(b) => ids[g - b.len()],
+        None => ids[g],
+    }
+}
+
 impl<'a> Groups<'a> {
     fn with_capacity(rows: usize) -> Self {
         Groups {
             table: HashTable::with_capacity(rows),
+            base: None,
             ids: Vec::with_capacity(rows),
             rows: Vec::new(),
         }
     }
 
     /// Groups already numbered: `known`'s table over the ids of `batch` (its rows are its
-    /// groups, in order), which becomes the last batch interned.
+    /// groups, in order).
     fn adopt(&mut self, table: HashTable<u32>, ids: &'a StringArray) {
         self.table = table;
+        self.base = Some(ids);
         self.ids.clear();
-        self.ids.reserve(ids.len());
-        self.ids.extend(ids.iter().map(|id| id.unwrap_or("")));
         self.rows.clear();
-        self.rows.extend(0..ids.len() as u32);
     }
 
     fn intern(&mut self, ids: &'a StringArray) {
@@ -632,20 +692,22 @@ impl<'a> Groups<'a> {
         self.rows.reserve(ids.len());
         let Groups {
             table,
+            base,
             ids: names,
             rows,
         } = self;
-        table.reserve(ids.len(), |&g| hash_id(names[g as usize]));
+        let base = *base;
+        let first_new = base.map_or(0, |b| b.len());
+        table.reserve(ids.len(), |&g| hash_id(name_of(base, names, g)));
         for id in ids.iter() {
-            // asset ids are never null in readings or states; a null groups as ""
             let id = id.unwrap_or("");
             let h = hash_id(id);
-            let g = match table.find(h, |&g| names[g as usize] == id) {
+            let g = match table.find(h, |&g| name_of(base, names, g) == id) {
                 Some(&g) => g,
                 None => {
-                    let g = names.len() as u32;
+                    let g = (first_new + names.len()) as u32;
                     names.push(id);
-                    table.insert_unique(h, g, |&g| hash_id(names[g as usize]));
+                    table.insert_unique(h, g, |&g| hash_id(name_of(base, names, g)));
                     g
                 }
             };
@@ -654,12 +716,23 @@ impl<'a> Groups<'a> {
     }
 
     fn len(&self) -> usize {
-        self.ids.len()
+        self.base.map_or(0, |b| b.len()) + self.ids.len()
     }
 
     /// The ids in group order, and the table that numbers them.
     fn into_parts(self) -> (StringArray, HashTable<u32>) {
-        (StringArray::from_iter_values(self.ids), self.table)
+        let ids = match self.base {
+            None => StringArray::from_iter_values(self.ids),
+            Some(base) => {
+                let bytes =
+                    base.value_data().len() + self.ids.iter().map(|i| i.len()).sum::<usize>();
+                let mut b = StringBuilder::with_capacity(base.len() + self.ids.len(), bytes);
+                base.iter().for_each(|id| b.append_value(id.unwrap_or("")));
+                self.ids.iter().for_each(|id| b.append_value(id));
+                b.finish()
+            }
+        };
+        (ids, self.table)
     }
 }
 
@@ -670,6 +743,8 @@ impl<'a> Groups<'a> {
 struct Known {
     ids: ArrayRef,
     table: HashTable<u32>,
+    /// Per aggregate, the counts of a sum, min or max (not part of its state).
+    spare: Vec<Option<Vec<u64>>>,
 }
 
 /// Indexes kept at most (one per open pane that folded; older ones are dropped, and a batch
@@ -729,18 +804,18 @@ fn update(
     let values = f64_column(col)?;
     match kind {
         Kind::Sum | Kind::Avg => each_valid(rows, values, |g, v| {
-            acc.n[g] += 1;
+            acc.see(g, 1);
             acc.a[g] += v;
         }),
         // DataFusion's comparisons: a NaN on either side replaces the current value
         Kind::Min => each_valid(rows, values, |g, v| {
-            acc.n[g] += 1;
+            acc.see(g, 1);
             if takes_min(v, acc.a[g]) {
                 acc.a[g] = v;
             }
         }),
         Kind::Max => each_valid(rows, values, |g, v| {
-            acc.n[g] += 1;
+            acc.see(g, 1);
             if takes_max(v, acc.a[g]) {
                 acc.a[g] = v;
             }
@@ -798,6 +873,9 @@ type Taken = (ArrayRef, HashTable<u32>, Vec<Acc>);
 /// A taken state batch's index and accumulators.
 type Seed = (HashTable<u32>, Vec<Acc>);
 
+/// Emitted states, their index and the counts kept beside them (see [`Known`]).
+type Emitted = (RecordBatch, HashTable<u32>, Vec<Option<Vec<u64>>>);
+
 /// Splits a taken batch into its ids and the rest.
 fn split_first(t: Option<Taken>) -> (Option<ArrayRef>, Option<Seed>) {
     match t {
@@ -806,97 +884,93 @@ fn split_first(t: Option<Taken>) -> (Option<ArrayRef>, Option<Seed>) {
     }
 }
 
-/// Counts as `Int64` values, in the same allocation.
-fn counts(n: Vec<u64>) -> Vec<i64> {
-    n.into_iter().map(|c| c as i64).collect()
+/// Counts as an `Int64` array over the same allocation (counts stay far below 2^63).
+fn counts(n: Vec<u64>) -> Int64Array {
+    let len = n.len();
+    Int64Array::new(ScalarBuffer::new(Buffer::from_vec(n), 0, len), None)
 }
 
-/// One aggregate's accumulators from its partial state columns (the next of `cols`), row `i`
-/// as group `i`: what merging them into fresh accumulators would give (a variance's mean and
-/// M2 as they are, not recomputed by the pairwise formula, which could move their last bit).
-fn take_acc(kind: Kind, cols: &mut impl Iterator<Item = ArrayRef>) -> Result<Acc, OperatorError> {
+/// One aggregate's accumulators from its partial state columns (the next of `cols`) in a
+/// state batch this module emitted, row `i` as group `i`: what merging them into fresh
+/// accumulators would give (a variance's mean and M2 as they are, not recomputed by the
+/// pairwise formula, which could move their last bit). Such states hold each accumulator's
+/// start value where a group has none, so nothing is cleared; `spare` is the counts emitted
+/// beside a sum's, min's or max's state (rebuilt from its nulls when missing).
+fn take_acc(
+    kind: Kind,
+    cols: &mut impl Iterator<Item = ArrayRef>,
+    spare: Option<Vec<u64>>,
+) -> Result<Acc, OperatorError> {
     let bad = || OperatorError::FeatureSql(format!("partial state of {kind:?} has another type"));
     let mut next = || cols.next().ok_or_else(bad);
+    let unseen = |nulls: &Option<NullBuffer>| nulls.as_ref().map_or(0, NullBuffer::null_count);
     Ok(match kind {
         Kind::Count | Kind::CountRows => {
-            let (c, nulls) = take_values::<Int64Type>(next()?).ok_or_else(bad)?;
-            let mut n: Vec<u64> = c.into_iter().map(|c| c.max(0) as u64).collect();
-            clear_nulls(&mut n, nulls.as_ref(), 0);
+            let (n, _) = take_values::<Int64Type, u64>(next()?).ok_or_else(bad)?;
             Acc {
                 n,
                 ..Acc::default()
             }
         }
         Kind::Sum | Kind::Min | Kind::Max => {
-            let (mut a, nulls) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
-            let n = match &nulls {
-                None => vec![1; a.len()],
-                Some(v) => v.iter().map(u64::from).collect(),
+            let (a, nulls) = take_values::<Float64Type, f64>(next()?).ok_or_else(bad)?;
+            let n = match (spare, &nulls) {
+                (Some(n), _) if n.len() == a.len() => n,
+                (_, None) => vec![1; a.len()],
+                (_, Some(v)) => v.iter().map(u64::from).collect(),
             };
-            clear_nulls(&mut a, nulls.as_ref(), kind.start());
             Acc {
                 n,
                 a,
-                ..Acc::default()
+                b: Vec::new(),
+                unseen: unseen(&nulls),
             }
         }
         Kind::Avg => {
-            let (mut n, n_nulls) = take_values::<UInt64Type>(next()?).ok_or_else(bad)?;
-            let (mut a, a_nulls) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
-            clear_nulls(&mut n, n_nulls.as_ref(), 0);
-            clear_nulls(&mut a, a_nulls.as_ref(), 0.0);
+            let (n, nulls) = take_values::<UInt64Type, u64>(next()?).ok_or_else(bad)?;
+            let (a, _) = take_values::<Float64Type, f64>(next()?).ok_or_else(bad)?;
+            if a.len() != n.len() {
+                return Err(bad());
+            }
             Acc {
                 n,
                 a,
-                ..Acc::default()
+                b: Vec::new(),
+                unseen: unseen(&nulls),
             }
         }
         Kind::Var { .. } => {
-            let (mut n, nulls) = take_values::<UInt64Type>(next()?).ok_or_else(bad)?;
-            let (mut a, _) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
-            let (mut b, _) = take_values::<Float64Type>(next()?).ok_or_else(bad)?;
-            clear_nulls(&mut n, nulls.as_ref(), 0);
+            let (n, _) = take_values::<UInt64Type, u64>(next()?).ok_or_else(bad)?;
+            let (a, _) = take_values::<Float64Type, f64>(next()?).ok_or_else(bad)?;
+            let (b, _) = take_values::<Float64Type, f64>(next()?).ok_or_else(bad)?;
             if a.len() != n.len() || b.len() != n.len() {
                 return Err(bad());
             }
-            // merge skips a row without values: its mean and M2 stay 0
-            for ((&c, a), b) in n.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
-                if c == 0 {
-                    (*a, *b) = (0.0, 0.0);
-                }
-            }
-            Acc { n, a, b }
+            Acc { n, a, b, unseen: 0 }
         }
     })
 }
 
-/// The values and nulls of a primitive column of type `T`: its own array when nothing else
-/// holds it (`Buffer::into_vec`), else a copy; `None` for another type.
-fn take_values<T: ArrowPrimitiveType>(
+/// The values (as `U`, of the same width as `T`'s: a count's `i64` as `u64`) and nulls of a
+/// primitive column of type `T`: its own array when nothing else holds it
+/// (`Buffer::into_vec`), else a copy; `None` for another type.
+fn take_values<T: ArrowPrimitiveType, U: ArrowNativeType>(
     col: ArrayRef,
-) -> Option<(Vec<T::Native>, Option<NullBuffer>)> {
+) -> Option<(Vec<U>, Option<NullBuffer>)> {
+    if std::mem::size_of::<U>() != std::mem::size_of::<T::Native>() {
+        return None;
+    }
     if col.data_type() != &T::DATA_TYPE {
         return None;
     }
     let data = col.to_data();
     drop(col);
     let (_, values, nulls) = PrimitiveArray::<T>::from(data).into_parts();
-    let values = match values.into_inner().into_vec::<T::Native>() {
+    let values = match values.into_inner().into_vec::<U>() {
         Ok(v) => v,
-        Err(shared) => shared.typed_data::<T::Native>().to_vec(),
+        Err(shared) => shared.typed_data::<U>().to_vec(),
     };
     Some((values, nulls.filter(|n| n.null_count() > 0)))
-}
-
-/// Sets `values` to `null` where `nulls` marks a row null.
-fn clear_nulls<T: Copy>(values: &mut [T], nulls: Option<&NullBuffer>, null: T) {
-    if let Some(nulls) = nulls {
-        for (i, v) in values.iter_mut().enumerate().take(nulls.len()) {
-            if nulls.is_null(i) {
-                *v = null;
-            }
-        }
-    }
 }
 
 /// Merges one aggregate's partial state columns into its accumulators.
@@ -916,7 +990,7 @@ fn merge(kind: Kind, acc: &mut Acc, rows: &[u32], cols: &[ArrayRef]) -> Result<(
             for (i, &g) in rows.iter().enumerate() {
                 if s.is_valid(i) {
                     let (g, v) = (g as usize, s.value(i));
-                    acc.n[g] += 1;
+                    acc.see(g, 1);
                     let cur = acc.a[g];
                     match kind {
                         Kind::Sum => acc.a[g] = cur + v,
@@ -933,7 +1007,7 @@ fn merge(kind: Kind, acc: &mut Acc, rows: &[u32], cols: &[ArrayRef]) -> Result<(
             for (i, &g) in rows.iter().enumerate() {
                 let g = g as usize;
                 if c.is_valid(i) {
-                    acc.n[g] += c.value(i);
+                    acc.see(g, c.value(i));
                 }
                 if s.is_valid(i) {
                     acc.a[g] += s.value(i);

@@ -55,6 +55,13 @@ pub struct Fold {
     pub raw: Vec<RecordBatch>,
 }
 
+/// Raw rows at which a pane holding `partial_rows` partial state rows folds (see
+/// [`PaneStore::due_for_folding`]): at least `min_rows`, and twice its partial rows, so the
+/// work of merging those states is spread over as many readings.
+pub fn fold_due(min_rows: usize, partial_rows: usize) -> usize {
+    min_rows.max(1).max(2 * partial_rows)
+}
+
 /// Open panes of tumbling or hopping windows.
 #[derive(Debug)]
 pub struct PaneStore {
@@ -272,7 +279,7 @@ impl PaneStore {
                 continue; // a closed window used this pane: its states are in merged chains
             }
             let partial_rows: usize = p.partial.iter().map(RecordBatch::num_rows).sum();
-            let due = min_rows.max(1).max(2 * partial_rows);
+            let due = fold_due(min_rows, partial_rows);
             let raw_rows: usize = p.raw.iter().map(RecordBatch::num_rows).sum();
             if raw_rows < due {
                 continue;
