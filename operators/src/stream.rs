@@ -200,8 +200,8 @@ impl EventTimeOperator {
     }
 
     /// Panes of fixed windows due to have raw readings folded into partial states.
-    pub fn due_for_folding(&self, min_rows: usize) -> Vec<crate::windows::Fold> {
-        self.store.due_for_folding(min_rows)
+    pub fn due_for_folding(&self, rule: crate::windows::FoldRule) -> Vec<crate::windows::Fold> {
+        self.store.due_for_folding(rule)
     }
 
     /// Takes pane `start`'s partial states out for its fold (see
@@ -211,8 +211,14 @@ impl EventTimeOperator {
     }
 
     /// Applies a fold: pane `start`'s first `rows` raw rows are replaced by `states`.
-    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
-        self.store.fold(start, rows, states);
+    pub fn fold(
+        &mut self,
+        start: i64,
+        rows: usize,
+        states: Vec<RecordBatch>,
+        rule: crate::windows::FoldRule,
+    ) {
+        self.store.fold(start, rows, states, rule);
     }
 
     /// Open panes or sessions.

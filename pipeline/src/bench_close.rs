@@ -115,8 +115,11 @@ async fn pass(
             let chunk = b.slice(at, CHUNK.min(b.num_rows() - at));
             raw_rows += chunk.num_rows();
             raw.push(chunk);
-            if raw_rows >= vigil_operators::windows::hopping::fold_due(FOLD_MIN_ROWS, partial_rows)
-            {
+            let rule = vigil_operators::windows::FoldRule {
+                min_rows: FOLD_MIN_ROWS,
+                geometric: !q.is_native(),
+            };
+            if raw_rows >= rule.rows(partial_rows) {
                 let t = Instant::now();
                 let states = q.fold_states(partial, std::mem::take(&mut raw)).await?;
                 folds_s += t.elapsed().as_secs_f64();

@@ -311,8 +311,12 @@ impl Engine {
         if !self.features.is_two_phase() || self.fold_min_rows == usize::MAX {
             return Ok(());
         }
+        let rule = vigil_operators::windows::FoldRule {
+            min_rows: self.fold_min_rows,
+            geometric: !self.features.is_native(),
+        };
         loop {
-            let due = self.op.due_for_folding(self.fold_min_rows);
+            let due = self.op.due_for_folding(rule);
             if due.is_empty() {
                 return Ok(());
             }
@@ -321,7 +325,7 @@ impl Engine {
                 // place); a failed fold ends the engine's use, as any processing error does
                 let partial = self.op.take_partial(f.start);
                 match self.features.fold_states(partial, f.raw).await? {
-                    Some(states) => self.op.fold(f.start, f.rows, states),
+                    Some(states) => self.op.fold(f.start, f.rows, states, rule),
                     None => {
                         return Err(PipelineError::Data(
                             "a fold needs a two-phase feature query".into(),

@@ -35,13 +35,24 @@ struct Pane {
 
 /// What incremental snapshots already wrote of a pane: `raw[..raw]` are in the segments
 /// `raw_segs`, `partial[..partial]` in `partial_segs`; `next` numbers the pane's next segment.
+///
+/// A fold need not rewrite the pane's states (see [`PaneStore::fold`]): the snapshot then
+/// keeps naming the states written last (`written_rows` rows) and, after them, every raw row
+/// folded since (`behind` rows): those already written stay in `raw_segs`, the others wait
+/// in `pending` until the next snapshot writes them, ahead of the raw rows not folded.
+/// `unwritten` marks states a fold replaced that no snapshot has written yet: the next fold
+/// rewrites them too, since the states it would keep naming were never stored.
 #[derive(Debug, Clone, Default)]
 struct Saved {
+    unwritten: bool,
     raw: usize,
     raw_segs: Vec<String>,
     partial: usize,
     partial_segs: Vec<String>,
     next: u32,
+    pending: Vec<RecordBatch>,
+    behind: usize,
+    written_rows: usize,
 }
 
 /// A pane's first raw rows due to be folded into its partial states.
@@ -55,11 +66,35 @@ pub struct Fold {
     pub raw: Vec<RecordBatch>,
 }
 
-/// Raw rows at which a pane holding `partial_rows` partial state rows folds (see
-/// [`PaneStore::due_for_folding`]): at least `min_rows`, and twice its partial rows, so the
-/// work of merging those states is spread over as many readings.
+/// Raw rows at which a pane holding `partial_rows` partial state rows folds under a geometric
+/// [`FoldRule`]: at least `min_rows`, and twice its partial rows, so the work of merging those
+/// states is spread over as many readings. The same bound decides when a fold's states are
+/// written to the snapshot again (rows folded since the states written last).
 pub fn fold_due(min_rows: usize, partial_rows: usize) -> usize {
     min_rows.max(1).max(2 * partial_rows)
+}
+
+/// When a pane's raw readings fold into its partial states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldRule {
+    /// Raw rows a fold takes at least.
+    pub min_rows: usize,
+    /// Each fold takes [`fold_due`] rows (DataFusion's aggregation, which merges all of a
+    /// pane's states again at every fold); else exactly `min_rows` (the native aggregation,
+    /// which updates the states in place: a fold costs its rows only, and a close finds at
+    /// most `min_rows` raw rows to aggregate beside the states).
+    pub geometric: bool,
+}
+
+impl FoldRule {
+    /// Raw rows the next fold of a pane with `partial_rows` state rows takes.
+    pub fn rows(&self, partial_rows: usize) -> usize {
+        if self.geometric {
+            fold_due(self.min_rows, partial_rows)
+        } else {
+            self.min_rows.max(1)
+        }
+    }
 }
 
 /// Open panes of tumbling or hopping windows.
@@ -259,8 +294,16 @@ impl PaneStore {
         for (start, states) in partials {
             if let Some(p) = self.panes.get_mut(&start) {
                 p.raw.clear();
-                p.saved.raw = 0;
-                p.saved.raw_segs.clear();
+                let s = &mut p.saved;
+                s.raw = 0;
+                s.raw_segs.clear();
+                if s.behind > 0 || !s.pending.is_empty() {
+                    // the states folded since those written are written now
+                    s.pending.clear();
+                    s.behind = 0;
+                    s.partial = 0;
+                    s.partial_segs.clear();
+                }
                 p.partial.extend(states);
             }
         }
@@ -271,7 +314,7 @@ impl PaneStore {
     /// `max(min_rows, 2 x their partial rows)` raw rows. Each [`Fold`] carries exactly that
     /// many first rows, so where folds happen depends on the pane's rows alone, never on how
     /// they were batched.
-    pub fn due_for_folding(&self, min_rows: usize) -> Vec<Fold> {
+    pub fn due_for_folding(&self, rule: FoldRule) -> Vec<Fold> {
         let slide = self.spec.slide_ms();
         let mut out = Vec::new();
         for (&start, p) in &self.panes {
@@ -279,7 +322,7 @@ impl PaneStore {
                 continue; // a closed window used this pane: its states are in merged chains
             }
             let partial_rows: usize = p.partial.iter().map(RecordBatch::num_rows).sum();
-            let due = fold_due(min_rows, partial_rows);
+            let due = rule.rows(partial_rows);
             let raw_rows: usize = p.raw.iter().map(RecordBatch::num_rows).sum();
             if raw_rows < due {
                 continue;
@@ -321,26 +364,55 @@ impl PaneStore {
     /// Replaces pane `start`'s partial states by `states` (its old states merged with those of
     /// its first `rows` raw rows, as handed out by [`PaneStore::due_for_folding`]) and drops
     /// those rows.
-    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
+    ///
+    /// The next snapshot writes `states` only once the rows folded since the states it wrote
+    /// last reach [`fold_due`] of those states' rows (every fold, under a geometric rule).
+    /// Until then it keeps naming the states written last and the raw rows folded since, so
+    /// the bytes written per fold stay bounded by its rows, not by the pane's assets. A
+    /// restore folds those rows again: the native aggregation updates states row by row in
+    /// order, so where the folds fell does not change its results.
+    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>, rule: FoldRule) {
         let Some(p) = self.panes.get_mut(&start) else {
             return;
         };
+        let s = &mut p.saved;
+        let rewrite = s.unwritten || s.behind + rows >= fold_due(rule.min_rows, s.written_rows);
         let mut left = rows;
         let mut kept = Vec::with_capacity(p.raw.len());
-        for b in p.raw.drain(..) {
-            if left >= b.num_rows() {
-                left -= b.num_rows();
+        let mut kept_written = 0;
+        for (i, b) in p.raw.drain(..).enumerate() {
+            let written = i < s.raw;
+            let n = b.num_rows();
+            if left >= n {
+                left -= n;
+                if !written && !rewrite {
+                    s.pending.push(b);
+                }
             } else {
-                kept.push(b.slice(left, b.num_rows() - left));
+                if left > 0 && !written && !rewrite {
+                    s.pending.push(b.slice(0, left));
+                }
+                kept.push(if left > 0 { b.slice(left, n - left) } else { b });
+                kept_written += usize::from(written);
                 left = 0;
             }
         }
         p.raw = kept;
+        if rewrite {
+            s.raw = 0;
+            s.raw_segs.clear();
+            s.partial = 0;
+            s.partial_segs.clear();
+            s.pending.clear();
+            s.behind = 0;
+            s.written_rows = states.iter().map(RecordBatch::num_rows).sum();
+            s.unwritten = true;
+        } else {
+            s.raw = kept_written;
+            s.partial = states.len();
+            s.behind += rows;
+        }
         p.partial = states;
-        p.saved.raw = 0;
-        p.saved.raw_segs.clear();
-        p.saved.partial = 0;
-        p.saved.partial_segs.clear();
     }
 
     /// Serializable state.
@@ -372,6 +444,11 @@ impl PaneStore {
         for (&start, p) in self.panes.iter_mut() {
             let prefix = format!("w{start}");
             let s = &mut p.saved;
+            if !s.pending.is_empty() {
+                let names = encode_segments(&s.pending, &prefix, &mut s.next, parts)?;
+                s.raw_segs.extend(names);
+                s.pending.clear();
+            }
             if p.raw.len() > s.raw {
                 let names = encode_segments(&p.raw[s.raw..], &prefix, &mut s.next, parts)?;
                 s.raw_segs.extend(names);
@@ -382,6 +459,7 @@ impl PaneStore {
                 s.partial_segs.extend(names);
                 s.partial = p.partial.len();
             }
+            s.unwritten = false;
             parts.live.extend(s.raw_segs.iter().cloned());
             parts.live.extend(s.partial_segs.iter().cloned());
             panes.push(PanePart {
@@ -418,6 +496,8 @@ impl PaneStore {
                 partial: partial.len(),
                 partial_segs: p.partial,
                 next: p.next,
+                written_rows: partial.iter().map(RecordBatch::num_rows).sum(),
+                ..Saved::default()
             };
             panes.insert(
                 p.start,
@@ -498,21 +578,121 @@ mod tests {
             let idx: Vec<u32> = (0..chunk.len() as u32).collect();
             split.insert(&batch(chunk), &idx).unwrap();
         }
-        assert!(whole.due_for_folding(8).is_empty(), "7 rows < 8");
-        let (a, b) = (whole.due_for_folding(3), split.due_for_folding(3));
+        assert!(whole.due_for_folding(geo(8)).is_empty(), "7 rows < 8");
+        let (a, b) = (whole.due_for_folding(geo(3)), split.due_for_folding(geo(3)));
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].start, a[0].rows), (b[0].start, b[0].rows));
         assert_eq!(rows_of(a[0].raw.iter()), rows_of(b[0].raw.iter()));
         assert_eq!(rows_of(a[0].raw.iter()).len(), 3);
         let states = vec![batch(&[("a", 0, 3.0)])];
-        split.fold(b[0].start, b[0].rows, states);
+        split.fold(b[0].start, b[0].rows, states, geo(3));
         assert_eq!(split.buffered_rows(), 4);
         assert_eq!(rows_of(split.raw_batches()).first().map(|r| r.1), Some(3));
         // Now due needs 2 x 1 partial row = 2, min 3: folds again at 3 raw rows.
-        assert_eq!(split.due_for_folding(3)[0].rows, 3);
+        assert_eq!(split.due_for_folding(geo(3))[0].rows, 3);
         // A pane a closed window has used is never folded.
         split.close_until(10);
         split.insert(&batch(&[("a", 12, 1.0)]), &[0]).unwrap();
-        assert!(split.due_for_folding(1).iter().all(|f| f.start == 10));
+        assert!(split.due_for_folding(geo(1)).iter().all(|f| f.start == 10));
+    }
+
+    fn geo(min_rows: usize) -> FoldRule {
+        FoldRule {
+            min_rows,
+            geometric: true,
+        }
+    }
+
+    /// The `v` of every row of the batches, in order.
+    fn seq<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> Vec<f64> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Float64Type;
+        batches
+            .into_iter()
+            .flat_map(|b| b.column(2).as_primitive::<Float64Type>().values().to_vec())
+            .collect()
+    }
+
+    /// Inserts rows `v = n..n + len` into pane 0, then folds what is due with a "fold" whose
+    /// states are every row folded so far (so states and raw rows together must always be
+    /// every row, in order); returns the folds that replaced the states to be written.
+    fn feed(store: &mut PaneStore, n: &mut usize, len: usize, rule: FoldRule) -> usize {
+        let rows: Vec<(&str, i64, f64)> = (*n..*n + len).map(|i| ("a", 1, i as f64)).collect();
+        *n += len;
+        let idx: Vec<u32> = (0..len as u32).collect();
+        store.insert(&batch(&rows), &idx).unwrap();
+        let mut rewrites = 0;
+        loop {
+            let due = store.due_for_folding(rule);
+            if due.is_empty() {
+                return rewrites;
+            }
+            for f in due {
+                let old = store.take_partial(f.start);
+                let all: Vec<(&str, i64, f64)> = seq(old.iter().chain(&f.raw))
+                    .into_iter()
+                    .map(|v| ("a", 1, v))
+                    .collect();
+                store.fold(f.start, f.rows, vec![batch(&all)], rule);
+                rewrites += usize::from(store.panes[&f.start].saved.unwritten);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Folds that keep the states written last (a fixed rule, native) write the rows folded
+        /// since as raw segments instead: a restore from every snapshot taken between them
+        /// holds the written states and then every later row, in order, as the pane did; and
+        /// snapshots write the states again only at about the geometric points, not after
+        /// every fold.
+        #[test]
+        fn folds_that_keep_written_states_restore_every_row_in_order(
+            min_rows in 1usize..5,
+            steps in proptest::collection::vec((1usize..7, proptest::bool::ANY), 1..30),
+        ) {
+            let rule = FoldRule { min_rows, geometric: false };
+            let spec = WindowSpec::tumbling(1000).unwrap();
+            let mut store = PaneStore::new(spec, false);
+            let (mut n, mut writes) = (0usize, 0usize);
+            let mut segments = Segments::new();
+            let mut last_states: Vec<String> = Vec::new();
+            for (len, snapshot) in steps {
+                feed(&mut store, &mut n, len, rule);
+                let p = &store.panes[&0];
+                let want: Vec<f64> = (0..n).map(|i| i as f64).collect();
+                proptest::prop_assert_eq!(seq(p.partial.iter().chain(&p.raw)), want.clone());
+                if snapshot {
+                    let mut parts = Parts::default();
+                    let head = store.snapshot_parts(&mut parts).unwrap();
+                    segments.extend(parts.put);
+                    if head.panes[0].partial != last_states {
+                        writes += 1;
+                        last_states = head.panes[0].partial.clone();
+                    }
+                    let restored = PaneStore::restore_parts(spec, false, head, &segments).unwrap();
+                    let r = &restored.panes[&0];
+                    proptest::prop_assert_eq!(seq(r.partial.iter().chain(&r.raw)), want);
+                    proptest::prop_assert_eq!(r.saved.written_rows, seq(&r.partial).len());
+                }
+            }
+            // written when the rows folded since reach twice the states' rows (here every row
+            // folded so far): about log3 of the rows, however often the pane folded
+            proptest::prop_assert!(writes <= 2 + (n as f64).log2().ceil() as usize, "{writes} writes, {n} rows");
+        }
+    }
+
+    /// Under a geometric rule every fold rewrites the pane's states (DataFusion's path, as
+    /// before the fixed rule existed).
+    #[test]
+    fn geometric_folds_always_rewrite_the_states() {
+        let mut store = PaneStore::new(WindowSpec::tumbling(1000).unwrap(), false);
+        let (mut n, mut rewrites) = (0, 0);
+        for _ in 0..40 {
+            rewrites += feed(&mut store, &mut n, 1, geo(2));
+            assert_eq!(store.panes[&0].saved.behind, 0);
+            assert!(store.panes[&0].saved.pending.is_empty());
+        }
+        // folds at 2 rows, then at twice the states' rows (every row folded): 2, 6, 18
+        assert_eq!(rewrites, 3);
     }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use datafusion::arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-pub use hopping::{Fold, PaneStore};
+pub use hopping::{Fold, FoldRule, PaneStore};
 pub use session::SessionStore;
 
 use crate::stats::ValueStats;
@@ -198,9 +198,9 @@ impl WindowStore {
 
     /// Panes due to have raw readings folded into partial states (see
     /// [`PaneStore::due_for_folding`]); none for session windows.
-    pub fn due_for_folding(&self, min_rows: usize) -> Vec<Fold> {
+    pub fn due_for_folding(&self, rule: hopping::FoldRule) -> Vec<Fold> {
         match self {
-            WindowStore::Panes(s) => s.due_for_folding(min_rows),
+            WindowStore::Panes(s) => s.due_for_folding(rule),
             WindowStore::Sessions(_) => Vec::new(),
         }
     }
@@ -214,9 +214,15 @@ impl WindowStore {
     }
 
     /// Applies a fold computed from [`WindowStore::due_for_folding`].
-    pub fn fold(&mut self, start: i64, rows: usize, states: Vec<RecordBatch>) {
+    pub fn fold(
+        &mut self,
+        start: i64,
+        rows: usize,
+        states: Vec<RecordBatch>,
+        rule: hopping::FoldRule,
+    ) {
         if let WindowStore::Panes(s) = self {
-            s.fold(start, rows, states);
+            s.fold(start, rows, states, rule);
         }
     }
 
