@@ -73,6 +73,10 @@ pub struct LatencyLevel {
     /// Mean CPU ms of the job thread in one close (the rest of `close_ms_mean` is waiting for
     /// a core).
     pub close_cpu_ms_mean: f64,
+    /// Changelog bytes (state snapshots) the job wrote per second while sampling.
+    pub changelog_bytes_per_s: f64,
+    /// The slowest run of records that raised alerts while sampling, by step.
+    pub slowest_run: crate::metrics::RunBreakdown,
 }
 
 /// Whether asset `a` of `assets` is out of range in window `slot`: about one in 200 per
@@ -227,6 +231,7 @@ pub async fn latency_level(
         if sampling.is_none() && started.elapsed() >= WARM_UP {
             stats.close_to_alert_exact.reset();
             stats.close_to_send_exact.reset();
+            stats.reset_slowest_run();
             scoring0 = stats.scoring.snapshot();
             cpu_close0 = stats.scoring_cpu.snapshot();
             sampling = Some((
@@ -298,6 +303,9 @@ pub async fn latency_level(
         job_ms_per_window,
         close_ms_mean,
         close_cpu_ms_mean,
+        slowest_run: stats.slowest_run(),
+        changelog_bytes_per_s: end.state_bytes.saturating_sub(start.state_bytes) as f64
+            / secs.max(1e-9),
     })
 }
 

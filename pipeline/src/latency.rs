@@ -49,6 +49,11 @@ impl Histogram {
             .fetch_add((s * 1e6).round() as u64, Ordering::Relaxed);
     }
 
+    /// The sum of the observations so far, microseconds.
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us.load(Ordering::Relaxed)
+    }
+
     /// A copy.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut acc = 0;

@@ -1349,6 +1349,19 @@ fn print_latency(levels: &[vigil_pipeline::bench_latency::LatencyLevel]) {
             l.to_producer.p50_ms,
             l.to_producer.p99_ms
         );
+        let r = &l.slowest_run;
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!(
+            "{:<20} changelog {:.1} MB/s; slowest run to the producer {:.1} ms: decode {:.1}, process {:.1} (closes {:.1}, on a core {:.1}), emit {:.1}",
+            "",
+            l.changelog_bytes_per_s / 1e6,
+            ms(r.total_us),
+            ms(r.decode_us),
+            ms(r.process_us),
+            ms(r.close_us),
+            ms(r.close_cpu_us),
+            ms(r.emit_us)
+        );
     }
 }
 

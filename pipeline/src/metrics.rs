@@ -110,6 +110,8 @@ pub struct JobStats {
     /// The job's part of it, exact: from the batch that closed a window to its alerts handed
     /// to the producer (the rest is the broker's acknowledgement or the commit).
     pub close_to_send_exact: crate::latency::Exact,
+    /// Where the slowest run that raised alerts spent its time (see [`RunBreakdown`]).
+    pub slowest_run: Mutex<RunBreakdown>,
     otel: Otel,
 }
 
@@ -230,6 +232,7 @@ impl JobStats {
             close_to_alert: crate::latency::Histogram::default(),
             close_to_alert_exact: crate::latency::Exact::default(),
             close_to_send_exact: crate::latency::Exact::default(),
+            slowest_run: Mutex::new(RunBreakdown::default()),
             otel: Otel {
                 lag: meter
                     .i64_gauge("vigil.consumer_lag")
@@ -471,4 +474,45 @@ pub fn thread_cpu_s() -> f64 {
         return 0.0;
     }
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// One run of records that raised alerts, from its start to its alerts handed to the producer
+/// (the job's part of their latency), by step, microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunBreakdown {
+    /// The whole run.
+    pub total_us: u64,
+    /// Decoding its records.
+    pub decode_us: u64,
+    /// Windowing its readings and closing windows (`close_us` of it).
+    pub process_us: u64,
+    /// The closes of the run's windows (feature SQL, scoring, alert decision).
+    pub close_us: u64,
+    /// The job thread's CPU time in those closes.
+    pub close_cpu_us: u64,
+    /// Dead letters, late data and alerts handed to the producer.
+    pub emit_us: u64,
+}
+
+impl JobStats {
+    /// Keeps `run` if it is the slowest so far.
+    pub fn record_run(&self, run: RunBreakdown) {
+        if let Ok(mut s) = self.slowest_run.lock() {
+            if run.total_us > s.total_us {
+                *s = run;
+            }
+        }
+    }
+
+    /// The slowest run since the last [`JobStats::reset_slowest_run`].
+    pub fn slowest_run(&self) -> RunBreakdown {
+        self.slowest_run.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Forgets the slowest run.
+    pub fn reset_slowest_run(&self) {
+        if let Ok(mut s) = self.slowest_run.lock() {
+            *s = RunBreakdown::default();
+        }
+    }
 }

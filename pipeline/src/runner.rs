@@ -426,12 +426,15 @@ impl TaskSet {
         task.engine
             .set_upstream_trace(traces.first().and_then(trace::render));
         let decoded = task.engine.decode(msgs.iter().map(|m| m.payload()))?;
+        let decoded_at = Instant::now();
+        let (close0, close_cpu0) = (self.stats.scoring.sum_us(), self.stats.scoring_cpu.sum_us());
         if !decoded.dead.is_empty() {
             // a partition that delivers only bad records is not idle
             task.engine.touch(0, wall);
         }
         let sources = vec![0u32; decoded.batch.num_rows()];
         let step = rt.block_on(task.engine.process_unfolded(&decoded.batch, &sources, wall))?;
+        let processed_at = Instant::now();
         // made only when used: every run of every batch passes here
         let late_detail = (!step.late_rows.is_empty()).then(|| {
             format!(
@@ -491,6 +494,19 @@ impl TaskSet {
                 .late(&dead_letter(msgs[idx], RejectReason::Late, late_detail))?;
         }
         self.emit(&step, &names)?;
+        if !step.alerts.is_empty() {
+            if let Some(started) = self.batch_started {
+                let us = |d: std::time::Duration| d.as_micros() as u64;
+                self.stats.record_run(crate::metrics::RunBreakdown {
+                    total_us: us(started.elapsed()),
+                    decode_us: us(decoded_at.saturating_duration_since(started)),
+                    process_us: us(processed_at - decoded_at),
+                    close_us: self.stats.scoring.sum_us().saturating_sub(close0),
+                    close_cpu_us: self.stats.scoring_cpu.sum_us().saturating_sub(close_cpu0),
+                    emit_us: us(processed_at.elapsed()),
+                });
+            }
+        }
         // open panes fold only once the alerts are on their way
         if let Some(task) = self.tasks.get_mut(&(topic.to_string(), partition)) {
             rt.block_on(task.engine.fold())?;
