@@ -73,6 +73,11 @@ pub struct LatencyLevel {
     /// Mean CPU ms of the job thread in one close (the rest of `close_ms_mean` is waiting for
     /// a core).
     pub close_cpu_ms_mean: f64,
+    /// CPU seconds per second of the broker while sampling (when its pid is known).
+    pub broker_cpu_per_s: Option<f64>,
+    /// CPU seconds per second of the load generator's own thread (not its Kafka client's),
+    /// over the whole level.
+    pub generator_cpu_per_s: f64,
     /// Changelog bytes (state snapshots) the job wrote per second while sampling.
     pub changelog_bytes_per_s: f64,
     /// The slowest run of records that raised alerts while sampling, by step.
@@ -148,7 +153,8 @@ fn produce(
     per_s: f64,
     assets: usize,
     stop: &AtomicBool,
-) -> Result<u64, PipelineError> {
+) -> Result<(u64, f64), PipelineError> {
+    let cpu0 = crate::metrics::thread_cpu_s();
     let producer: ThreadedProducer<DefaultProducerContext> =
         client_config(brokers, &Default::default())
             .set("linger.ms", "2")
@@ -179,8 +185,9 @@ fn produce(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    let cpu_per_s = (crate::metrics::thread_cpu_s() - cpu0) / started.elapsed().as_secs_f64();
     producer.flush(Duration::from_secs(30))?;
-    Ok(sent)
+    Ok((sent, cpu_per_s))
 }
 
 /// Measures one level: `load` x `max_per_s` readings a second for `seconds` after the warm-up.
@@ -225,6 +232,8 @@ pub async fn latency_level(
     let total = WARM_UP + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut sampling: Option<(Instant, f64, crate::metrics::StatsSnapshot)> = None;
+    let broker_cpu = || o.broker_pid.and_then(|p| cpu_seconds(&p.to_string()));
+    let mut broker0 = None;
     let mut scoring0 = stats.scoring.snapshot();
     let mut cpu_close0 = stats.scoring_cpu.snapshot();
     while started.elapsed() < total && !job.is_finished() && !producer.is_finished() {
@@ -239,6 +248,7 @@ pub async fn latency_level(
                 cpu_seconds("self").unwrap_or(0.0),
                 stats.snapshot(),
             ));
+            broker0 = broker_cpu();
         }
         if o.progress {
             let done = started.elapsed().as_secs_f64();
@@ -280,6 +290,9 @@ pub async fn latency_level(
         .collect();
     let secs = t0.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds("self").unwrap_or(0.0) - cpu0;
+    let broker_cpu_per_s = broker0
+        .zip(broker_cpu())
+        .map(|(a, b)| (b - a) / secs.max(1e-9));
     stop.store(true, Ordering::Relaxed);
     let sent = producer
         .await
@@ -287,7 +300,7 @@ pub async fn latency_level(
     stop_job.store(true, Ordering::Relaxed);
     job.await
         .map_err(|e| PipelineError::Data(e.to_string()))??;
-    sent?;
+    let (_, generator_cpu_per_s) = sent?;
     delete_job_topics(&kafka).await?;
     Ok(LatencyLevel {
         delivery,
@@ -304,6 +317,8 @@ pub async fn latency_level(
         close_ms_mean,
         close_cpu_ms_mean,
         slowest_run: stats.slowest_run(),
+        broker_cpu_per_s,
+        generator_cpu_per_s,
         changelog_bytes_per_s: end.state_bytes.saturating_sub(start.state_bytes) as f64
             / secs.max(1e-9),
     })

@@ -651,7 +651,7 @@ async fn real_main(cli: Cli) -> Result<()> {
                 readings: 0,
                 assets,
                 partitions,
-                broker_pid: None,
+                broker_pid: local_broker_pid(),
                 progress: true,
                 latency_seconds: seconds,
                 native: true,
@@ -1352,8 +1352,11 @@ fn print_latency(levels: &[vigil_pipeline::bench_latency::LatencyLevel]) {
         let r = &l.slowest_run;
         let ms = |us: u64| us as f64 / 1000.0;
         println!(
-            "{:<20} changelog {:.1} MB/s; slowest run to the producer {:.1} ms: decode {:.1}, process {:.1} (closes {:.1}, on a core {:.1}), emit {:.1}",
+            "{:<20} CPU s per s: this process {:.2} (generator thread {:.2}), broker {}; changelog {:.1} MB/s; slowest run to the producer {:.1} ms: decode {:.1}, process {:.1} (closes {:.1}, on a core {:.1}), emit {:.1}",
             "",
+            l.cpu_s / l.seconds.max(1e-9),
+            l.generator_cpu_per_s,
+            l.broker_cpu_per_s.map_or("-".into(), |c| format!("{c:.2}")),
             l.changelog_bytes_per_s / 1e6,
             ms(r.total_us),
             ms(r.decode_us),

@@ -119,6 +119,13 @@ pub struct Sink {
 /// Largest state changelog record (one input partition's snapshot).
 pub const MAX_CHANGELOG_RECORD: usize = 64 * 1024 * 1024;
 
+/// Linger of the at-least-once alert producer, ms. With 0, every alert of a close woke the
+/// producer's broker thread, and the job thread met it on the queue's lock alert by alert: at
+/// 702,000 readings/s the slowest run spent 2.4-7.7 ms handing ~250 alerts over. With 1 ms
+/// they are queued without a wake-up and leave in one request (0.3 ms), and the median
+/// window close to acknowledgement fell (6.7-9.3 -> 6.0-6.5 ms in three runs each).
+const ALERT_LINGER_MS: &str = "1";
+
 /// How long a transaction operation may take before it is reported as failed.
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -127,7 +134,8 @@ impl Sink {
     /// any earlier producer with the same id) when `transactional_id` is given. Without one
     /// (at-least-once) an alert is visible once the broker acknowledges it, so its latency is
     /// recorded into `stats` then (see [`Sink::alert`]), records linger 1 ms, not 5, and alerts
-    /// go through a second producer that lingers 0 ms.
+    /// go through a second producer of their own (see [`ALERT_LINGER_MS`]), so they never wait
+    /// behind a changelog write.
     pub fn new(
         k: &KafkaSettings,
         transactional_id: Option<&str>,
@@ -157,7 +165,7 @@ impl Sink {
         let alerts = match &stats {
             Some(st) => {
                 let mut a = c.clone();
-                a.set("linger.ms", "0");
+                a.set("linger.ms", ALERT_LINGER_MS);
                 Some(a.create_with_context(Tracker::new(Some(st.clone())))?)
             }
             None => None,
