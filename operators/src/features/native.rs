@@ -392,10 +392,13 @@ impl Native {
     /// Empty groups and accumulators with room for as many groups as `states` and `raw` have
     /// rows (at most), or as the last states emitted had when more (a pane's first fold sees
     /// a part of its assets; its later folds add the rest), so nothing is reallocated and
-    /// copied while groups are found.
+    /// copied while groups are found. The room is at most [`HINT_ROWS`] times the rows: the
+    /// states keep it while their pane is open, and a sparse pane must not hold room for
+    /// every asset of the job.
     fn scratch<'a>(&self, states: &[RecordBatch], raw: &[RecordBatch]) -> (Groups<'a>, Vec<Acc>) {
         let rows: usize = states.iter().chain(raw).map(RecordBatch::num_rows).sum();
-        let rows = rows.max(self.groups_hint.load(AtomicOrdering::Relaxed));
+        let hint = self.groups_hint.load(AtomicOrdering::Relaxed);
+        let rows = rows.max(hint.min(rows.saturating_mul(HINT_ROWS)));
         let accs = self
             .aggs
             .iter()
@@ -746,6 +749,10 @@ struct Known {
     /// Per aggregate, the counts of a sum, min or max (not part of its state).
     spare: Vec<Option<Vec<u64>>>,
 }
+
+/// Most groups a pane's first fold reserves room for, per row it folds (see
+/// [`Native::scratch`]): a fold of 8,192 rows reserves for up to 65,536 assets.
+const HINT_ROWS: usize = 8;
 
 /// Indexes kept at most (one per open pane that folded; older ones are dropped, and a batch
 /// without its index is interned as any other).
