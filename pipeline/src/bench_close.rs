@@ -90,8 +90,6 @@ pub async fn bench_close(
 
 /// Readings per batch, about what one poll brings at the latency workload's 80 % level.
 const CHUNK: usize = 5_000;
-/// The engine's early-fold threshold (`Engine::fold_panes`).
-const FOLD_MIN_ROWS: usize = 8192;
 
 async fn pass(
     cfg: &crate::job::JobConfig,
@@ -101,7 +99,8 @@ async fn pass(
     native: bool,
 ) -> Result<CloseBenchRow, PipelineError> {
     // the feature SQL alone: each window's readings arrive in chunks and the open pane folds
-    // early like the engine's (`PaneStore::due_for_folding`), then the close is timed
+    // what it holds once the engine's rule (`FoldRule::rows`) is due, at chunk bounds rather
+    // than at exactly the rule's rows; then the close is timed
     let mut q = FeatureQuery::plan(&cfg.feature_sql, decoder.schema()).await?;
     if !native {
         q = q.without_native();
@@ -116,7 +115,7 @@ async fn pass(
             raw_rows += chunk.num_rows();
             raw.push(chunk);
             let rule = vigil_operators::windows::FoldRule {
-                min_rows: FOLD_MIN_ROWS,
+                min_rows: crate::engine::FOLD_MIN_ROWS,
                 geometric: !q.is_native(),
             };
             if raw_rows >= rule.rows(partial_rows) {

@@ -389,6 +389,27 @@ impl JobStats {
             .unwrap_or_default()
     }
 
+    /// Keeps `run` if it is the slowest so far.
+    pub fn record_run(&self, run: RunBreakdown) {
+        if let Ok(mut s) = self.slowest_run.lock() {
+            if run.total_us > s.total_us {
+                *s = run;
+            }
+        }
+    }
+
+    /// The slowest run since the last [`JobStats::reset_slowest_run`].
+    pub fn slowest_run(&self) -> RunBreakdown {
+        self.slowest_run.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Forgets the slowest run.
+    pub fn reset_slowest_run(&self) {
+        if let Ok(mut s) = self.slowest_run.lock() {
+            *s = RunBreakdown::default();
+        }
+    }
+
     /// One window's scoring latency.
     pub fn record_scoring(&self, seconds: f64) {
         self.scoring.observe(seconds);
@@ -492,27 +513,4 @@ pub struct RunBreakdown {
     pub close_cpu_us: u64,
     /// Dead letters, late data and alerts handed to the producer.
     pub emit_us: u64,
-}
-
-impl JobStats {
-    /// Keeps `run` if it is the slowest so far.
-    pub fn record_run(&self, run: RunBreakdown) {
-        if let Ok(mut s) = self.slowest_run.lock() {
-            if run.total_us > s.total_us {
-                *s = run;
-            }
-        }
-    }
-
-    /// The slowest run since the last [`JobStats::reset_slowest_run`].
-    pub fn slowest_run(&self) -> RunBreakdown {
-        self.slowest_run.lock().map(|s| *s).unwrap_or_default()
-    }
-
-    /// Forgets the slowest run.
-    pub fn reset_slowest_run(&self) {
-        if let Ok(mut s) = self.slowest_run.lock() {
-            *s = RunBreakdown::default();
-        }
-    }
 }

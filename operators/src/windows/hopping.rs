@@ -44,7 +44,6 @@ struct Pane {
 /// rewrites them too, since the states it would keep naming were never stored.
 #[derive(Debug, Clone, Default)]
 struct Saved {
-    unwritten: bool,
     raw: usize,
     raw_segs: Vec<String>,
     partial: usize,
@@ -53,6 +52,7 @@ struct Saved {
     pending: Vec<RecordBatch>,
     behind: usize,
     written_rows: usize,
+    unwritten: bool,
 }
 
 /// A pane's first raw rows due to be folded into its partial states.
@@ -297,8 +297,9 @@ impl PaneStore {
                 let s = &mut p.saved;
                 s.raw = 0;
                 s.raw_segs.clear();
-                if s.behind > 0 || !s.pending.is_empty() {
-                    // the states folded since those written are written now
+                if s.behind > 0 {
+                    // the states folded since those written (and the folded rows still
+                    // pending, all counted in `behind`) are written now
                     s.pending.clear();
                     s.behind = 0;
                     s.partial = 0;
@@ -311,8 +312,7 @@ impl PaneStore {
 
     /// Panes whose raw readings are due to be folded into partial states ahead of their first
     /// window's close: panes no closed window has used yet that hold at least
-    /// `max(min_rows, 2 x their partial rows)` raw rows. Each [`Fold`] carries exactly that
-    /// many first rows, so where folds happen depends on the pane's rows alone, never on how
+    /// [`FoldRule::rows`] raw rows. Each [`Fold`] carries exactly that many first rows, so where folds happen depends on the pane's rows alone, never on how
     /// they were batched.
     pub fn due_for_folding(&self, rule: FoldRule) -> Vec<Fold> {
         let slide = self.spec.slide_ms();
